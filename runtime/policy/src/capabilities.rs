@@ -1,0 +1,138 @@
+//! The validated allow-list a manifest grants: which cmdlets, which of their
+//! parameters, and which values.
+
+use regex::Regex;
+
+/// Everything one plugin may call. Built only by [`crate::Manifest`], so a
+/// value of this type has already passed validation.
+#[derive(Clone, Debug, Default)]
+pub struct Capabilities {
+    pub(crate) cmdlets: Vec<CmdletRule>,
+}
+
+impl Capabilities {
+    /// The rule for a cmdlet, matched case-insensitively as PowerShell does.
+    ///
+    /// A linear scan: manifests declare a handful of cmdlets, and comparing
+    /// in place avoids allocating a lowercase copy on every call.
+    pub fn cmdlet(&self, name: &str) -> Option<&CmdletRule> {
+        self.cmdlets
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn cmdlets(&self) -> &[CmdletRule] {
+        &self.cmdlets
+    }
+
+    /// True when every declared cmdlet only reads.
+    pub fn is_read_only(&self) -> bool {
+        self.cmdlets.iter().all(|c| c.read_only)
+    }
+}
+
+/// One `[[cmdlet]]` table.
+#[derive(Clone, Debug)]
+pub struct CmdletRule {
+    /// The name as the manifest spells it (used in messages).
+    pub name: String,
+    /// `Get-`, `Test-` and `Search-` cmdlets only read; the what-if planner
+    /// and the audit trail rely on this.
+    pub read_only: bool,
+    pub parameters: Vec<ParamRule>,
+}
+
+impl CmdletRule {
+    pub fn parameter(&self, name: &str) -> Option<&ParamRule> {
+        self.parameters
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// One allowed parameter and the values it may take.
+#[derive(Clone, Debug)]
+pub struct ParamRule {
+    pub name: String,
+    pub constraint: Constraint,
+    /// Values are redacted in logs and audit records.
+    pub sensitive: bool,
+}
+
+/// How a parameter's value is constrained.
+#[derive(Clone, Debug)]
+pub enum Constraint {
+    /// Any value.
+    Any,
+    /// Like JEA's ValidateSet: the value must equal one entry, ignoring case.
+    Set(Vec<SetEntry>),
+    /// Like JEA's ValidatePattern, but anchored: the whole value must match,
+    /// ignoring case.
+    Pattern(Pattern),
+}
+
+/// A compiled pattern and its source text (for messages and `inspect`).
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    pub source: String,
+    pub(crate) regex: Regex,
+}
+
+impl Pattern {
+    pub fn is_full_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+}
+
+/// One member of a `set`. `$null`, `$true` and `$false` are written as in
+/// PowerShell, since TOML has no null.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetEntry {
+    Null,
+    Bool(bool),
+    /// Stored lowercased for case-insensitive comparison; `display` keeps
+    /// the manifest's spelling.
+    Text {
+        folded: String,
+        display: String,
+    },
+}
+
+impl SetEntry {
+    pub fn parse(text: &str) -> SetEntry {
+        if text.eq_ignore_ascii_case("$null") {
+            SetEntry::Null
+        } else if text.eq_ignore_ascii_case("$true") {
+            SetEntry::Bool(true)
+        } else if text.eq_ignore_ascii_case("$false") {
+            SetEntry::Bool(false)
+        } else {
+            SetEntry::Text {
+                folded: text.to_lowercase(),
+                display: text.to_owned(),
+            }
+        }
+    }
+
+    pub fn display(&self) -> &str {
+        match self {
+            SetEntry::Null => "$null",
+            SetEntry::Bool(true) => "$true",
+            SetEntry::Bool(false) => "$false",
+            SetEntry::Text { display, .. } => display,
+        }
+    }
+}
+
+impl std::fmt::Display for Constraint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Constraint::Any => write!(f, "any value"),
+            Constraint::Set(entries) => {
+                let list: Vec<&str> = entries.iter().map(SetEntry::display).collect();
+                write!(f, "one of [{}]", list.join(", "))
+            }
+            Constraint::Pattern(p) => write!(f, "matches /{}/", p.source),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! What a plugin may do, and the gate that enforces it on every call.
+//!
+//! [`Manifest`] parses and validates `exorun.toml` strictly (unknown keys,
+//! duplicates, bad patterns and non Verb-Noun names are errors with file,
+//! line and column). [`Capabilities`] is the validated allow-list, and
+//! [`gate::check`] is the one function every cmdlet call crosses before it
+//! may leave the host: JEA's `VisibleCmdlets` with `ValidateSet` and
+//! `ValidatePattern`, without JEA's most-permissive merging.
+
+pub mod capabilities;
+pub mod gate;
+pub mod inputs;
+pub mod limits;
+pub mod manifest;
+
+pub use capabilities::{Capabilities, CmdletRule, Constraint, ParamRule};
+pub use gate::{Denial, DenyReason, check};
+pub use inputs::{InputError, InputSpec, InputType, InputValue, ResolvedInputs};
+pub use limits::{Ceilings, LimitError, Limits};
+pub use manifest::{Manifest, ManifestError, PluginInfo};

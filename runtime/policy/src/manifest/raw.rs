@@ -1,0 +1,72 @@
+//! The manifest exactly as written, before validation. Every table denies
+//! unknown keys, and the values that later checks can reject keep their
+//! spans so that errors can point at the line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawManifest {
+    pub plugin: RawPlugin,
+    #[serde(default, rename = "cmdlet")]
+    pub cmdlets: Vec<Spanned<RawCmdlet>>,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Spanned<RawInput>>,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlugin {
+    pub name: Spanned<String>,
+    pub version: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub authors: Vec<String>,
+    pub component: Spanned<String>,
+    pub sha256: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCmdlet {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Spanned<RawParam>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawParam {
+    pub set: Option<Vec<String>>,
+    pub pattern: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInput {
+    #[serde(rename = "type")]
+    pub ty: Spanned<String>,
+    pub default: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawLimits {
+    pub memory_mib: Option<Spanned<u64>>,
+    pub timeout_seconds: Option<Spanned<u64>>,
+    pub max_calls: Option<Spanned<u64>>,
+}

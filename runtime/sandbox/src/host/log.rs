@@ -1,0 +1,25 @@
+//! `exorun:automation/host`: the run log and progress reports.
+
+use crate::bindings::exorun::automation::host::{Host, Level};
+use crate::run::{LogLevel, LogSource, RunState};
+
+impl Host for RunState {
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        self.ctx
+            .log
+            .push_line(level, LogSource::Log, message)
+            .map_err(wasmtime::Error::new)
+    }
+
+    async fn progress(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
+        self.ctx.progress = Some((done, total));
+        self.ctx.observer.progress(done, total);
+        Ok(())
+    }
+}

@@ -1,0 +1,10 @@
+//! The host side of the `exorun:automation` imports. One file per import:
+//! [`cmdlets`] is where every call is checked and carried to the tenant,
+//! [`log`] the run log and progress, [`inputs`] the operator's inputs, and
+//! [`stdio`] the size-capped capture of the plugin's stdout and stderr.
+
+pub mod cmdlets;
+mod convert;
+pub mod inputs;
+pub mod log;
+pub mod stdio;

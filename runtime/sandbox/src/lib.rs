@@ -1,0 +1,29 @@
+//! The sandbox: runs one automation as a WebAssembly component with nothing
+//! but the imports of the `exorun:automation` world.
+//!
+//! The path of a call: the plugin calls `cmdlets.invoke` → [`host::cmdlets`]
+//! checks it with [`exorun_policy::check`] and the run's call budget → the
+//! [`exorun_cmdlet::Backend`] carries it to the tenant. WASI 0.2 is linked so
+//! that language runtimes can start, but with no preopened folder, no
+//! network, no environment and a size-capped stdout.
+//!
+//! Units, each with one job:
+//! - [`engine`]: the wasmtime engine (pooling allocator, epochs) and its ticker;
+//! - [`plugin`]: loading a manifest's component (digest check, import check,
+//!   `InstancePre`);
+//! - [`host`]: the host side of the WIT imports;
+//! - [`limits`]: memory and table limits of one run;
+//! - [`run`]: one run, from a fresh store to a [`RunReport`].
+
+mod bindings;
+pub mod engine;
+mod error;
+pub mod host;
+mod limits;
+pub mod plugin;
+pub mod run;
+
+pub use engine::{Sandbox, SandboxConfig};
+pub use error::{LoadError, RunError};
+pub use plugin::Plugin;
+pub use run::{CallRecord, Decision, LogLevel, LogLine, Observer, RunReport, RunRequest};

@@ -1,0 +1,345 @@
+//! One run: a fresh store with its own limits, WASI context and log, the
+//! plugin's `run` export called under a wall-clock deadline, and a report.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use exorun_cmdlet::{Backend, Call, CmdletError};
+use exorun_policy::{Capabilities, ResolvedInputs};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::engine::Sandbox;
+use crate::error::RunError;
+use crate::host::stdio::{LogLimitExceeded, LogSink, StdioPipe};
+use crate::limits::{MemoryLimitExceeded, RunLimiter, TableLimitExceeded};
+use crate::plugin::{Plugin, PluginInner};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Where a log line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogSource {
+    Log,
+    Stdout,
+    Stderr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub source: LogSource,
+    pub message: String,
+}
+
+/// The policy decision on one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    Denied { rule: String, message: String },
+}
+
+/// One cmdlet call of a run, allowed or not, and how it ended.
+#[derive(Clone, Debug)]
+pub struct CallRecord {
+    pub call: Call,
+    pub decision: Decision,
+    /// Objects returned, or the error. For a paged read, the objects read so far.
+    pub outcome: Result<u64, CmdletError>,
+    pub elapsed: Duration,
+}
+
+/// Watches a run as it happens (the CLI's progress bar, the audit trail).
+/// Every method has a do-nothing default.
+pub trait Observer: Send + Sync {
+    fn log(&self, _line: &LogLine) {}
+    fn progress(&self, _done: u64, _total: Option<u64>) {}
+    fn call(&self, _record: &CallRecord) {}
+}
+
+struct NoObserver;
+impl Observer for NoObserver {}
+
+/// What to run a plugin with.
+pub struct RunRequest {
+    pub backend: Arc<dyn Backend>,
+    /// `name=value` pairs, checked against the manifest's `[inputs]`.
+    pub inputs: Vec<String>,
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+impl RunRequest {
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        RunRequest {
+            backend,
+            inputs: Vec::new(),
+            observer: None,
+        }
+    }
+
+    pub fn input(mut self, name: &str, value: &str) -> Self {
+        self.inputs.push(format!("{name}={value}"));
+        self
+    }
+
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    pub plugin: String,
+    pub version: String,
+    pub sha256: String,
+    pub outcome: Result<String, RunError>,
+    pub log: Vec<LogLine>,
+    pub calls: Vec<CallRecord>,
+    pub progress: Option<(u64, Option<u64>)>,
+    pub elapsed: Duration,
+}
+
+impl RunReport {
+    /// The calls the policy gate refused.
+    pub fn denials(&self) -> impl Iterator<Item = &CallRecord> {
+        self.calls
+            .iter()
+            .filter(|c| matches!(c.decision, Decision::Denied { .. }))
+    }
+}
+
+/// The store's data: WASI state, limits, and the run's own context.
+pub struct RunState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: RunLimiter,
+    pub(crate) ctx: RunContext,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// What the host imports need during a run.
+pub(crate) struct RunContext {
+    pub plugin: Arc<PluginInner>,
+    pub backend: Arc<dyn Backend>,
+    pub inputs: ResolvedInputs,
+    pub calls_made: u64,
+    pub max_calls: u64,
+    /// The most a single call (or batch) may return into the plugin: its
+    /// whole memory allowance.
+    pub result_byte_budget: u64,
+    pub invoke_many_concurrency: usize,
+    pub log: LogSink,
+    pub observer: Arc<dyn Observer>,
+    pub records: Vec<CallRecord>,
+    pub progress: Option<(u64, Option<u64>)>,
+}
+
+impl RunContext {
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.plugin.manifest.capabilities
+    }
+
+    pub fn plugin_name(&self) -> &str {
+        &self.plugin.manifest.plugin.name
+    }
+
+    /// Stores a record and tells the observer; returns its index.
+    pub fn record(&mut self, record: CallRecord) -> usize {
+        self.observer.call(&record);
+        self.records.push(record);
+        self.records.len() - 1
+    }
+
+    /// Updates a paged read's record as pages arrive.
+    pub fn update_objects(&mut self, index: usize, objects: u64, error: Option<&CmdletError>) {
+        if let Some(record) = self.records.get_mut(index) {
+            record.outcome = match error {
+                Some(e) => Err(e.clone()),
+                None => Ok(objects),
+            };
+        }
+    }
+}
+
+/// Raised by the epoch callback when the wall-clock deadline has passed.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+struct DeadlineExceeded;
+
+impl Sandbox {
+    /// Runs a plugin once. Never panics and never fails the host: every way
+    /// a run can end is in the report's `outcome`.
+    pub async fn run(&self, plugin: &Plugin, request: RunRequest) -> RunReport {
+        let started = Instant::now();
+        let inner = plugin.inner.clone();
+        let manifest = &inner.manifest;
+        let mut report = RunReport {
+            plugin: manifest.plugin.name.clone(),
+            version: manifest.plugin.version.to_string(),
+            sha256: inner.sha256.clone(),
+            outcome: Ok(String::new()),
+            log: Vec::new(),
+            calls: Vec::new(),
+            progress: None,
+            elapsed: Duration::ZERO,
+        };
+        let inputs = match ResolvedInputs::resolve(&manifest.inputs, &request.inputs) {
+            Ok(inputs) => inputs,
+            Err(e) => {
+                report.outcome = Err(RunError::Inputs(e.to_string()));
+                return report;
+            }
+        };
+        let observer = request.observer.unwrap_or_else(|| Arc::new(NoObserver));
+        let config = self.config();
+        let limits = manifest.limits;
+        let memory_bytes = limits.memory_mib.saturating_mul(1 << 20);
+        let log = LogSink::new(config.max_log_bytes, observer.clone());
+
+        let wasi = WasiCtxBuilder::new()
+            .args(&[manifest.plugin.name.as_str()])
+            .stdout(StdioPipe::new(log.clone(), LogSource::Stdout))
+            .stderr(StdioPipe::new(log.clone(), LogSource::Stderr))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(config.max_resources);
+        let state = RunState {
+            wasi,
+            table,
+            limiter: RunLimiter::new(usize::try_from(memory_bytes).unwrap_or(usize::MAX), 100_000),
+            ctx: RunContext {
+                plugin: inner.clone(),
+                backend: request.backend,
+                inputs,
+                calls_made: 0,
+                max_calls: limits.max_calls,
+                result_byte_budget: memory_bytes,
+                invoke_many_concurrency: config.invoke_many_concurrency,
+                log: log.clone(),
+                observer,
+                records: Vec::new(),
+                progress: None,
+            },
+        };
+        let mut store = Store::new(self.engine(), state);
+        store.limiter_async(|state| &mut state.limiter);
+        let deadline = started + limits.timeout;
+        store.set_epoch_deadline(1);
+        // Each tick either yields (so other runs on this thread progress) or,
+        // past the deadline, stops the plugin.
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let execution = async {
+            let instance = inner
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| (true, e))?;
+            instance.call_run(&mut store).await.map_err(|e| (false, e))
+        };
+        // The epoch callback cannot fire while the plugin waits on a host
+        // call, so the deadline is enforced here too.
+        let outcome = match tokio::time::timeout(limits.timeout, execution).await {
+            Err(_elapsed) => Err(RunError::Timeout {
+                seconds: limits.timeout.as_secs(),
+            }),
+            Ok(Err((instantiating, e))) => Err(classify(e, instantiating, &limits)),
+            Ok(Ok(Err(message))) => Err(RunError::Plugin(truncate(message, 64 * 1024))),
+            Ok(Ok(Ok(output))) if output.len() as u64 > config.max_output_bytes => {
+                Err(RunError::OutputTooLarge {
+                    bytes: output.len() as u64,
+                    limit: config.max_output_bytes,
+                })
+            }
+            Ok(Ok(Ok(output))) => Ok(output),
+        };
+        let ctx = &mut store.data_mut().ctx;
+        report.calls = std::mem::take(&mut ctx.records);
+        report.progress = ctx.progress;
+        report.log = log.finish();
+        report.outcome = outcome;
+        report.elapsed = started.elapsed();
+        tracing::info!(
+            plugin = %report.plugin,
+            sha256 = %report.sha256,
+            calls = report.calls.len(),
+            outcome = report.outcome.as_ref().err().map_or("ok", |e| e.kind()),
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "run finished"
+        );
+        report
+    }
+}
+
+/// Maps a wasmtime error to the one [`RunError`] that explains it.
+fn classify(
+    error: wasmtime::Error,
+    instantiating: bool,
+    limits: &exorun_policy::Limits,
+) -> RunError {
+    if error.downcast_ref::<MemoryLimitExceeded>().is_some()
+        || error.downcast_ref::<TableLimitExceeded>().is_some()
+    {
+        return RunError::MemoryLimit {
+            mib: limits.memory_mib,
+        };
+    }
+    if let Some(e) = error.downcast_ref::<LogLimitExceeded>() {
+        return RunError::LogLimit { bytes: e.limit };
+    }
+    if error.downcast_ref::<DeadlineExceeded>().is_some() {
+        return RunError::Timeout {
+            seconds: limits.timeout.as_secs(),
+        };
+    }
+    if let Some(trap) = error.downcast_ref::<Trap>()
+        && *trap == Trap::StackOverflow
+    {
+        return RunError::StackOverflow;
+    }
+    let message = format!("{error:#}");
+    if instantiating {
+        RunError::Instantiate(message)
+    } else {
+        RunError::Trap(truncate(message, 4096))
+    }
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}

@@ -1,0 +1,115 @@
+//! Shared helpers of the end-to-end tests: build plugins from source, and a
+//! fake backend that records what reached it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Builds the plugin in `rel` (relative to the repository root) from source
+/// and returns the path of a manifest that pins the fresh component. The
+/// source tree is left untouched: the component and a copy of the manifest
+/// go to `target/e2e-plugins/<name>/`.
+pub fn built_plugin(rel: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let source = repo_root().join(rel);
+    let manifest =
+        exorun_policy::Manifest::load(&source).unwrap_or_else(|e| panic!("manifest of {rel}: {e}"));
+    let out_dir = repo_root()
+        .join("target/e2e-plugins")
+        .join(&manifest.plugin.name);
+    std::fs::create_dir_all(&out_dir).expect("create target/e2e-plugins");
+    let file_name = manifest
+        .plugin
+        .component
+        .file_name()
+        .expect("component has a file name")
+        .to_owned();
+    // Build next to the final name, then rename: test processes run in
+    // parallel and must never see a half-written component.
+    let staging = out_dir.join(format!(
+        "{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let built = exorun_build::build(
+        &source,
+        &exorun_build::BuildOptions {
+            out: Some(staging.clone()),
+            check: false,
+        },
+    )
+    .unwrap_or_else(|e| panic!("building {rel}: {e}"));
+    std::fs::rename(&staging, out_dir.join(&file_name)).expect("move component into place");
+    let manifest_text = std::fs::read_to_string(source.join("exorun.toml")).expect("read manifest");
+    let staged_manifest = out_dir.join(format!("exorun.toml.{}.tmp", std::process::id()));
+    std::fs::write(&staged_manifest, manifest_text).expect("copy manifest");
+    exorun_build::record_digest(&staged_manifest, &built.sha256).expect("pin digest");
+    let final_manifest = out_dir.join("exorun.toml");
+    std::fs::rename(&staged_manifest, &final_manifest).expect("move manifest into place");
+    final_manifest
+}
+
+/// A backend that answers every allowed call with one small object per
+/// call and remembers every call that reached it.
+#[derive(Default)]
+pub struct FakeBackend {
+    calls: Mutex<Vec<Call>>,
+    count: AtomicU64,
+}
+
+impl FakeBackend {
+    pub fn new() -> Self {
+        FakeBackend::default()
+    }
+
+    /// How many calls reached the backend.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+struct OnePage(Option<Vec<Object>>);
+
+#[async_trait]
+impl PageStream for OnePage {
+    async fn next_page(&mut self) -> Result<Option<Vec<Object>>, CmdletError> {
+        Ok(self.0.take())
+    }
+}
+
+#[async_trait]
+impl Backend for FakeBackend {
+    async fn open_pages(&self, call: &Call) -> Result<Box<dyn PageStream>, CmdletError> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(call.clone());
+        let identity = call
+            .get("Identity")
+            .and_then(|v| v.as_text())
+            .unwrap_or("*")
+            .to_owned();
+        let object = serde_json::json!({
+            "Identity": identity,
+            "DisplayName": format!("Fake {identity}"),
+        });
+        Ok(Box::new(OnePage(Some(vec![object.to_string()]))))
+    }
+}
