@@ -67,11 +67,21 @@ pub fn built_plugin(rel: &str) -> PathBuf {
 pub struct FakeBackend {
     calls: Mutex<Vec<Call>>,
     count: AtomicU64,
+    delay: Option<std::time::Duration>,
 }
 
 impl FakeBackend {
     pub fn new() -> Self {
         FakeBackend::default()
+    }
+
+    /// Answers each call only after `delay`, as a distant tenant would
+    /// (benchmarks use it to keep many runs alive at once).
+    pub fn with_delay(delay: std::time::Duration) -> Self {
+        FakeBackend {
+            delay: Some(delay),
+            ..FakeBackend::default()
+        }
     }
 
     /// How many calls reached the backend.
@@ -96,6 +106,9 @@ impl PageStream for OnePage {
 #[async_trait]
 impl Backend for FakeBackend {
     async fn open_pages(&self, call: &Call) -> Result<Box<dyn PageStream>, CmdletError> {
+        if let Some(delay) = self.delay {
+            tokio::time::sleep(delay).await;
+        }
         self.count.fetch_add(1, Ordering::SeqCst);
         self.calls
             .lock()
@@ -111,5 +124,47 @@ impl Backend for FakeBackend {
             "DisplayName": format!("Fake {identity}"),
         });
         Ok(Box::new(OnePage(Some(vec![object.to_string()]))))
+    }
+}
+
+/// The `exorun` binary, built (or found up to date) by cargo.
+pub fn exorun_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--quiet", "-p", "exorun"])
+                .current_dir(repo_root())
+                .status()
+                .expect("run cargo build -p exorun");
+            assert!(status.success(), "cargo build -p exorun failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            target.join("debug").join("exorun")
+        })
+        .clone()
+}
+
+/// The result of running the `exorun` binary.
+pub struct Exorun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `exorun` with `args` in the repository root.
+pub fn exorun(args: &[&str]) -> Exorun {
+    let output = std::process::Command::new(exorun_binary())
+        .args(args)
+        .current_dir(repo_root())
+        .env_remove("EXORUN_LOG")
+        .output()
+        .expect("run exorun");
+    Exorun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

@@ -23,9 +23,9 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
         .arg(&manifest);
-    // Builds must not depend on where the source was checked out, so that a
-    // digest pinned on one machine verifies on another: paths that end up
-    // in panic messages are remapped to fixed prefixes.
+    // The build machine's paths (home folder, checkout location) would end
+    // up in panic messages inside the component, which is shared with
+    // others: remap them to fixed prefixes.
     command.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(&cargo, &manifest));
     let shown = format!(
         "cargo build --release --target {TARGET} --manifest-path {}",

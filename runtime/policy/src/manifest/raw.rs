@@ -1,9 +1,9 @@
-//! The manifest exactly as written, before validation. Every table denies
+//! The manifest exactly as written, before validation, in the order written
+//! (so `inspect` shows parameters as the author listed them). Every table denies
 //! unknown keys, and the values that later checks can reject keep their
 //! spans so that errors can point at the line.
 
-use std::collections::BTreeMap;
-
+use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -14,7 +14,7 @@ pub(super) struct RawManifest {
     #[serde(default, rename = "cmdlet")]
     pub cmdlets: Vec<Spanned<RawCmdlet>>,
     #[serde(default)]
-    pub inputs: BTreeMap<String, Spanned<RawInput>>,
+    pub inputs: IndexMap<String, Spanned<RawInput>>,
     #[serde(default)]
     pub limits: RawLimits,
 }
@@ -37,7 +37,7 @@ pub(super) struct RawPlugin {
 pub(super) struct RawCmdlet {
     pub name: Spanned<String>,
     #[serde(default)]
-    pub parameters: BTreeMap<String, Spanned<RawParam>>,
+    pub parameters: IndexMap<String, Spanned<RawParam>>,
 }
 
 #[derive(Deserialize)]

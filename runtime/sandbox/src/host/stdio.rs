@@ -240,3 +240,65 @@ impl AsyncWrite for StdioPipe {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+    impl Observer for Quiet {}
+
+    fn sink(limit: u64) -> LogSink {
+        LogSink::new(limit, Arc::new(Quiet))
+    }
+
+    #[test]
+    fn splits_stdout_into_lines_and_flushes_the_last_partial_line() {
+        let log = sink(1024);
+        log.write_stream(LogSource::Stdout, b"one\ntw").unwrap();
+        log.write_stream(LogSource::Stdout, b"o\nthree").unwrap();
+        let lines: Vec<String> = log.finish().into_iter().map(|l| l.message).collect();
+        assert_eq!(lines, ["one", "two", "three"]);
+    }
+
+    #[test]
+    fn keeps_stdout_and_stderr_lines_apart() {
+        let log = sink(1024);
+        log.write_stream(LogSource::Stdout, b"out-").unwrap();
+        log.write_stream(LogSource::Stderr, b"err\n").unwrap();
+        log.write_stream(LogSource::Stdout, b"more\n").unwrap();
+        let lines: Vec<(LogSource, String)> = log
+            .finish()
+            .into_iter()
+            .map(|l| (l.source, l.message))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (LogSource::Stderr, "err".to_owned()),
+                (LogSource::Stdout, "out-more".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_writes_past_the_limit_and_stays_refused() {
+        let log = sink(10);
+        log.write_stream(LogSource::Stdout, b"12345").unwrap();
+        let err = log.write_stream(LogSource::Stdout, b"678901").unwrap_err();
+        assert_eq!(err.limit, 10);
+        assert!(
+            log.push_line(LogLevel::Info, LogSource::Log, "x".into())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn splits_a_newline_free_flood_into_bounded_lines() {
+        let log = sink(1 << 20);
+        log.write_stream(LogSource::Stdout, &vec![b'x'; MAX_LINE * 2 + 5])
+            .unwrap();
+        let lengths: Vec<usize> = log.finish().into_iter().map(|l| l.message.len()).collect();
+        assert_eq!(lengths, [MAX_LINE, MAX_LINE, 5]);
+    }
+}

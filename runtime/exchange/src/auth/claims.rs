@@ -1,0 +1,56 @@
+//! The non-secret facts inside an access token, for `exorun connect` to
+//! show which app, tenant and roles a connection really has. The token is
+//! read, never verified (Exchange does that) and never returned.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use super::token::AccessToken;
+
+/// What an app-only token says about its bearer (doc 1.11).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenClaims {
+    #[serde(default)]
+    pub appid: Option<String>,
+    #[serde(default)]
+    pub tid: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Directory role template ids assigned to the service principal.
+    #[serde(default)]
+    pub wids: Vec<String>,
+    #[serde(default)]
+    pub aud: Option<String>,
+    /// Expiry, Unix seconds.
+    #[serde(default)]
+    pub exp: Option<i64>,
+}
+
+/// Reads the claims from the token's payload; `None` when the token is not
+/// a readable JWT (the service may issue opaque tokens).
+pub fn decode_claims(token: &AccessToken) -> Option<TokenClaims> {
+    let payload = token.expose().split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let list = |k: &str| {
+        value
+            .get(k)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some(TokenClaims {
+        appid: text("appid").or_else(|| text("azp")),
+        tid: text("tid"),
+        roles: list("roles"),
+        wids: list("wids"),
+        aud: text("aud"),
+        exp: value.get("exp").and_then(|v| v.as_f64()).map(|f| f as i64),
+    })
+}

@@ -1,0 +1,12 @@
+//! Signing in: the certificate, the client assertion it signs, the token
+//! request, and the cache that makes one token serve every run.
+
+pub mod assertion;
+pub mod certificate;
+pub mod claims;
+pub mod cloud;
+pub mod self_signed;
+mod store;
+pub mod token;
+pub mod token_cache;
+pub mod token_error;

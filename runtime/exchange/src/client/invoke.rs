@@ -1,0 +1,391 @@
+//! The InvokeCommand client (doc 2.1–2.3): one POST per page, with the
+//! module's headers, the token from the shared cache, the tenant limiter in
+//! front and the retry rules of [`super::retry`] around it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use exorun_cmdlet::{Backend, Call, CmdletError, PageStream, ResultSize};
+use reqwest::header::{
+    ACCEPT, ACCEPT_CHARSET, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
+use url::Url;
+use uuid::Uuid;
+
+use super::encoding::encode_body;
+use super::errors::{ServerError, describe_reqwest};
+use super::limiter::TenantLimiter;
+use super::paging::InvokePages;
+use super::retry::{RetryPolicy, millis_u32, parse_retry_after};
+use crate::auth::token::AuthError;
+use crate::auth::token_cache::TokenCache;
+
+/// The organisation arbitration mailbox an app-only call is routed by.
+pub const APP_ANCHOR_MAILBOX: &str = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}";
+
+/// The module's client timeout: one minute more than the server's.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(960);
+
+/// Cmdlets the module gives longer timeouts (doc 2.2), seconds + 60.
+const LONG_CMDLETS: [(&str, u64); 6] = [
+    ("Get-DistributionGroupMember", 3600),
+    ("Update-DistributionGroupMember", 3600),
+    ("Set-UnifiedGroup", 3600),
+    ("Import-TransportRuleCollection", 3600),
+    ("Set-OrganizationConfig", 1800),
+    ("Update-RoleGroupMember", 1800),
+];
+
+/// The client timeout for `cmdlet` (doc 2.2).
+pub fn timeout_for(cmdlet: &str, default: Duration) -> Duration {
+    LONG_CMDLETS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(cmdlet))
+        .map(|(_, secs)| Duration::from_secs(secs + 60))
+        .unwrap_or(default)
+}
+
+/// What the client shares between all calls and pages.
+pub(crate) struct ClientInner {
+    pub http: reqwest::Client,
+    pub tokens: Arc<TokenCache>,
+    pub limiter: Arc<TenantLimiter>,
+    pub invoke_url: Url,
+    /// Origin that nextLinks must stay on.
+    pub base_url: Url,
+    pub tenant: String,
+    pub connection_id: Uuid,
+    pub retry: RetryPolicy,
+    pub page_size: u64,
+    pub timeout: Duration,
+    /// Headers identical for every request of this client.
+    pub fixed_headers: HeaderMap,
+}
+
+/// One call, ready to send any number of times.
+pub(crate) struct PreparedCall {
+    pub cmdlet: String,
+    pub body: Bytes,
+    pub read_only: bool,
+    pub request_id: Uuid,
+    pub result_size: ResultSize,
+    pub timeout: Duration,
+    /// Fixed headers plus the per-call ones (cmdlet name, request id).
+    pub headers: HeaderMap,
+}
+
+/// The Exchange Online backend: cheap to clone, safe to share between any
+/// number of concurrent runs.
+#[derive(Clone)]
+pub struct ExchangeClient {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+impl fmt::Debug for ExchangeClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExchangeClient")
+            .field("invoke_url", &self.inner.invoke_url.as_str())
+            .field("tenant", &self.inner.tenant)
+            .field("connection_id", &self.inner.connection_id)
+            .finish_non_exhaustive()
+    }
+}
+
+static CMDLET_NAME: HeaderName = HeaderName::from_static("x-cmdletname");
+static CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
+static PREFER: HeaderName = HeaderName::from_static("prefer");
+
+pub(crate) fn fixed_headers(tenant: &str, connection_id: Uuid) -> Result<HeaderMap, String> {
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    h.insert(ACCEPT_CHARSET, HeaderValue::from_static("UTF-8"));
+    let anchor = format!("APP:{APP_ANCHOR_MAILBOX}@{tenant}");
+    h.insert(
+        HeaderName::from_static("x-anchormailbox"),
+        HeaderValue::from_str(&anchor)
+            .map_err(|_| format!("the tenant '{tenant}' is not a valid header value"))?,
+    );
+    h.insert(
+        HeaderName::from_static("x-responseformat"),
+        HeaderValue::from_static("json"),
+    );
+    h.insert(
+        HeaderName::from_static("x-serializationlevel"),
+        HeaderValue::from_static("Partial"),
+    );
+    h.insert(
+        HeaderName::from_static("connection-id"),
+        HeaderValue::from_str(&connection_id.to_string()).map_err(|e| e.to_string())?,
+    );
+    Ok(h)
+}
+
+impl ExchangeClient {
+    /// The InvokeCommand URL calls go to.
+    pub fn invoke_url(&self) -> &str {
+        self.inner.invoke_url.as_str()
+    }
+
+    /// The `connection-id` header of this client.
+    pub fn connection_id(&self) -> Uuid {
+        self.inner.connection_id
+    }
+
+    /// The token cache this client uses (shared process-wide).
+    pub fn token_cache(&self) -> &Arc<TokenCache> {
+        &self.inner.tokens
+    }
+
+    /// The tenant limiter this client uses (shared process-wide).
+    pub fn limiter(&self) -> &Arc<TenantLimiter> {
+        &self.inner.limiter
+    }
+
+    fn prepare(&self, call: &Call) -> Result<PreparedCall, CmdletError> {
+        let result_size = ResultSize::from_param(call.get("ResultSize"))?;
+        let request_id = Uuid::new_v4();
+        let mut headers = self.inner.fixed_headers.clone();
+        headers.insert(
+            CMDLET_NAME.clone(),
+            HeaderValue::from_str(&call.cmdlet).map_err(|_| {
+                CmdletError::invalid_parameter(format!(
+                    "'{}' is not a valid cmdlet name",
+                    call.cmdlet
+                ))
+            })?,
+        );
+        headers.insert(
+            CLIENT_REQUEST_ID.clone(),
+            HeaderValue::from_str(&request_id.to_string())
+                .map_err(|e| CmdletError::failed("Internal", e.to_string()))?,
+        );
+        Ok(PreparedCall {
+            cmdlet: call.cmdlet.clone(),
+            body: Bytes::from(encode_body(call)),
+            read_only: call.is_read_only(),
+            request_id,
+            result_size,
+            timeout: timeout_for(&call.cmdlet, self.inner.timeout),
+            headers,
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for ExchangeClient {
+    async fn open_pages(&self, call: &Call) -> Result<Box<dyn PageStream>, CmdletError> {
+        let prepared = self.prepare(call)?;
+        let remaining = prepared.result_size.cap();
+        Ok(Box::new(InvokePages {
+            client: Arc::clone(&self.inner),
+            call: Arc::new(prepared),
+            next: Some(Ok(self.inner.invoke_url.clone())),
+            remaining,
+        }))
+    }
+}
+
+/// How one attempt ended, when it did not end the call.
+enum Retry {
+    /// Wait this long, then try again.
+    After(Duration),
+}
+
+fn auth_failed(e: &AuthError) -> CmdletError {
+    CmdletError::failed("AuthenticationFailed", e.to_string())
+}
+
+impl ClientInner {
+    /// POSTs one page, retrying per the policy; returns the 2xx body.
+    pub(crate) async fn send(
+        &self,
+        call: &PreparedCall,
+        url: &Url,
+        page_size: u64,
+    ) -> Result<Bytes, CmdletError> {
+        let prefer = HeaderValue::from_str(&format!("odata.maxpagesize={page_size}"))
+            .map_err(|e| CmdletError::failed("Internal", e.to_string()))?;
+        let mut refreshed = false;
+        let mut retries = 0u32;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.retry.max_attempts.max(1);
+            match self
+                .attempt(call, url, &prefer, last, &mut refreshed, retries)
+                .await?
+            {
+                Ok(body) => return Ok(body),
+                Err(Retry::After(wait)) => {
+                    retries += 1;
+                    tracing::debug!(
+                        cmdlet = %call.cmdlet,
+                        request_id = %call.request_id,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying InvokeCommand"
+                    );
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt. The outer `Result` ends the call with an error; the
+    /// inner one is the body or a reason to retry.
+    async fn attempt(
+        &self,
+        call: &PreparedCall,
+        url: &Url,
+        prefer: &HeaderValue,
+        last: bool,
+        refreshed: &mut bool,
+        retries: u32,
+    ) -> Result<Result<Bytes, Retry>, CmdletError> {
+        let backoff = self.retry.backoff(retries);
+        let permit = self.limiter.acquire().await;
+        let token = match self.tokens.token().await {
+            Ok(t) => t,
+            Err(e) if e.is_transient() && !last => return Ok(Err(Retry::After(backoff))),
+            Err(e) => return Err(auth_failed(&e)),
+        };
+        let mut headers = call.headers.clone();
+        headers.insert(PREFER.clone(), prefer.clone());
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                CmdletError::failed(
+                    "AuthenticationFailed",
+                    "the access token is not a valid header value",
+                )
+            })?;
+        bearer.set_sensitive(true);
+        headers.insert(AUTHORIZATION, bearer);
+
+        let sent = self
+            .http
+            .post(url.clone())
+            .headers(headers)
+            .timeout(call.timeout)
+            .body(call.body.clone())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                drop(permit);
+                return self.transport_failure(call, &e, e.is_connect(), last, backoff);
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = parse_retry_after(response.headers());
+        self.limiter
+            .observe(status, retry_after, response.headers());
+        let www_authenticate = response
+            .headers()
+            .get("x-ms-diagnostics")
+            .or_else(|| response.headers().get(reqwest::header::WWW_AUTHENTICATE))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                drop(permit);
+                // The server answered, so the request arrived: a write may
+                // have run.
+                return self.transport_failure(call, &e, false, last, backoff);
+            }
+        };
+        drop(permit);
+
+        match status {
+            200..=299 => Ok(Ok(body)),
+            401 if !*refreshed && !last => {
+                *refreshed = true;
+                self.tokens.invalidate_if_current(&token);
+                tracing::debug!(cmdlet = %call.cmdlet, "401 from Exchange: refreshing the token once");
+                Ok(Err(Retry::After(Duration::ZERO)))
+            }
+            401 => Err(CmdletError::failed(
+                "Unauthorized",
+                format!(
+                    "Exchange refused the access token{}{}",
+                    if *refreshed {
+                        " even after a refresh"
+                    } else {
+                        ""
+                    },
+                    www_authenticate
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default()
+                ),
+            )),
+            429 => {
+                let wait = retry_after.unwrap_or(backoff);
+                if last || wait > self.retry.max_retry_after {
+                    return Err(CmdletError::Throttled {
+                        retry_after_ms: millis_u32(wait),
+                    });
+                }
+                Ok(Err(Retry::After(wait)))
+            }
+            503 | 504 if !last => Ok(Err(Retry::After(
+                retry_after
+                    .filter(|w| *w <= self.retry.max_retry_after)
+                    .unwrap_or(backoff),
+            ))),
+            _ => {
+                let err = ServerError::parse(status, &body);
+                if err.is_transient() && !last {
+                    return Ok(Err(Retry::After(backoff)));
+                }
+                Err(err.to_cmdlet_error())
+            }
+        }
+    }
+
+    /// A request that got no (complete) answer. Never-sent requests are
+    /// always retried; a write that may have reached the server is not, and
+    /// reports `OutcomeUnknown` so nobody runs it twice by accident.
+    fn transport_failure(
+        &self,
+        call: &PreparedCall,
+        e: &reqwest::Error,
+        not_sent: bool,
+        last: bool,
+        backoff: Duration,
+    ) -> Result<Result<Bytes, Retry>, CmdletError> {
+        let what = describe_reqwest(e);
+        if e.is_builder() {
+            return Err(CmdletError::failed("InvalidRequest", what));
+        }
+        if !not_sent && !call.read_only {
+            tracing::warn!(cmdlet = %call.cmdlet, request_id = %call.request_id, error = %what, "write sent but no answer: outcome unknown");
+            return Err(CmdletError::OutcomeUnknown {
+                message: format!(
+                    "{} was sent to Exchange but no answer came back ({what}); check whether it took effect before running it again (client-request-id {})",
+                    call.cmdlet, call.request_id
+                ),
+            });
+        }
+        if last {
+            return Err(CmdletError::failed(
+                if e.is_timeout() {
+                    "Timeout"
+                } else {
+                    "ConnectionFailed"
+                },
+                format!(
+                    "{} failed after {} attempts: {what}",
+                    call.cmdlet, self.retry.max_attempts
+                ),
+            ));
+        }
+        Ok(Err(Retry::After(backoff)))
+    }
+}

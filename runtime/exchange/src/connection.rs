@@ -1,0 +1,376 @@
+//! `Connect-ExchangeOnline -AppId … -Certificate… -Organization …` for
+//! exorun: options in, a ready [`ExchangeClient`] out.
+//!
+//! Building a connection loads and checks the certificate and wires the
+//! process-wide token cache and tenant limiter; it does not sign in. The
+//! first call (or [`Connection::token_claims`]) does.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+use uuid::Uuid;
+
+use crate::auth::assertion::AssertionProfile;
+use crate::auth::certificate::{Certificate, CertificateError};
+use crate::auth::claims::{TokenClaims, decode_claims};
+use crate::auth::cloud::{Endpoints, ExchangeEnvironment, trim_base};
+use crate::auth::token::{AuthError, TokenAcquirer};
+use crate::auth::token_cache::{TokenCache, TokenCacheKey};
+use crate::client::invoke::{ClientInner, DEFAULT_TIMEOUT, ExchangeClient, fixed_headers};
+use crate::client::limiter::{LimiterConfig, TenantLimiter};
+use crate::client::paging::MAX_PAGE_SIZE;
+use crate::client::retry::RetryPolicy;
+use crate::secret::SecretString;
+
+/// Where the app certificate comes from.
+#[derive(Clone, Debug)]
+pub enum CertificateSource {
+    /// `-CertificateFilePath` with `-CertificatePassword`.
+    Pfx {
+        path: PathBuf,
+        password: SecretString,
+    },
+    /// One PEM file with certificate and key (key optionally encrypted).
+    Pem {
+        path: PathBuf,
+        password: Option<SecretString>,
+    },
+    /// Certificate PEM and key PEM in separate files.
+    PemPair {
+        cert: PathBuf,
+        key: PathBuf,
+        password: Option<SecretString>,
+    },
+    /// `-CertificateThumbprint`: search a folder of PFX/PEM files.
+    Store {
+        dir: PathBuf,
+        thumbprint: String,
+        password: Option<SecretString>,
+    },
+    /// Already loaded.
+    Loaded(Arc<Certificate>),
+}
+
+impl CertificateSource {
+    pub fn load(&self) -> Result<Arc<Certificate>, CertificateError> {
+        Ok(match self {
+            CertificateSource::Pfx { path, password } => {
+                Arc::new(Certificate::from_pfx_file(path, password)?)
+            }
+            CertificateSource::Pem { path, password } => {
+                Arc::new(Certificate::from_pem_file(path, password.as_ref())?)
+            }
+            CertificateSource::PemPair {
+                cert,
+                key,
+                password,
+            } => Arc::new(Certificate::from_pem_files(cert, key, password.as_ref())?),
+            CertificateSource::Store {
+                dir,
+                thumbprint,
+                password,
+            } => Arc::new(Certificate::from_store(dir, thumbprint, password.as_ref())?),
+            CertificateSource::Loaded(c) => Arc::clone(c),
+        })
+    }
+}
+
+/// Why a connection could not be set up.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+    #[error("the {what} '{url}' is not a usable URL: {message}")]
+    InvalidUrl {
+        what: &'static str,
+        url: String,
+        message: String,
+    },
+    #[error("the organization '{0}' is not a tenant domain or GUID")]
+    InvalidOrganization(String),
+    #[error("the app id must not be empty")]
+    MissingAppId,
+    #[error("cannot use the CA certificate {}: {message}", path.display())]
+    CaCertificate { path: PathBuf, message: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+}
+
+/// Everything `connect` needs, builder style.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    organization: String,
+    app_id: String,
+    certificate: CertificateSource,
+    environment: ExchangeEnvironment,
+    authority_url: Option<String>,
+    exchange_url: Option<String>,
+    extra_ca_pem: Option<PathBuf>,
+    assertion_profile: AssertionProfile,
+    retry: RetryPolicy,
+    limiter: LimiterConfig,
+    page_size: u64,
+    timeout: Duration,
+    system_proxy: bool,
+}
+
+impl ConnectOptions {
+    /// `organization`: the tenant's `*.onmicrosoft.com` domain or its GUID.
+    pub fn new(
+        organization: impl Into<String>,
+        app_id: impl Into<String>,
+        certificate: CertificateSource,
+    ) -> Self {
+        ConnectOptions {
+            organization: organization.into().trim().to_owned(),
+            app_id: app_id.into().trim().to_owned(),
+            certificate,
+            environment: ExchangeEnvironment::default(),
+            authority_url: None,
+            exchange_url: None,
+            extra_ca_pem: None,
+            assertion_profile: AssertionProfile::default(),
+            retry: RetryPolicy::default(),
+            limiter: LimiterConfig::default(),
+            page_size: MAX_PAGE_SIZE,
+            timeout: DEFAULT_TIMEOUT,
+            system_proxy: true,
+        }
+    }
+
+    pub fn environment(mut self, environment: ExchangeEnvironment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// Login base without tenant, e.g. `https://127.0.0.1:8443` for the
+    /// simulator; the token URL is `{this}/{organization}/oauth2/v2.0/token`.
+    pub fn authority_url(mut self, url: impl Into<String>) -> Self {
+        self.authority_url = Some(url.into());
+        self
+    }
+
+    /// Exchange base, before `/adminapi/beta/…`.
+    pub fn exchange_url(mut self, url: impl Into<String>) -> Self {
+        self.exchange_url = Some(url.into());
+        self
+    }
+
+    /// A PEM CA to trust in addition to the system's (simulator, TLS proxy).
+    pub fn extra_ca_pem(mut self, path: impl Into<PathBuf>) -> Self {
+        self.extra_ca_pem = Some(path.into());
+        self
+    }
+
+    pub fn assertion_profile(mut self, profile: AssertionProfile) -> Self {
+        self.assertion_profile = profile;
+        self
+    }
+
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn limiter_config(mut self, limiter: LimiterConfig) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// `Connect-ExchangeOnline -PageSize`, 1..=1000.
+    pub fn page_size(mut self, page_size: u64) -> Self {
+        self.page_size = page_size.clamp(1, MAX_PAGE_SIZE);
+        self
+    }
+
+    /// Default per-request timeout (longer for the cmdlets the module
+    /// knows to be slow).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Whether `HTTPS_PROXY` and friends are honoured (default yes).
+    pub fn system_proxy(mut self, enabled: bool) -> Self {
+        self.system_proxy = enabled;
+        self
+    }
+
+    /// The endpoints after overrides.
+    pub fn endpoints(&self) -> Endpoints {
+        let mut e = Endpoints::for_environment(self.environment);
+        if let Some(a) = &self.authority_url {
+            e.authority = trim_base(a);
+        }
+        if let Some(x) = &self.exchange_url {
+            e.exchange_base = trim_base(x);
+        }
+        e
+    }
+
+    /// Loads the certificate and builds the client. No network traffic.
+    pub fn connect(self) -> Result<Connection, ConnectError> {
+        if self.app_id.is_empty() {
+            return Err(ConnectError::MissingAppId);
+        }
+        let tenant = &self.organization;
+        if tenant.is_empty()
+            || !tenant
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return Err(ConnectError::InvalidOrganization(tenant.clone()));
+        }
+        let endpoints = self.endpoints();
+        let token_url = endpoints.token_url(tenant);
+        let invoke_url = endpoints.invoke_command_url(tenant);
+        let parse = |what: &'static str, url: &str| {
+            let parsed = Url::parse(url).map_err(|e| ConnectError::InvalidUrl {
+                what,
+                url: url.to_owned(),
+                message: e.to_string(),
+            })?;
+            if !matches!(parsed.scheme(), "https" | "http") {
+                return Err(ConnectError::InvalidUrl {
+                    what,
+                    url: url.to_owned(),
+                    message: "only https (or http for local tests) is supported".to_owned(),
+                });
+            }
+            Ok(parsed)
+        };
+        parse("authority URL", &token_url)?;
+        let invoke = parse("Exchange URL", &invoke_url)?;
+        let mut base = invoke.clone();
+        base.set_path("/");
+        base.set_query(None);
+
+        let certificate = self.certificate.load()?;
+        let http = self.http_client()?;
+
+        let key = TokenCacheKey {
+            authority: endpoints.authority.clone(),
+            tenant: tenant.clone(),
+            client_id: self.app_id.clone(),
+            scope: endpoints.scope.clone(),
+        };
+        let tokens = TokenCache::shared(key, || TokenAcquirer {
+            http: http.clone(),
+            token_url: token_url.clone(),
+            tenant: tenant.clone(),
+            client_id: self.app_id.clone(),
+            scope: endpoints.scope.clone(),
+            certificate: Arc::clone(&certificate),
+            profile: self.assertion_profile,
+        });
+        let limiter = TenantLimiter::shared(&endpoints.exchange_base, tenant, self.limiter);
+        let connection_id = Uuid::new_v4();
+        let fixed = fixed_headers(tenant, connection_id)
+            .map_err(|_| ConnectError::InvalidOrganization(tenant.clone()))?;
+        let client = ExchangeClient {
+            inner: Arc::new(ClientInner {
+                http,
+                tokens,
+                limiter,
+                invoke_url: invoke,
+                base_url: base,
+                tenant: tenant.clone(),
+                connection_id,
+                retry: self.retry,
+                page_size: self.page_size,
+                timeout: self.timeout,
+                fixed_headers: fixed,
+            }),
+        };
+        Ok(Connection {
+            client,
+            certificate,
+            endpoints,
+            organization: self.organization,
+            app_id: self.app_id,
+        })
+    }
+
+    fn http_client(&self) -> Result<reqwest::Client, ConnectError> {
+        let mut b = reqwest::Client::builder()
+            .use_native_tls()
+            .user_agent(concat!("exorun/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(90))
+            // A redirect would re-send the body to a host chosen by the
+            // answer, and reqwest turns a POST into a GET on 302: refuse.
+            .redirect(reqwest::redirect::Policy::none());
+        if !self.system_proxy {
+            b = b.no_proxy();
+        }
+        if let Some(path) = &self.extra_ca_pem {
+            let bad = |message: String| ConnectError::CaCertificate {
+                path: path.clone(),
+                message,
+            };
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(bad("no CERTIFICATE block".to_owned()));
+            }
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        b.build().map_err(|e| ConnectError::Http(e.to_string()))
+    }
+}
+
+/// A configured connection to one tenant.
+pub struct Connection {
+    client: ExchangeClient,
+    certificate: Arc<Certificate>,
+    endpoints: Endpoints,
+    organization: String,
+    app_id: String,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("organization", &self.organization)
+            .field("app_id", &self.app_id)
+            .field("endpoints", &self.endpoints)
+            .field("certificate", &self.certificate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// The backend to hand to runs; clones share everything.
+    pub fn client(&self) -> ExchangeClient {
+        self.client.clone()
+    }
+
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    pub fn organization(&self) -> &str {
+        &self.organization
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// Signs in (or uses the cached token) and returns what the token says
+    /// about the app: appid, tid, roles, wids, exp. Never the token itself.
+    pub async fn token_claims(&self) -> Result<TokenClaims, AuthError> {
+        let token = self.client.token_cache().token().await?;
+        Ok(decode_claims(&token).unwrap_or_default())
+    }
+}

@@ -1,0 +1,33 @@
+//! `exorun-exchange`: the host side of Exchange Online app-only access.
+//!
+//! The host, never a plugin, holds the app certificate and the OAuth token.
+//! This crate loads the certificate ([`Certificate`]), signs client
+//! assertions with it ([`auth::assertion`]), exchanges them for access tokens
+//! kept in a process-wide single-flight cache ([`TokenCache`]), and calls
+//! Exchange's admin REST endpoint `InvokeCommand` as an
+//! [`exorun_cmdlet::Backend`] ([`ExchangeClient`]) with the module's headers,
+//! paging, retries and error mapping, paced by a per-tenant
+//! [`TenantLimiter`].
+//!
+//! Wire details follow `shared/docs/exchange-online-protocol.md`; section
+//! numbers in comments refer to it.
+
+pub mod auth;
+pub mod client;
+mod connection;
+mod secret;
+mod time_util;
+
+pub use auth::assertion::{AssertionProfile, ClientAssertion, make_assertion};
+pub use auth::certificate::{Certificate, CertificateError, EXPIRY_WARNING_DAYS, parse_thumbprint};
+pub use auth::claims::{TokenClaims, decode_claims};
+pub use auth::cloud::{Endpoints, ExchangeEnvironment, UnknownEnvironment};
+pub use auth::self_signed::{SelfSignedCertificate, generate_self_signed};
+pub use auth::token::{AccessToken, AuthError};
+pub use auth::token_cache::{TokenCache, TokenCacheKey};
+pub use auth::token_error::TokenError;
+pub use client::invoke::ExchangeClient;
+pub use client::limiter::{LimiterConfig, TenantLimiter};
+pub use client::retry::RetryPolicy;
+pub use connection::{CertificateSource, ConnectError, ConnectOptions, Connection};
+pub use secret::{SecretBytes, SecretString};

@@ -1,0 +1,176 @@
+//! Building the throwaway X.509 certificates the simulator needs, and the
+//! digests by which Entra names a certificate.
+
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::error::ErrorStack;
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, PKeyRef, Private, Public};
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
+use openssl::x509::{X509, X509Builder, X509NameBuilder, X509Ref};
+
+const DAY: i64 = 86_400;
+
+pub fn new_rsa_2048() -> Result<PKey<Private>, ErrorStack> {
+    PKey::from_rsa(Rsa::generate(2048)?)
+}
+
+/// P-256 for the CA and the TLS server: quick to generate and to handshake.
+pub fn new_p256() -> Result<PKey<Private>, ErrorStack> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    PKey::from_ec_key(EcKey::generate(&group)?)
+}
+
+/// What kind of certificate [`build`] makes.
+pub enum Profile<'a> {
+    /// A self-signed CA.
+    Authority,
+    /// A TLS server certificate for `127.0.0.1`, `::1` and `localhost`,
+    /// signed by the given CA.
+    Server {
+        ca_cert: &'a X509Ref,
+        ca_key: &'a PKeyRef<Private>,
+    },
+    /// A self-signed leaf (app credential, token-signing certificate).
+    SelfSignedLeaf,
+}
+
+/// Builds a certificate valid from `now - 1 day` to `now + valid_days`.
+pub fn build(
+    common_name: &str,
+    key: &PKeyRef<Private>,
+    profile: Profile<'_>,
+    valid_days: i64,
+) -> Result<X509, ErrorStack> {
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_nid(Nid::COMMONNAME, common_name)?;
+    name.append_entry_by_nid(Nid::ORGANIZATIONNAME, "exorun simulator")?;
+    let name = name.build();
+
+    let mut builder = X509Builder::new()?;
+    builder.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
+    builder.set_serial_number(Asn1Integer::from_bn(&serial)?.as_ref())?;
+    builder.set_subject_name(&name)?;
+    builder.set_pubkey(key)?;
+    let now = crate::clock::unix_now();
+    builder.set_not_before(Asn1Time::from_unix(now - DAY)?.as_ref())?;
+    builder.set_not_after(Asn1Time::from_unix(now + valid_days * DAY)?.as_ref())?;
+
+    match &profile {
+        Profile::Authority => {
+            builder.set_issuer_name(&name)?;
+            builder.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+            builder.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()?,
+            )?;
+            let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
+            builder.append_extension(ski)?;
+        }
+        Profile::Server { ca_cert, .. } => {
+            builder.set_issuer_name(ca_cert.subject_name())?;
+            builder.append_extension(BasicConstraints::new().critical().build()?)?;
+            builder.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .key_agreement()
+                    .build()?,
+            )?;
+            builder.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
+            let san = SubjectAlternativeName::new()
+                .dns("localhost")
+                .ip("127.0.0.1")
+                .ip("::1")
+                .build(&builder.x509v3_context(Some(ca_cert), None))?;
+            builder.append_extension(san)?;
+            let ski =
+                SubjectKeyIdentifier::new().build(&builder.x509v3_context(Some(ca_cert), None))?;
+            builder.append_extension(ski)?;
+            let aki = AuthorityKeyIdentifier::new()
+                .keyid(true)
+                .build(&builder.x509v3_context(Some(ca_cert), None))?;
+            builder.append_extension(aki)?;
+        }
+        Profile::SelfSignedLeaf => {
+            builder.set_issuer_name(&name)?;
+            builder.append_extension(BasicConstraints::new().build()?)?;
+            builder.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .key_encipherment()
+                    .build()?,
+            )?;
+            builder.append_extension(ExtendedKeyUsage::new().client_auth().build()?)?;
+        }
+    }
+
+    let signer: &PKeyRef<Private> = match &profile {
+        Profile::Server { ca_key, .. } => ca_key,
+        _ => key,
+    };
+    builder.sign(signer, MessageDigest::sha256())?;
+    Ok(builder.build())
+}
+
+/// The SHA-1 and SHA-256 digests of a certificate's DER encoding: what `x5t`
+/// and `x5t#S256` carry (base64url) and what the portal shows (hex).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thumbprints {
+    pub sha1: Vec<u8>,
+    pub sha256: Vec<u8>,
+}
+
+impl Thumbprints {
+    pub fn of_der(der: &[u8]) -> Result<Self, ErrorStack> {
+        Ok(Thumbprints {
+            sha1: openssl::hash::hash(MessageDigest::sha1(), der)?.to_vec(),
+            sha256: openssl::hash::hash(MessageDigest::sha256(), der)?.to_vec(),
+        })
+    }
+
+    pub fn sha1_hex(&self) -> String {
+        upper_hex(&self.sha1)
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        upper_hex(&self.sha256)
+    }
+}
+
+/// Upper-case hex, as the Azure portal shows thumbprints.
+pub fn upper_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Reads a certificate given as DER or PEM (a `.cer` file can be either).
+pub fn parse_der_or_pem(bytes: &[u8]) -> Result<X509, ErrorStack> {
+    X509::from_der(bytes).or_else(|_| X509::from_pem(bytes))
+}
+
+/// A certificate's validity window as Unix seconds.
+pub fn validity(cert: &X509Ref) -> Result<(i64, i64), ErrorStack> {
+    let epoch = Asn1Time::from_unix(0)?;
+    let to_unix = |t: &openssl::asn1::Asn1TimeRef| -> Result<i64, ErrorStack> {
+        let diff = epoch.diff(t)?;
+        Ok(i64::from(diff.days) * DAY + i64::from(diff.secs))
+    };
+    Ok((to_unix(cert.not_before())?, to_unix(cert.not_after())?))
+}
+
+/// The public half of a certificate's key.
+pub fn public_key(cert: &X509Ref) -> Result<PKey<Public>, ErrorStack> {
+    cert.public_key()
+}

@@ -1,0 +1,100 @@
+//! What a simulator is started with.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::faults::FaultConfig;
+
+/// Where the simulated tenant's data comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TenantSource {
+    /// A deterministic tenant with this many mailboxes, from this seed.
+    Generate { mailboxes: usize, seed: u64 },
+    /// A tenant saved with `Tenant::to_json`.
+    File(PathBuf),
+}
+
+/// Which `aud` values a client assertion may carry.
+///
+/// Whether Entra accepts the sibling v1/v2 token path or the other tenant
+/// form (GUID vs domain) in `aud` is unverified (protocol doc 1.7 step 8),
+/// so both behaviours are offered. `/common` is refused by both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AudiencePolicy {
+    /// Any of this simulator's token URLs (v1 or v2, GUID or any registered
+    /// domain, `127.0.0.1` or `localhost`). The default: it is what real
+    /// clients need and what Entra is believed to do.
+    #[default]
+    AnyTokenEndpointOfTenant,
+    /// Exactly the URL the assertion was posted to.
+    ExactRequestUrl,
+}
+
+/// Per-app throttling of InvokeCommand: a token bucket and a concurrency cap.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThrottleConfig {
+    /// Requests the bucket refills per second.
+    pub budget_per_second: f64,
+    /// Bucket size: the most requests that can be made at once after a pause.
+    pub burst: f64,
+    /// Requests of one app that may be in flight at once.
+    pub max_concurrency: usize,
+}
+
+impl ThrottleConfig {
+    /// So large that no test or benchmark reaches it: throttling "off".
+    pub const UNLIMITED: ThrottleConfig = ThrottleConfig {
+        budget_per_second: 1_000_000_000.0,
+        burst: 1_000_000_000.0,
+        max_concurrency: 1_000_000,
+    };
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig::UNLIMITED
+    }
+}
+
+/// Everything `start` needs.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// TCP port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    pub tenant: TenantSource,
+    /// Where `ca.pem` and the client certificate files are written.
+    pub state_dir: PathBuf,
+    /// Extra `.cer` files (DER or PEM) registered on the default app.
+    pub extra_app_certificates: Vec<PathBuf>,
+    /// Lifetime of issued access tokens (`expires_in`).
+    pub token_lifetime: Duration,
+    pub throttle: ThrottleConfig,
+    pub faults: FaultConfig,
+    /// Seeds the fault streams (and nothing else: certificates are random).
+    pub seed: u64,
+    pub audience_policy: AudiencePolicy,
+    /// Refuse InvokeCommand without `X-AnchorMailbox` (protocol doc 2.3:
+    /// whether the service requires it is unverified). On by default
+    /// because the exorun client always sends it.
+    pub require_anchor_mailbox: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            port: 0,
+            tenant: TenantSource::Generate {
+                mailboxes: 50,
+                seed: 1,
+            },
+            state_dir: std::env::temp_dir().join("exorun-sim"),
+            extra_app_certificates: Vec::new(),
+            token_lifetime: Duration::from_secs(3599),
+            throttle: ThrottleConfig::default(),
+            faults: FaultConfig::default(),
+            seed: 1,
+            audience_policy: AudiencePolicy::default(),
+            require_anchor_mailbox: true,
+        }
+    }
+}

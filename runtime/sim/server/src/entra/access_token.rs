@@ -1,0 +1,92 @@
+//! The access token the token endpoint issues for Exchange Online
+//! (protocol doc 1.11) and the v1/v2 success bodies that carry it.
+
+use serde_json::{Value, json};
+
+use super::error_response::AadError;
+use super::resource::EXCHANGE_RESOURCE;
+use super::token::TokenEndpoint;
+use crate::directory::{AppRegistration, Consent, EXCHANGE_MANAGE_AS_APP};
+use crate::state::SimState;
+
+/// Signs the access token and shapes the v1 or v2 success body.
+pub fn success_body(
+    state: &SimState,
+    endpoint: TokenEndpoint,
+    app: &AppRegistration,
+    now: i64,
+) -> Result<Value, AadError> {
+    let lifetime = state.token_lifetime.as_secs().max(1) as i64;
+    let tenant_id = state.directory.tenant_id();
+    let issuer = format!("https://sts.windows.net/{tenant_id}/");
+    let mut claims = json!({
+        "aud": EXCHANGE_RESOURCE,
+        "iss": issuer,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "aio": opaque(42),
+        "app_displayname": app.display_name,
+        "appid": app.app_id,
+        "appidacr": "2",
+        "idp": issuer,
+        "oid": app.service_principal_id,
+        "rh": format!("0.{}.", opaque(40)),
+        "sid": uuid::Uuid::new_v4().to_string(),
+        "sub": app.service_principal_id,
+        "tid": tenant_id,
+        "uti": opaque(22),
+        "ver": "1.0",
+        "wids": app.role_template_ids,
+    });
+    // Choice (unverified): without admin consent Entra still issues a token
+    // for a client-credentials request, but with no `roles` claim; Exchange
+    // then refuses it with 401. This is the behaviour most often reported.
+    if app.consent == Consent::Granted
+        && let Some(map) = claims.as_object_mut()
+    {
+        map.insert("roles".into(), json!([EXCHANGE_MANAGE_AS_APP]));
+    }
+    let header = json!({
+        "typ": "JWT",
+        "alg": "RS256",
+        "x5t": state.signing_key.kid,
+        "kid": state.signing_key.kid,
+    });
+    let Some(access_token) = state.signing_key.sign_jwt(&header, &claims) else {
+        tracing::error!("signing an access token failed");
+        return Err(AadError::new(
+            "temporarily_unavailable",
+            90024,
+            "The token could not be signed. Please retry later.",
+        ));
+    };
+    Ok(match endpoint {
+        TokenEndpoint::V2 => json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": access_token,
+        }),
+        TokenEndpoint::V1 => json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime.to_string(),
+            "ext_expires_in": lifetime.to_string(),
+            "expires_on": (now + lifetime).to_string(),
+            "not_before": now.to_string(),
+            "resource": EXCHANGE_RESOURCE,
+            "access_token": access_token,
+        }),
+    })
+}
+
+/// A random base64url string of `len` characters for opaque claims.
+fn opaque(len: usize) -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = vec![0u8; len];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    s.truncate(len);
+    s
+}

@@ -1,0 +1,76 @@
+//! Step 4 of the token request: the `scope` (v2) or `resource` (v1) must
+//! name Exchange Online, once.
+
+use super::error_response::AadError;
+use crate::state::SimState;
+
+/// Exchange Online's resource URI (the token's `aud`).
+pub const EXCHANGE_RESOURCE: &str = "https://outlook.office365.com";
+/// Exchange Online's first-party app id, which also names the resource.
+pub const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
+
+/// True for the Exchange resource in any of its spellings.
+fn is_exchange_resource(resource: &str) -> bool {
+    let r = resource.trim_end_matches('/');
+    r.eq_ignore_ascii_case(EXCHANGE_RESOURCE) || r.eq_ignore_ascii_case(EXCHANGE_APP_ID)
+}
+
+fn unknown_resource(state: &SimState, resource: &str) -> AadError {
+    AadError::new(
+        "invalid_resource",
+        500011,
+        format!(
+            "The resource principal named {resource} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+            state.directory.display_name()
+        ),
+    )
+}
+
+/// v2: exactly one resource, as `<resource>/.default`. OIDC scopes that
+/// some clients add (`openid`, `profile`, `offline_access`) are ignored.
+pub fn check_scope(state: &SimState, scope: &str) -> Result<(), AadError> {
+    let scopes: Vec<&str> = scope
+        .split_whitespace()
+        .filter(|s| !matches!(*s, "openid" | "profile" | "offline_access" | "email"))
+        .collect();
+    let invalid = || {
+        AadError::new(
+            "invalid_scope",
+            70011,
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+            ),
+        )
+    };
+    let mut resources: Vec<&str> = Vec::new();
+    for s in &scopes {
+        let resource = s.strip_suffix("/.default").ok_or_else(invalid)?;
+        if resource.is_empty() {
+            return Err(invalid());
+        }
+        if !resources.iter().any(|r| r.eq_ignore_ascii_case(resource)) {
+            resources.push(resource);
+        }
+    }
+    match resources.as_slice() {
+        [] => Err(invalid()),
+        [one] if is_exchange_resource(one) => Ok(()),
+        [one] => Err(unknown_resource(state, one)),
+        _ => Err(AadError::new(
+            "invalid_scope",
+            700022,
+            format!(
+                "The provided value for the input parameter scope is not valid because it contains more than one resource. Scope {scope} is not valid."
+            ),
+        )),
+    }
+}
+
+/// v1: `resource=https://outlook.office365.com` (no `/.default`).
+pub fn check_resource(state: &SimState, resource: &str) -> Result<(), AadError> {
+    if is_exchange_resource(resource.trim()) {
+        Ok(())
+    } else {
+        Err(unknown_resource(state, resource))
+    }
+}

@@ -1,0 +1,242 @@
+//! Checking the `Authorization: Bearer` token of an Exchange request
+//! (protocol doc 3.6 step 1) and the 401 challenge that refuses it (2.8).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::clock;
+use crate::directory::{Directory, EXCHANGE_MANAGE_AS_APP};
+use crate::entra::assertion::decode_base64url;
+use crate::entra::resource::{EXCHANGE_APP_ID, EXCHANGE_RESOURCE};
+use crate::signing_key::SigningKey;
+
+/// Who called, from a token that passed every check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthenticatedApp {
+    pub app_id: String,
+    pub tenant_id: String,
+    /// Entra role template IDs (`wids`).
+    pub role_template_ids: Vec<String>,
+}
+
+/// Why a token was refused: the `x-ms-diagnostics` value of the 401.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub diagnostics: String,
+}
+
+impl Rejection {
+    fn new(code: u32, reason: &str, category: &str) -> Self {
+        Rejection {
+            diagnostics: format!("{code};reason=\"{reason}\";error_category=\"{category}\""),
+        }
+    }
+
+    /// The 401 with the captured `WWW-Authenticate` challenge. The body is
+    /// empty, as the real 401s reportedly are.
+    pub fn into_response(self) -> Response {
+        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                "Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\", trusted_issuers=\"00000001-0000-0000-c000-000000000000@*\", token_types=\"app_asserted_user_v1 service_asserted_app_v1\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", error=\"invalid_token\",Basic Realm=\"\"",
+            ),
+        );
+        if let Ok(v) = HeaderValue::from_str(&self.diagnostics) {
+            headers.insert("x-ms-diagnostics", v);
+        }
+        response
+    }
+}
+
+/// The claims the checks need, cached per token so that the signature of a
+/// token is verified once, not on every request.
+#[derive(Clone, Debug)]
+struct VerifiedToken {
+    app_id: String,
+    tenant_id: String,
+    audience: String,
+    roles: Vec<String>,
+    wids: Vec<String>,
+    not_before: f64,
+    expires: f64,
+}
+
+/// Validates bearer tokens against the simulator's signing key.
+pub struct BearerValidator {
+    cache: Mutex<HashMap<String, VerifiedToken>>,
+    capacity: usize,
+}
+
+impl BearerValidator {
+    pub fn new(capacity: usize) -> Self {
+        BearerValidator {
+            cache: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Runs the checks in order: present, signature, audience, lifetime,
+    /// tenant, role.
+    pub fn check(
+        &self,
+        headers: &HeaderMap,
+        url_tenant: &str,
+        directory: &Directory,
+        key: &SigningKey,
+    ) -> Result<AuthenticatedApp, Rejection> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                // (invented) The text for a missing token is not known.
+                Rejection::new(2000000, "The token is missing.", "invalid_token")
+            })?;
+        let verified = self.verified(token, key)?;
+
+        let aud = verified.audience.trim_end_matches('/');
+        if !(aud.eq_ignore_ascii_case(EXCHANGE_RESOURCE)
+            || aud.eq_ignore_ascii_case(EXCHANGE_APP_ID))
+        {
+            // Captured text (protocol doc 2.8).
+            return Err(Rejection::new(
+                2000003,
+                &format!(
+                    "The audience claim value is invalid '{}'.",
+                    verified.audience
+                ),
+                "invalid_resource",
+            ));
+        }
+        let now = clock::unix_now_f64();
+        if verified.expires <= now {
+            // (invented) The real expiry text is not known; doc 2.8.
+            return Err(Rejection::new(
+                2000001,
+                "The token has expired.",
+                "invalid_token",
+            ));
+        }
+        if verified.not_before > now + 300.0 {
+            // (invented)
+            return Err(Rejection::new(
+                2000001,
+                "The token is not yet valid.",
+                "invalid_token",
+            ));
+        }
+        if !verified
+            .tenant_id
+            .eq_ignore_ascii_case(directory.tenant_id())
+            || !directory.is_exchange_tenant(url_tenant)
+        {
+            // (invented)
+            return Err(Rejection::new(
+                2000008,
+                &format!(
+                    "The token's tenant '{}' does not match the tenant of the request '{url_tenant}'.",
+                    verified.tenant_id
+                ),
+                "invalid_tenant",
+            ));
+        }
+        if !verified.roles.iter().any(|r| r == EXCHANGE_MANAGE_AS_APP) {
+            // (invented)
+            return Err(Rejection::new(
+                2000005,
+                "The token does not carry the role 'Exchange.ManageAsApp'.",
+                "insufficient_claims",
+            ));
+        }
+        Ok(AuthenticatedApp {
+            app_id: verified.app_id,
+            tenant_id: verified.tenant_id,
+            role_template_ids: verified.wids,
+        })
+    }
+
+    fn verified(&self, token: &str, key: &SigningKey) -> Result<VerifiedToken, Rejection> {
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(v) = cache.get(token) {
+                return Ok(v.clone());
+            }
+        }
+        let verified = verify(token, key)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= self.capacity {
+            // Dropping everything is crude but bounded; tokens re-verify.
+            cache.clear();
+        }
+        cache.insert(token.to_owned(), verified.clone());
+        Ok(verified)
+    }
+}
+
+fn verify(token: &str, key: &SigningKey) -> Result<VerifiedToken, Rejection> {
+    // (invented) texts below; no capture shows them.
+    let malformed = || Rejection::new(2000000, "The token is malformed.", "invalid_token");
+    let bad_signature = || {
+        Rejection::new(
+            2000002,
+            "The token signature is not valid.",
+            "invalid_signature",
+        )
+    };
+    let (signing_input, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
+    let (header, payload) = signing_input.split_once('.').ok_or_else(malformed)?;
+    let header: Value = decode_base64url(header)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(malformed)?;
+    if header.get("alg").and_then(Value::as_str) != Some("RS256")
+        || header.get("kid").and_then(Value::as_str) != Some(key.kid.as_str())
+    {
+        return Err(bad_signature());
+    }
+    let signature = decode_base64url(signature).ok_or_else(malformed)?;
+    if !key.verify_rs256(signing_input.as_bytes(), &signature) {
+        return Err(bad_signature());
+    }
+    let claims: Value = decode_base64url(payload)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(malformed)?;
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let list = |name: &str| -> Vec<String> {
+        claims
+            .get(name)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let time = |name: &str| claims.get(name).and_then(Value::as_f64);
+    Ok(VerifiedToken {
+        app_id: text("appid"),
+        tenant_id: text("tid"),
+        audience: text("aud"),
+        roles: list("roles"),
+        wids: list("wids"),
+        not_before: time("nbf").unwrap_or(0.0),
+        expires: time("exp").ok_or_else(malformed)?,
+    })
+}

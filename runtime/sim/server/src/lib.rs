@@ -1,0 +1,371 @@
+//! `exorun-sim`: a simulated Microsoft 365 tenant over HTTPS.
+//!
+//! One loopback HTTPS server speaks both halves of the real wire protocol
+//! (see `shared/docs/exchange-online-protocol.md`):
+//!
+//! - **Entra ID**: OpenID configuration, instance discovery, JWKS, and the
+//!   v1/v2 token endpoints with certificate client assertions, validated in
+//!   the documented order and refused with real AADSTS error shapes;
+//! - **Exchange Online**: `POST /adminapi/beta/{tenant}/InvokeCommand` with
+//!   bearer validation, the OData envelope, paging by skip token, per-app
+//!   throttling and fault injection, running cmdlets on an
+//!   [`exorun_sim_tenant::Tenant`].
+//!
+//! Real clients (msal, azure-identity, requests, exorun's own client) are
+//! pointed at it with the CA written to `state_dir/ca.pem`.
+//!
+//! # Endpoints (one port, `127.0.0.1` only)
+//!
+//! | Method | Path | |
+//! |---|---|---|
+//! | GET | `/{tenant}/v2.0/.well-known/openid-configuration` | v2 discovery (`{tenant}`: GUID or any domain) |
+//! | GET | `/{tenant}/.well-known/openid-configuration` | v1 discovery |
+//! | GET | `/common/discovery/instance` | instance discovery (`tenant_discovery_endpoint`) |
+//! | GET | `/{tenant}/discovery/v2.0/keys`, `/common/discovery/keys` | JWKS of the signing key |
+//! | POST | `/{tenant}/oauth2/v2.0/token` | client credentials, `scope=…/.default` |
+//! | POST | `/{tenant}/oauth2/token` | v1, `resource=…` |
+//! | POST | `/adminapi/beta/{tenant}/InvokeCommand[?$skiptoken=…]` | cmdlets (`{tenant}`: GUID or `*.onmicrosoft.com`) |
+//! | GET, POST | `/_sim/faults` | read or replace the [`FaultConfig`] (loopback peers) |
+//!
+//! Anything else is a 404 (405 for a known path) with a JSON body.
+//!
+//! # Choices where the protocol doc says "(unverified)"
+//!
+//! Each is also stated where it is implemented.
+//!
+//! - Token statuses: 401 for AADSTS700027 only, 503 for the simulated
+//!   outage (`temporarily_unavailable`, AADSTS90024), 400 for the rest.
+//! - `iss` ≠ `client_id` and `sub` ≠ `iss` both give AADSTS50048 (the doc
+//!   names one code for step 7); an unsupported `alg` (`none`, HS256) and a
+//!   missing `exp` are AADSTS50027 (malformed); a wrong
+//!   `client_assertion_type` is AADSTS7000219; a bad signature is
+//!   AADSTS700027 with an invented "[Reason - The provided signature value
+//!   did not match …]" text.
+//! - `aud`: by default any token URL of the tenant on this server (v1 or
+//!   v2, GUID or domain, `127.0.0.1` or `localhost`);
+//!   [`AudiencePolicy::ExactRequestUrl`] demands the URL posted to.
+//!   `/common` and the real cloud's host never match.
+//! - Only `x5c` (no thumbprint): the leaf's SHA-256 is looked up (SN+I
+//!   trust is not simulated).
+//! - `jti` replay is refused (AADSTS50027), checked after the signature.
+//! - Missing admin consent: a token is issued without `roles`; Exchange
+//!   answers it with 401.
+//! - Exchange 401 diagnostics other than the captured audience text are
+//!   invented (marked in `exchange::bearer`); 401 bodies are empty and
+//!   carry no `Rate-Limit-*` headers (the app is not known yet); every
+//!   later answer does.
+//! - `X-AnchorMailbox` is required by default
+//!   ([`SimConfig::require_anchor_mailbox`]); errors use the Outlook REST
+//!   `ErrorIncorrectRoutingHint` shape.
+//! - Paging: `@adminapi.warnings` come with the first page only; a skip
+//!   token is bound to the app and URL tenant, lives 10 minutes, survives
+//!   reuse (so a client retries a dropped page), and the body of a next-page
+//!   request is not re-run; `odata.maxpagesize` above 1000 is capped, 0 or
+//!   junk is ignored.
+//! - Content types: InvokeCommand wants `application/json` (else 415); the
+//!   token endpoint reads only url-encoded forms (any other body reads as
+//!   empty, hence AADSTS900144).
+
+#![forbid(unsafe_code)]
+
+mod admin;
+mod certificates;
+mod client_certificate;
+mod clock;
+mod config;
+pub mod directory;
+mod entra;
+mod error;
+mod exchange;
+mod faults;
+mod files;
+mod http_util;
+mod server;
+mod signing_key;
+mod state;
+mod tls;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{AudiencePolicy, SimConfig, TenantSource, ThrottleConfig};
+pub use directory::{AppRegistration, Consent, Directory, DirectoryError};
+pub use error::SimError;
+pub use exorun_sim_tenant::Tenant;
+pub use faults::{FaultConfig, FaultHandle};
+
+use crate::entra::replay::ReplayGuard;
+use crate::exchange::bearer::BearerValidator;
+use crate::exchange::paging::PageCache;
+use crate::exchange::throttle::Throttle;
+use crate::signing_key::SigningKey;
+use crate::state::{Counters, SimState};
+
+/// The scope a client asks for (v2).
+pub const EXCHANGE_SCOPE: &str = "https://outlook.office365.com/.default";
+
+/// How clients reach a running simulator; printed by `exorun sim` as one
+/// JSON line.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SimInfo {
+    /// msal `authority`: `https://127.0.0.1:PORT/{tenantId}`.
+    pub authority: String,
+    /// Login host base, the azure-identity `authority`: `https://127.0.0.1:PORT`.
+    pub login_base: String,
+    /// Exchange base URL (`{exchange_base}/adminapi/beta/{tenant}/InvokeCommand`).
+    pub exchange_base: String,
+    /// The full InvokeCommand URL with the tenant GUID.
+    pub invoke_command_url: String,
+    pub token_scope: String,
+    pub port: u16,
+    pub tenant_id: String,
+    pub tenant_display_name: String,
+    pub initial_domain: String,
+    /// The default app's client id.
+    pub app_id: String,
+    /// The CA to trust (`verify=`, `connection_verify=`).
+    pub ca_pem: PathBuf,
+    pub client_certificate_pfx: PathBuf,
+    pub client_certificate_pfx_password: String,
+    /// Certificate then PKCS#8 private key.
+    pub client_certificate_pem: PathBuf,
+    /// DER certificate.
+    pub client_certificate_cer: PathBuf,
+    /// SHA-1 thumbprint, upper-case hex as the portal shows it.
+    pub client_certificate_thumbprint: String,
+    /// SHA-256 thumbprint, upper-case hex.
+    pub client_certificate_thumbprint_sha256: String,
+}
+
+/// A simulator serving in the background of the current Tokio runtime.
+pub struct RunningSim {
+    pub info: SimInfo,
+    pub tenant: Arc<Tenant>,
+    state: Arc<SimState>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningSim {
+    /// Switches fault injection at run time.
+    pub fn faults(&self) -> FaultHandle {
+        self.state.faults.clone()
+    }
+
+    /// The Entra directory: register apps and certificates, change roles,
+    /// consent and the disabled flag at run time.
+    pub fn directory(&self) -> Directory {
+        self.state.directory.clone()
+    }
+
+    /// Requests to the token endpoints so far (v1 and v2, any outcome).
+    pub fn token_requests(&self) -> u64 {
+        self.state.counters.token_requests()
+    }
+
+    /// Requests to InvokeCommand so far (any outcome, pages included).
+    pub fn invoke_requests(&self) -> u64 {
+        self.state.counters.invoke_requests()
+    }
+
+    /// Stops accepting, closes every connection and waits for the server.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// The blocking part of start-up: tenant, certificates and keys.
+struct Prepared {
+    tenant: Arc<Tenant>,
+    tls: tls::ServerTls,
+    client: client_certificate::ClientCertificate,
+    signing_key: SigningKey,
+    directory: Directory,
+}
+
+fn prepare(config: &SimConfig) -> Result<Prepared, SimError> {
+    std::fs::create_dir_all(&config.state_dir).map_err(|source| SimError::Write {
+        path: config.state_dir.clone(),
+        source,
+    })?;
+    let tenant = match &config.tenant {
+        TenantSource::Generate { mailboxes, seed } => {
+            Tenant::generate(&exorun_sim_tenant::GenerateOptions {
+                mailboxes: *mailboxes,
+                seed: *seed,
+            })
+        }
+        TenantSource::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| SimError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Tenant::from_json(&text).map_err(|e| SimError::TenantFile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
+        }
+    };
+    let info = tenant.info();
+    let tls = tls::create(&config.state_dir)?;
+    let client = client_certificate::create(&config.state_dir)?;
+    let signing_key = SigningKey::generate()?;
+
+    let mut app = AppRegistration::new(
+        "exorun simulator app",
+        &[directory::roles::EXCHANGE_ADMINISTRATOR],
+    );
+    let client_der = client
+        .certificate
+        .to_der()
+        .map_err(|source| SimError::OpenSsl {
+            doing: "encoding the client certificate",
+            source,
+        })?;
+    let bad_cert = |path: &PathBuf, e: DirectoryError| SimError::Certificate {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    app.certificates.push(
+        directory::RegisteredCertificate::from_der_or_pem(&client_der)
+            .map_err(|e| bad_cert(&client.cer_path, e))?,
+    );
+    for path in &config.extra_app_certificates {
+        let bytes = std::fs::read(path).map_err(|source| SimError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        app.certificates.push(
+            directory::RegisteredCertificate::from_der_or_pem(&bytes)
+                .map_err(|e| bad_cert(path, e))?,
+        );
+    }
+    let mut domains = info.accepted_domains.clone();
+    for d in [&info.initial_domain, &info.default_domain] {
+        if !domains.iter().any(|x| x.eq_ignore_ascii_case(d)) {
+            domains.push(d.clone());
+        }
+    }
+    let directory = Directory::new(
+        &info.id,
+        &info.display_name,
+        &info.initial_domain,
+        domains,
+        app,
+    );
+    Ok(Prepared {
+        tenant: Arc::new(tenant),
+        tls,
+        client,
+        signing_key,
+        directory,
+    })
+}
+
+/// How long a `$skiptoken` stays usable, and how many are kept.
+const SKIP_TOKEN_TTL: Duration = Duration::from_secs(600);
+const SKIP_TOKEN_CAPACITY: usize = 4096;
+/// Remembered assertion ids (replay protection) and verified bearer tokens.
+const REPLAY_CAPACITY: usize = 100_000;
+const BEARER_CACHE_CAPACITY: usize = 4096;
+
+/// Starts a simulator on `127.0.0.1:{config.port}` in the current runtime.
+pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)))
+        .await
+        .map_err(|source| SimError::Listen {
+            port: config.port,
+            source,
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| SimError::Listen {
+            port: config.port,
+            source,
+        })?
+        .port();
+    let config = Arc::new(config);
+    let prepared = {
+        let config = Arc::clone(&config);
+        tokio::task::spawn_blocking(move || prepare(&config))
+            .await
+            .map_err(|e| SimError::Internal(e.to_string()))??
+    };
+
+    let state = Arc::new(SimState {
+        port,
+        directory: prepared.directory.clone(),
+        tenant: Arc::clone(&prepared.tenant),
+        signing_key: prepared.signing_key,
+        token_lifetime: config.token_lifetime,
+        audience_policy: config.audience_policy,
+        require_anchor_mailbox: config.require_anchor_mailbox,
+        replay: ReplayGuard::new(REPLAY_CAPACITY),
+        bearer: BearerValidator::new(BEARER_CACHE_CAPACITY),
+        throttle: Throttle::new(config.throttle),
+        pages: PageCache::new(SKIP_TOKEN_TTL, SKIP_TOKEN_CAPACITY),
+        faults: FaultHandle::new(config.faults.clone(), config.seed),
+        counters: Counters::default(),
+    });
+
+    let app = router(Arc::clone(&state));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server::serve(
+        listener,
+        Arc::new(prepared.tls.acceptor),
+        app,
+        shutdown.clone(),
+    ));
+
+    let base = format!("https://127.0.0.1:{port}");
+    let tid = prepared.directory.tenant_id().to_owned();
+    let info = SimInfo {
+        authority: format!("{base}/{tid}"),
+        login_base: base.clone(),
+        exchange_base: base.clone(),
+        invoke_command_url: format!("{base}/adminapi/beta/{tid}/InvokeCommand"),
+        token_scope: EXCHANGE_SCOPE.to_owned(),
+        port,
+        tenant_id: tid,
+        tenant_display_name: prepared.directory.display_name().to_owned(),
+        initial_domain: prepared.directory.initial_domain().to_owned(),
+        app_id: prepared.directory.default_app_id().to_owned(),
+        ca_pem: prepared.tls.ca_pem_path,
+        client_certificate_pfx: prepared.client.pfx_path,
+        client_certificate_pfx_password: prepared.client.pfx_password,
+        client_certificate_pem: prepared.client.pem_path,
+        client_certificate_cer: prepared.client.cer_path,
+        client_certificate_thumbprint: prepared.client.thumbprints.sha1_hex(),
+        client_certificate_thumbprint_sha256: prepared.client.thumbprints.sha256_hex(),
+    };
+    tracing::info!(port, tenant = %info.tenant_id, "simulator listening");
+    Ok(RunningSim {
+        info,
+        tenant: prepared.tenant,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .merge(entra::routes())
+        .merge(exchange::routes())
+        .route(
+            "/_sim/faults",
+            get(admin::get_faults).post(admin::set_faults),
+        )
+        .fallback(http_util::not_found)
+        .method_not_allowed_fallback(http_util::method_not_allowed)
+        .with_state(state)
+}

@@ -1,0 +1,67 @@
+//! The simulator's own TLS: a throwaway CA and a server certificate for
+//! `127.0.0.1`/`localhost`, so real clients verify the server with `ca.pem`
+//! exactly as they would verify Microsoft's (msal and azure-identity refuse
+//! plain `http://`, protocol doc section 5).
+
+use std::path::{Path, PathBuf};
+
+use openssl::ssl::{SslAcceptor, SslMethod};
+
+use crate::certificates::{self, Profile};
+use crate::error::{OpenSslContext, SimError};
+
+/// The TLS acceptor plus where the CA a client must trust was written.
+pub struct ServerTls {
+    pub acceptor: SslAcceptor,
+    pub ca_pem_path: PathBuf,
+}
+
+/// Creates the CA and the server certificate, writes `ca.pem`, and builds
+/// an acceptor that offers HTTP/1.1 only.
+pub fn create(state_dir: &Path) -> Result<ServerTls, SimError> {
+    let ca_key = certificates::new_p256().doing("generating the CA key")?;
+    let ca_cert = certificates::build("exorun simulator CA", &ca_key, Profile::Authority, 365)
+        .doing("building the CA certificate")?;
+    let server_key = certificates::new_p256().doing("generating the server key")?;
+    let server_cert = certificates::build(
+        "localhost",
+        &server_key,
+        Profile::Server {
+            ca_cert: &ca_cert,
+            ca_key: &ca_key,
+        },
+        365,
+    )
+    .doing("building the server certificate")?;
+
+    let ca_pem = ca_cert.to_pem().doing("encoding the CA")?;
+    let ca_pem_path = state_dir.join("ca.pem");
+    crate::files::write_public(&ca_pem_path, &ca_pem).map_err(|source| SimError::Write {
+        path: ca_pem_path.clone(),
+        source,
+    })?;
+
+    let mut builder =
+        SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).doing("configuring TLS")?;
+    builder
+        .set_private_key(&server_key)
+        .doing("loading the server key")?;
+    builder
+        .set_certificate(&server_cert)
+        .doing("loading the server certificate")?;
+    builder
+        .add_extra_chain_cert(ca_cert)
+        .doing("adding the CA to the chain")?;
+    builder
+        .check_private_key()
+        .doing("checking the server key")?;
+    // Only HTTP/1.1 is served; advertising it keeps ALPN clients honest.
+    builder.set_alpn_select_callback(|_, client| {
+        openssl::ssl::select_next_proto(b"\x08http/1.1", client)
+            .ok_or(openssl::ssl::AlpnError::NOACK)
+    });
+    Ok(ServerTls {
+        acceptor: builder.build(),
+        ca_pem_path,
+    })
+}

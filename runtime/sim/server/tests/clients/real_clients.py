@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Real OAuth and HTTP clients against a running exorun simulator.
+
+Usage: real_clients.py SIM_INFO_JSON
+
+Reads the simulator's info line (the JSON `exorun sim` prints), then:
+  1. msal ConfidentialClientApplication, thumbprint form (RS256 + x5t),
+     authority + instance_discovery=False, verify=ca.pem;
+  2. msal, public_certificate form (PS256 + x5t#S256 + x5c), oidc_authority;
+  3. azure-identity CertificateCredential (disable_instance_discovery=True,
+     authority=https://127.0.0.1:PORT, connection_verify=ca.pem);
+  4. requests: InvokeCommand Get-Mailbox -Identity, then Get-Mailbox
+     -ResultSize Unlimited following every @odata.nextLink.
+Prints one JSON summary line; exits non-zero on the first failure.
+"""
+
+import json
+import sys
+import uuid
+
+import msal
+import requests
+from azure.identity import CertificateCredential
+
+SCOPE = "https://outlook.office365.com/.default"
+
+
+def fail(message):
+    print(f"FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def split_pem(path):
+    """The simulator's PEM holds the certificate, then the private key."""
+    text = open(path, encoding="ascii").read()
+    cert_end = text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+    return text[:cert_end] + "\n", text[cert_end:].strip() + "\n"
+
+
+def msal_token(app, label):
+    result = app.acquire_token_for_client(scopes=[SCOPE])
+    if "access_token" not in result:
+        fail(f"{label}: {result}")
+    return result["access_token"]
+
+
+def main():
+    info = json.load(open(sys.argv[1], encoding="utf-8"))
+    ca = info["ca_pem"]
+    cert_pem, key_pem = split_pem(info["client_certificate_pem"])
+
+    thumbprint_app = msal.ConfidentialClientApplication(
+        info["app_id"],
+        client_credential={"private_key": key_pem, "thumbprint": info["client_certificate_thumbprint"]},
+        authority=info["authority"],
+        instance_discovery=False,
+        verify=ca,
+    )
+    token_rs256 = msal_token(thumbprint_app, "msal thumbprint")
+    # A second call is served from msal's cache (no HTTP request).
+    if msal_token(thumbprint_app, "msal thumbprint (cached)") != token_rs256:
+        fail("msal did not serve the second token from its cache")
+
+    certificate_app = msal.ConfidentialClientApplication(
+        info["app_id"],
+        client_credential={"private_key": key_pem, "public_certificate": cert_pem},
+        oidc_authority=info["authority"] + "/v2.0",
+        verify=ca,
+    )
+    token_ps256 = msal_token(certificate_app, "msal public_certificate")
+
+    credential = CertificateCredential(
+        tenant_id=info["tenant_id"],
+        client_id=info["app_id"],
+        certificate_path=info["client_certificate_pem"],
+        authority=info["login_base"],
+        disable_instance_discovery=True,
+        connection_verify=ca,
+    )
+    token_azure = credential.get_token(SCOPE).token
+
+    session = requests.Session()
+    session.verify = ca
+    headers = {
+        "Authorization": f"Bearer {token_azure}",
+        "Accept": "application/json",
+        "X-AnchorMailbox": "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@" + info["tenant_id"],
+        "X-ResponseFormat": "json",
+        "X-SerializationLevel": "Partial",
+        "client-request-id": str(uuid.uuid4()),
+        "Prefer": "odata.maxpagesize=1000",
+    }
+    for token in (token_rs256, token_ps256):
+        one = session.post(
+            info["invoke_command_url"],
+            headers={**headers, "Authorization": f"Bearer {token}"},
+            json={"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {"Identity": "jose.nunez"}}},
+        )
+        if one.status_code != 200 or len(one.json()["value"]) != 1:
+            fail(f"Get-Mailbox -Identity: {one.status_code} {one.text[:500]}")
+
+    body = {"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {"ResultSize": "Unlimited"}}}
+    url = info["invoke_command_url"]
+    mailboxes, pages = [], 0
+    while url:
+        page = session.post(url, headers=headers, json=body)
+        if page.status_code != 200:
+            fail(f"page {pages + 1}: {page.status_code} {page.text[:500]}")
+        data = page.json()
+        pages += 1
+        mailboxes.extend(data["value"])
+        url = data.get("@odata.nextLink")
+    guids = {m["ExchangeGuid"] for m in mailboxes}
+    if len(guids) != len(mailboxes):
+        fail("a mailbox was returned twice")
+
+    print(json.dumps({
+        "msal_rs256": bool(token_rs256),
+        "msal_ps256": bool(token_ps256),
+        "azure_identity": bool(token_azure),
+        "mailboxes": len(mailboxes),
+        "pages": pages,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+//! msal, azure-identity and requests (real Python clients) against the
+//! simulator: tests/clients/real_clients.py, run with the interpreter named
+//! by `EXORUN_TEST_PYTHON`.
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const SETUP: &str = "EXORUN_TEST_PYTHON is not set. Create a venv with the real clients and point the variable at its interpreter:\n  python3 -m venv /work/venv-sim && /work/venv-sim/bin/pip install msal==1.39.0 azure-identity==1.27.0 requests\n  EXORUN_TEST_PYTHON=/work/venv-sim/bin/python cargo test -p exorun-sim --test real_clients\n(the project's Makefile creates this venv and sets the variable)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_azure_identity_and_requests_get_tokens_and_page_every_mailbox() {
+    let python = std::env::var("EXORUN_TEST_PYTHON").unwrap_or_default();
+    assert!(!python.trim().is_empty(), "{SETUP}");
+
+    let sim = common::start_with(1500, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let info_path = dir.path().join("sim.json");
+    std::fs::write(&info_path, serde_json::to_string(&sim.info).unwrap()).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/real_clients.py");
+
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(&info_path)
+            // requests lets these override msal's verify= (protocol doc 5).
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE")
+            .output()
+            .expect("cannot run EXORUN_TEST_PYTHON")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+
+    let summary: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no summary line ({e}):\n{stdout}\n{stderr}"));
+    assert_eq!(summary["msal_rs256"], true);
+    assert_eq!(summary["msal_ps256"], true);
+    assert_eq!(summary["azure_identity"], true);
+    let expected = sim
+        .tenant
+        .execute(
+            &exorun_sim_tenant::Caller::new(
+                sim.info.app_id.clone(),
+                &[exorun_sim::directory::roles::EXCHANGE_ADMINISTRATOR],
+            ),
+            &exorun_cmdlet::Call::new("Get-Mailbox").param("ResultSize", "Unlimited"),
+        )
+        .unwrap()
+        .len();
+    assert_eq!(summary["mailboxes"], expected);
+    assert_eq!(summary["pages"], expected.div_ceil(1000));
+    // Three token requests: msal twice (the second call is cached), azure-identity once.
+    assert_eq!(sim.token_requests(), 3);
+}

@@ -1,0 +1,192 @@
+//! The `exorun` binary, driven as an operator would.
+
+use exorun_cmdlet::Call;
+use exorun_e2e::{built_plugin, exorun};
+use exorun_sim_tenant::{Caller, GenerateOptions, Tenant};
+
+/// A mailbox that exists in the tenant `exorun run` simulates by default
+/// (50 mailboxes, seed 1).
+fn existing_mailbox() -> String {
+    let tenant = Tenant::generate(&GenerateOptions {
+        mailboxes: 50,
+        seed: 1,
+    });
+    let execution = tenant
+        .execute(
+            &Caller::exchange_administrator("test"),
+            &Call::new("Get-Mailbox"),
+        )
+        .unwrap();
+    execution.page(0, 1)[0]["PrimarySmtpAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn run_says_plainly_that_the_tenant_is_simulated() {
+    let manifest = built_plugin("tests/plugins/one-call");
+    let dir = manifest.parent().unwrap().to_str().unwrap().to_owned();
+    let out = exorun(&["run", &dir, "--input", "identity=nobody-at-all@contoso.com"]);
+    assert!(
+        out.stderr
+            .contains("running against the built-in SIMULATED tenant contoso.onmicrosoft.com"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("these results are not from a real tenant")
+    );
+}
+
+#[test]
+fn run_prints_the_output_and_a_summary() {
+    let manifest = built_plugin("plugins/forwarding-audit");
+    let dir = manifest.parent().unwrap().to_str().unwrap().to_owned();
+    let out = exorun(&["run", &dir]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("Mailbox,Source,Rule,Target,External,Enabled\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("forwarding-audit 0.1.0 (sha256 "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(": ok, "), "{}", out.stderr);
+}
+
+#[test]
+fn run_shows_denials_and_fails_with_exit_code_one() {
+    let manifest = built_plugin("tests/plugins/hostile");
+    let dir = manifest.parent().unwrap().to_str().unwrap().to_owned();
+    let out = exorun(&["run", &dir, "--input", "attack=value-outside-set"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("DENIED Set-Mailbox: Set-Mailbox -ForwardingSmtpAddress 'exfil@evil.example' is not allowed: the manifest allows one of [$null] [validate-set:Set-Mailbox/ForwardingSmtpAddress]"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("FAILED (plugin-error)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn run_json_summary_is_machine_readable() {
+    let manifest = built_plugin("tests/plugins/one-call");
+    let dir = manifest.parent().unwrap().to_str().unwrap().to_owned();
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    let path = out_file.path().to_str().unwrap().to_owned();
+    let identity = format!("identity={}", existing_mailbox());
+    let out = exorun(&[
+        "run", &dir, "--json", "--quiet", "--out", &path, "--input", &identity,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(summary["status"], "ok");
+    assert_eq!(summary["plugin"], "one-call");
+    assert_eq!(summary["calls"], 1);
+    assert_eq!(summary["denied"], 0);
+    assert_eq!(summary["output"], path);
+    let written = std::fs::read_to_string(&path).unwrap();
+    let object: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(
+        object["PrimarySmtpAddress"].as_str(),
+        Some(&identity["identity=".len()..])
+    );
+}
+
+#[test]
+fn run_rejects_an_undeclared_input_naming_the_declared_ones() {
+    let manifest = built_plugin("tests/plugins/one-call");
+    let dir = manifest.parent().unwrap().to_str().unwrap().to_owned();
+    let out = exorun(&["run", &dir, "--input", "idenity=x"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("unknown input 'idenity'; this plugin declares: identity"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn inspect_lists_cmdlets_parameters_and_constraints() {
+    let out = exorun(&["inspect", "plugins/mailbox-report"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Plugin     mailbox-report 0.1.0"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Access     read-only"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("  Get-MailboxStatistics"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("    -ResultSize"), "{}", out.stdout);
+    assert!(out.stdout.contains("one of [Unlimited]"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("    -Identity                              any value"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn inspect_json_marks_write_cmdlets() {
+    let out = exorun(&["inspect", "tests/plugins/hostile", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let caps: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(caps["readOnly"], false);
+    assert_eq!(caps["cmdlets"][1]["name"], "Set-Mailbox");
+    assert_eq!(caps["cmdlets"][1]["readOnly"], false);
+    assert_eq!(
+        caps["cmdlets"][1]["parameters"][1]["constraint"]["set"][0],
+        "$null"
+    );
+}
+
+#[test]
+fn malformed_manifest_error_names_file_line_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("exorun.toml"),
+        "[plugin]\nname = \"x\"\nversion = \"1.0.0\"\ncomponent = \"x.wasm\"\n\n[[cmdlet]]\nname = \"Get-Mailbox\"\nparameters.Identity = { pattern = \"[\" }\n",
+    )
+    .unwrap();
+    let out = exorun(&["inspect", dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("exorun.toml:8:35: pattern for Get-Mailbox -Identity is not a valid regular expression: unclosed character class"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn run_refuses_a_plugin_whose_component_was_never_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("exorun.toml"),
+        "[plugin]\nname = \"x\"\nversion = \"1.0.0\"\ncomponent = \"x.wasm\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("x.wasm"), b"\0asm").unwrap();
+    let out = exorun(&["run", dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("has no sha256 in its manifest, so its component cannot be verified; run `exorun build` to record it"), "{}", out.stderr);
+}
