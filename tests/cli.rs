@@ -190,3 +190,53 @@ fn run_refuses_a_plugin_whose_component_was_never_pinned() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("has no sha256 in its manifest, so its component cannot be verified; run `exorun build` to record it"), "{}", out.stderr);
 }
+
+#[test]
+fn sim_prints_its_connection_info_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let info_path = dir.path().join("info.json");
+    let mut child = std::process::Command::new(exorun_e2e::exorun_binary())
+        .args(["sim", "--mailboxes", "10", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("--info")
+        .arg(&info_path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&info_path).unwrap())
+            .unwrap(),
+        info
+    );
+    assert_eq!(info["initial_domain"], "contoso.onmicrosoft.com");
+    assert!(
+        info["authority"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
+    for file in [
+        "ca_pem",
+        "client_certificate_pfx",
+        "client_certificate_pem",
+        "client_certificate_cer",
+    ] {
+        let path = info[file].as_str().unwrap();
+        assert!(std::path::Path::new(path).is_file(), "{file}: {path}");
+    }
+    let port = info["port"].as_u64().unwrap() as u16;
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

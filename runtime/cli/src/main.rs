@@ -30,6 +30,8 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Build a plugin from source and pin its component's sha256 in exorun.toml.
     Build(commands::build::Args),
+    /// Serve the simulated tenant (Entra token endpoint + Exchange admin REST) over HTTPS on 127.0.0.1.
+    Sim(commands::sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::main(args),
         Command::Inspect(args) => commands::inspect::main(args),
         Command::Build(args) => commands::build::main(args),
+        Command::Sim(args) => commands::sim::main(args),
     };
     match result {
         Ok(code) => code,

@@ -116,7 +116,7 @@ fn an_encrypted_pem_key_needs_the_right_password() {
     // Re-encrypt the key from the PEM with a password.
     let pem = String::from_utf8(generated.pem.expose().to_vec()).unwrap();
     let key_start = pem.find("-----BEGIN PRIVATE KEY-----").unwrap();
-    let pkey = PKey::private_key_from_pem(pem[key_start..].as_bytes()).unwrap();
+    let pkey = PKey::private_key_from_pem(&pem.as_bytes()[key_start..]).unwrap();
     let encrypted = pkey
         .private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), b"s3cret")
         .unwrap();

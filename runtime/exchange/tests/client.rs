@@ -512,3 +512,26 @@ async fn a_zero_result_size_is_refused_before_any_request() {
     );
     assert!(server.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let server = TestServer::start(with_tokens(|_, _| {
+        Reply::json(302, "").header(
+            "location",
+            "https://nam12.outlook.office365.com/adminapi/beta/x/InvokeCommand?secret=1",
+        )
+    }))
+    .await;
+    let client = common::connect(&server).client();
+    let err = client.invoke(&Call::new("Get-Mailbox")).await.unwrap_err();
+    let CmdletError::Failed { code, message } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(code, "Redirected");
+    assert!(
+        message.contains("to https://nam12.outlook.office365.com;"),
+        "{message}"
+    );
+    assert!(!message.contains("secret=1"));
+    assert_eq!(server.invoke_requests().len(), 1);
+}

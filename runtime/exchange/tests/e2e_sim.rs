@@ -200,3 +200,53 @@ async fn many_concurrent_calls_finish_within_a_tight_budget() {
     assert!(limiter.throttled() < 40, "{}", limiter.throttled());
     s.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_token_endpoint_outage_is_ridden_out() {
+    let s = start(5, |_| {}).await;
+    // Backoffs of at least 100, 200, 400, 500, 500 ms (jitter keeps half):
+    // more than the one-second outage in total.
+    let conn = options(&s.sim, pfx(&s.sim))
+        .retry_policy(RetryPolicy {
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        })
+        .connect()
+        .unwrap();
+    s.sim.faults().set(FaultConfig {
+        token_outage_ms: 1000,
+        ..FaultConfig::default()
+    });
+    let out = conn
+        .client()
+        .invoke(&Call::new("Get-Mailbox").param("ResultSize", "Unlimited"))
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 5);
+    assert!(s.sim.token_requests() >= 2, "{}", s.sim.token_requests());
+    s.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unregistered_certificate_is_refused_with_the_upload_hint() {
+    let s = start(5, |_| {}).await;
+    let other = exorun_exchange::generate_self_signed("CN=not-uploaded", 30, 2048).unwrap();
+    let conn = options(
+        &s.sim,
+        CertificateSource::Loaded(Arc::new(other.certificate)),
+    )
+    .connect()
+    .unwrap();
+    let err = conn.token_claims().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("AADSTS700027"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "upload this certificate (thumbprint {})",
+            conn.certificate().thumbprint_sha1_hex()
+        )),
+        "{text}"
+    );
+    s.sim.shutdown().await;
+}

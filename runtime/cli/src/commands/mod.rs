@@ -1,3 +1,4 @@
 pub mod build;
 pub mod inspect;
 pub mod run;
+pub mod sim;

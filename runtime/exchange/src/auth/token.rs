@@ -25,6 +25,9 @@ static NEXT_TOKEN_ID: AtomicU64 = AtomicU64::new(1);
 /// reachable through [`AccessToken::expose`].
 pub struct AccessToken {
     secret: SecretString,
+    /// `Bearer <token>`, built once: a real token is ~1.5 KB, and
+    /// validating it as a header value on every request is wasted work.
+    bearer: Option<reqwest::header::HeaderValue>,
     id: u64,
     expires_at: Instant,
     refresh_at: Instant,
@@ -56,8 +59,15 @@ impl AccessToken {
         let refresh_in = refresh_in
             .filter(|r| *r < lifetime)
             .unwrap_or_else(|| lifetime.saturating_sub(EXPIRY_BUFFER).max(lifetime / 2));
+        let bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
+            .ok()
+            .map(|mut v| {
+                v.set_sensitive(true);
+                v
+            });
         AccessToken {
             secret,
+            bearer,
             id: NEXT_TOKEN_ID.fetch_add(1, Ordering::Relaxed),
             expires_at: now + lifetime,
             refresh_at: now + refresh_in,
@@ -66,8 +76,14 @@ impl AccessToken {
     }
 
     /// The bearer token; call only to put it in an `Authorization` header.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         self.secret.expose()
+    }
+
+    /// The `Authorization` header value (marked sensitive), or `None` when
+    /// the token holds bytes a header cannot carry.
+    pub(crate) fn bearer_header(&self) -> Option<&reqwest::header::HeaderValue> {
+        self.bearer.as_ref()
     }
 
     /// Unique per acquired token: lets a 401 invalidate only the token that

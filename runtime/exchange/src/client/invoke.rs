@@ -257,15 +257,13 @@ impl ClientInner {
         };
         let mut headers = call.headers.clone();
         headers.insert(PREFER.clone(), prefer.clone());
-        let mut bearer =
-            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                CmdletError::failed(
-                    "AuthenticationFailed",
-                    "the access token is not a valid header value",
-                )
-            })?;
-        bearer.set_sensitive(true);
-        headers.insert(AUTHORIZATION, bearer);
+        let bearer = token.bearer_header().ok_or_else(|| {
+            CmdletError::failed(
+                "AuthenticationFailed",
+                "the access token is not a valid header value",
+            )
+        })?;
+        headers.insert(AUTHORIZATION, bearer.clone());
 
         let sent = self
             .http
@@ -292,6 +290,12 @@ impl ClientInner {
             .or_else(|| response.headers().get(reqwest::header::WWW_AUTHENTICATE))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| Url::parse(l).ok())
+            .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?")));
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {
@@ -323,6 +327,13 @@ impl ClientInner {
                     www_authenticate
                         .map(|w| format!(" ({w})"))
                         .unwrap_or_default()
+                ),
+            )),
+            301 | 302 | 303 | 307 | 308 => Err(CmdletError::failed(
+                "Redirected",
+                format!(
+                    "Exchange answered {status} to {}; redirects are not followed (the body and token would go to a host the answer chose): set the Exchange URL to that host if it is a Microsoft one",
+                    location.as_deref().unwrap_or("an unnamed location")
                 ),
             )),
             429 => {
@@ -387,5 +398,36 @@ impl ClientInner {
             ));
         }
         Ok(Err(Retry::After(backoff)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_cmdlets_get_the_module_timeouts() {
+        assert_eq!(
+            timeout_for("get-distributiongroupmember", DEFAULT_TIMEOUT),
+            Duration::from_secs(3660)
+        );
+        assert_eq!(
+            timeout_for("Set-OrganizationConfig", DEFAULT_TIMEOUT),
+            Duration::from_secs(1860)
+        );
+        assert_eq!(timeout_for("Get-Mailbox", DEFAULT_TIMEOUT), DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn fixed_headers_carry_the_app_anchor_and_connection_id() {
+        let id = Uuid::nil();
+        let h = fixed_headers("contoso.onmicrosoft.com", id).unwrap();
+        assert_eq!(
+            h["x-anchormailbox"],
+            "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@contoso.onmicrosoft.com"
+        );
+        assert_eq!(h["connection-id"], "00000000-0000-0000-0000-000000000000");
+        assert_eq!(h["x-responseformat"], "json");
+        assert_eq!(h["x-serializationlevel"], "Partial");
     }
 }

@@ -39,6 +39,10 @@ pub struct LimiterConfig {
     /// Fraction of the implied refill rate to use when pacing (< 1 stays
     /// just under the budget).
     pub safety: f64,
+    /// The longest a `Retry-After` holds the whole tenant. A server asking
+    /// for longer still gets its wait per call (the call fails with
+    /// `Throttled`), but other runs are not frozen for minutes.
+    pub max_hold: Duration,
 }
 
 impl Default for LimiterConfig {
@@ -48,6 +52,7 @@ impl Default for LimiterConfig {
             max_concurrency: 64,
             low_water: 8,
             safety: 0.9,
+            max_hold: Duration::from_secs(30),
         }
     }
 }
@@ -64,6 +69,9 @@ struct State {
     last_decrease: Option<Instant>,
     throttled: u64,
 }
+
+/// Live limiters by (Exchange base, tenant).
+type Registry = Mutex<HashMap<(String, String), Weak<TenantLimiter>>>;
 
 /// One tenant's shared pacing and concurrency state.
 pub struct TenantLimiter {
@@ -131,8 +139,7 @@ impl TenantLimiter {
     /// The limiter of `(exchange_base, tenant)`, shared process-wide while
     /// any connection uses it.
     pub fn shared(exchange_base: &str, tenant: &str, config: LimiterConfig) -> Arc<Self> {
-        static REGISTRY: OnceLock<Mutex<HashMap<(String, String), Weak<TenantLimiter>>>> =
-            OnceLock::new();
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
         let key = (
             exchange_base.to_ascii_lowercase(),
             tenant.to_ascii_lowercase(),
@@ -171,7 +178,10 @@ impl TenantLimiter {
             limiter: Arc::clone(self),
             permit,
         };
-        tokio::time::sleep_until(slot.into()).await;
+        // Unpaced requests skip the timer entirely: the common case.
+        if slot > Instant::now() {
+            tokio::time::sleep_until(slot.into()).await;
+        }
         permit
     }
 
@@ -181,7 +191,9 @@ impl TenantLimiter {
         let mut s = self.lock();
         if status == 429 {
             s.throttled += 1;
-            let wait = retry_after.unwrap_or(Duration::from_secs(1));
+            let wait = retry_after
+                .unwrap_or(Duration::from_secs(1))
+                .min(self.config.max_hold);
             s.blocked_until = s.blocked_until.max(now + wait);
             // Halve at most once per wait, so a burst of 429s from requests
             // that were already in flight counts as one signal.
