@@ -23,6 +23,7 @@ pub use auth::certificate::{Certificate, CertificateError, EXPIRY_WARNING_DAYS, 
 pub use auth::claims::{TokenClaims, decode_claims};
 pub use auth::cloud::{Endpoints, ExchangeEnvironment, UnknownEnvironment};
 pub use auth::self_signed::{SelfSignedCertificate, generate_self_signed};
+pub use auth::summary::{CertificateSummary, summarize_file};
 pub use auth::token::{AccessToken, AuthError};
 pub use auth::token_cache::{TokenCache, TokenCacheKey};
 pub use auth::token_error::TokenError;

@@ -7,6 +7,7 @@ pub mod claims;
 pub mod cloud;
 pub mod self_signed;
 mod store;
+pub mod summary;
 pub mod token;
 pub mod token_cache;
 pub mod token_error;

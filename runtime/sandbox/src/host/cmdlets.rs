@@ -27,6 +27,9 @@ pub struct PageReader {
 
 type WitResult = Result<Vec<Object>, wit::CmdletError>;
 
+/// When an admitted call of a batch started, and how it ended.
+type Ran = (Instant, Result<Vec<Object>, CmdletError>);
+
 impl RunState {
     /// The gate and the budget. On success the call is counted.
     fn admit(&mut self, call: &Call) -> Result<(), CmdletError> {
@@ -193,11 +196,10 @@ impl Host for RunState {
                 }
             })
             .collect();
-        let results: Vec<Option<(Instant, Result<Vec<Object>, CmdletError>)>> =
-            futures::stream::iter(jobs)
-                .buffered(concurrency)
-                .collect()
-                .await;
+        let results: Vec<Option<Ran>> = futures::stream::iter(jobs)
+            .buffered(concurrency)
+            .collect()
+            .await;
         let mut out = Vec::with_capacity(calls.len());
         let mut total_bytes = 0u64;
         for ((call, admitted), result) in calls.into_iter().zip(admitted).zip(results) {
