@@ -2,6 +2,7 @@
 //! work happens in the runtime crates.
 
 mod commands;
+mod profiles;
 mod tenant;
 
 use std::process::ExitCode;
@@ -30,6 +31,11 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Build a plugin from source and pin its component's sha256 in exorun.toml.
     Build(commands::build::Args),
+    /// Sign in as the app and check what it may do in Exchange Online.
+    Connect(commands::connect::Args),
+    /// Create or inspect the app certificate.
+    #[command(subcommand)]
+    Cert(commands::cert::Command),
     /// Serve the simulated tenant (Entra token endpoint + Exchange admin REST) over HTTPS on 127.0.0.1.
     Sim(commands::sim::Args),
 }
@@ -49,12 +55,31 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::main(args),
         Command::Build(args) => commands::build::main(args),
         Command::Sim(args) => commands::sim::main(args),
+        Command::Connect(args) => commands::connect::main(args),
+        Command::Cert(command) => commands::cert::main(command),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("exorun: error: {error:#}");
+            eprintln!("exorun: error: {}", render(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the
+/// line already holds (library errors often quote their source).
+fn render(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

@@ -1,46 +1,262 @@
-//! Which tenant a run talks to. With no connection settings at all, the
-//! built-in simulated tenant, said plainly so nobody mistakes simulated
-//! results for their own tenant's.
+//! Which tenant a command talks to, with flags named after
+//! Connect-ExchangeOnline. With no connection settings at all: the built-in
+//! simulated tenant, started in this process and reached over HTTPS through
+//! the same client a real tenant gets, and said plainly, so nobody mistakes
+//! simulated results for their own tenant's.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::{Context, bail};
 use exorun_cmdlet::Backend;
-use exorun_sim_tenant::{Caller, GenerateOptions, InProcessBackend, Tenant};
+use exorun_exchange::{CertificateSource, ConnectOptions, Connection, ExchangeEnvironment, SecretString};
+use serde::Deserialize;
 
-#[derive(clap::Args, Debug)]
+use crate::profiles;
+
+/// The environment variable that may carry the certificate password.
+pub const PASSWORD_ENV: &str = "EXORUN_CERTIFICATE_PASSWORD";
+
+#[derive(clap::Args, Debug, Default)]
 pub struct TenantArgs {
-    /// Mailboxes in the simulated tenant.
+    /// A named connection profile from the exorun config file.
+    #[arg(long, help_heading = "Connection")]
+    profile: Option<String>,
+    /// The tenant's primary *.onmicrosoft.com domain (or its GUID).
+    #[arg(long, help_heading = "Connection")]
+    organization: Option<String>,
+    /// The app (client) id of the app registration.
+    #[arg(long, help_heading = "Connection")]
+    app_id: Option<String>,
+    /// The app certificate with its private key: PFX/P12, or PEM.
+    #[arg(long, value_name = "FILE", help_heading = "Connection")]
+    certificate_file_path: Option<PathBuf>,
+    /// Read the certificate password from this file (else from
+    /// EXORUN_CERTIFICATE_PASSWORD, else a prompt on a terminal).
+    #[arg(long, value_name = "FILE", help_heading = "Connection")]
+    certificate_password_file: Option<PathBuf>,
+    /// SHA-1 thumbprint of a certificate in the certificate store folder.
+    #[arg(long, help_heading = "Connection")]
+    certificate_thumbprint: Option<String>,
+    /// The certificate store folder searched by --certificate-thumbprint.
+    #[arg(long, value_name = "DIR", help_heading = "Connection")]
+    certificate_store: Option<PathBuf>,
+    /// O365Default, O365USGovGCCHigh, O365USGovDoD or O365China.
+    #[arg(long, help_heading = "Connection")]
+    exchange_environment_name: Option<String>,
+    /// Override the Entra login base URL (for the simulator or a proxy).
+    #[arg(long, value_name = "URL", help_heading = "Connection")]
+    authority: Option<String>,
+    /// Override the Exchange Online base URL (for the simulator or a proxy).
+    #[arg(long, value_name = "URL", help_heading = "Connection")]
+    exchange_url: Option<String>,
+    /// Trust this CA (PEM) in addition to the system's.
+    #[arg(long, value_name = "PEM", help_heading = "Connection")]
+    ca_file: Option<PathBuf>,
+    /// Mailboxes in the built-in simulated tenant (used when no connection is given).
     #[arg(long, default_value_t = 50, help_heading = "Simulated tenant")]
     sim_mailboxes: usize,
-    /// Seed of the simulated tenant (same seed, same tenant).
+    /// Seed of the built-in simulated tenant (same seed, same tenant).
     #[arg(long, default_value_t = 1, help_heading = "Simulated tenant")]
     sim_seed: u64,
 }
 
-pub struct Connection {
-    pub backend: Arc<dyn Backend>,
-    /// The tenant's name for summaries.
-    pub tenant: String,
-    /// What to tell the operator before the run.
-    pub notice: String,
+impl TenantArgs {
+    fn any_connection_setting(&self) -> bool {
+        self.profile.is_some()
+            || self.organization.is_some()
+            || self.app_id.is_some()
+            || self.certificate_file_path.is_some()
+            || self.certificate_thumbprint.is_some()
+    }
 }
 
-pub fn connect(args: &TenantArgs) -> anyhow::Result<Connection> {
-    let tenant = Arc::new(Tenant::generate(&GenerateOptions {
-        mailboxes: args.sim_mailboxes,
-        seed: args.sim_seed,
-    }));
-    let info = tenant.info();
-    let backend = InProcessBackend::new(
-        tenant.clone(),
-        Caller::exchange_administrator("exorun-simulated-app"),
-    );
-    Ok(Connection {
-        backend: Arc::new(backend),
-        tenant: format!("{} (simulated)", info.initial_domain),
-        notice: format!(
-            "no connection settings given: running against the built-in SIMULATED tenant {} ({} mailboxes, seed {}); these results are not from a real tenant",
-            info.initial_domain, args.sim_mailboxes, args.sim_seed
+/// A live connection, and what to tell the operator about it.
+pub struct Tenant {
+    pub connection: Connection,
+    pub backend: Arc<dyn Backend>,
+    /// The tenant's name for summaries.
+    pub name: String,
+    /// What to tell the operator before the run.
+    pub notice: String,
+    /// Keeps the in-process simulated tenant alive as long as the connection.
+    pub _simulator: Option<exorun_sim::RunningSim>,
+}
+
+pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
+    if !args.any_connection_setting() {
+        return connect_simulated(args).await;
+    }
+    let profile = match &args.profile {
+        Some(name) => profiles::load(name)?,
+        None => ProfileFields::default(),
+    };
+    let pick = |flag: &Option<String>, from_profile: &Option<String>| {
+        flag.clone().or_else(|| from_profile.clone())
+    };
+    let pick_path =
+        |flag: &Option<PathBuf>, from_profile: &Option<PathBuf>| flag.clone().or_else(|| from_profile.clone());
+    let organization = pick(&args.organization, &profile.organization)
+        .context("missing --organization (the tenant's *.onmicrosoft.com domain), on the command line or in the profile")?;
+    let app_id = pick(&args.app_id, &profile.app_id)
+        .context("missing --app-id (the app registration's client id), on the command line or in the profile")?;
+    let password_file = pick_path(&args.certificate_password_file, &profile.certificate_password_file);
+    let certificate = match (
+        pick_path(&args.certificate_file_path, &profile.certificate_file_path),
+        pick(&args.certificate_thumbprint, &profile.certificate_thumbprint),
+    ) {
+        (Some(_), Some(_)) => bail!("give either --certificate-file-path or --certificate-thumbprint, not both"),
+        (None, None) => bail!(
+            "missing the app certificate: give --certificate-file-path FILE (PFX or PEM) or --certificate-thumbprint HEX"
         ),
+        (Some(path), None) if is_pfx(&path) => CertificateSource::Pfx {
+            password: password(password_file.as_deref(), true)?.unwrap_or_else(|| SecretString::new(String::new())),
+            path,
+        },
+        (Some(path), None) => CertificateSource::Pem {
+            password: password(password_file.as_deref(), false)?,
+            path,
+        },
+        (None, Some(thumbprint)) => CertificateSource::Store {
+            dir: pick_path(&args.certificate_store, &profile.certificate_store)
+                .unwrap_or_else(profiles::default_certificate_store),
+            thumbprint,
+            password: password(password_file.as_deref(), false)?,
+        },
+    };
+    let mut options = ConnectOptions::new(organization.clone(), app_id, certificate);
+    if let Some(name) = pick(&args.exchange_environment_name, &profile.exchange_environment_name) {
+        let environment: ExchangeEnvironment = name
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("--exchange-environment-name")?;
+        options = options.environment(environment);
+    }
+    if let Some(url) = pick(&args.authority, &profile.authority) {
+        options = options.authority_url(url);
+    }
+    if let Some(url) = pick(&args.exchange_url, &profile.exchange_url) {
+        options = options.exchange_url(url);
+    }
+    if let Some(ca) = pick_path(&args.ca_file, &profile.ca_file) {
+        options = options.extra_ca_pem(ca);
+    }
+    let connection = options.connect()?;
+    let backend: Arc<dyn Backend> = Arc::new(connection.client());
+    Ok(Tenant {
+        connection,
+        backend,
+        name: organization.clone(),
+        notice: format!("connecting to {organization}"),
+        _simulator: None,
     })
+}
+
+async fn connect_simulated(args: &TenantArgs) -> anyhow::Result<Tenant> {
+    let state_dir = private_state_dir()?;
+    let sim = exorun_sim::start(exorun_sim::SimConfig {
+        tenant: exorun_sim::TenantSource::Generate {
+            mailboxes: args.sim_mailboxes,
+            seed: args.sim_seed,
+        },
+        state_dir,
+        ..exorun_sim::SimConfig::default()
+    })
+    .await
+    .context("starting the built-in simulated tenant")?;
+    let info = &sim.info;
+    let password = SecretString::new(info.client_certificate_pfx_password.clone());
+    let connection = ConnectOptions::new(
+        info.initial_domain.clone(),
+        info.app_id.clone(),
+        CertificateSource::Pfx {
+            path: PathBuf::from(&info.client_certificate_pfx),
+            password,
+        },
+    )
+    .authority_url(info.login_base.clone())
+    .exchange_url(info.exchange_base.clone())
+    .extra_ca_pem(PathBuf::from(&info.ca_pem))
+    .system_proxy(false)
+    .connect()
+    .context("connecting to the built-in simulated tenant")?;
+    let backend: Arc<dyn Backend> = Arc::new(connection.client());
+    Ok(Tenant {
+        backend,
+        name: format!("{} (simulated)", info.initial_domain),
+        notice: format!(
+            "no connection settings given: running against the built-in SIMULATED tenant {} ({} mailboxes, seed {}) on {}; these results are not from a real tenant",
+            info.initial_domain, args.sim_mailboxes, args.sim_seed, info.login_base
+        ),
+        connection,
+        _simulator: Some(sim),
+    })
+}
+
+fn is_pfx(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("pfx") || e.eq_ignore_ascii_case("p12"))
+}
+
+/// The certificate password: from a file, the environment, or a prompt on a
+/// terminal; never from the command line, where it would land in the shell
+/// history and the process list.
+pub fn password(file: Option<&Path>, required: bool) -> anyhow::Result<Option<SecretString>> {
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the certificate password from {}", file.display()))?;
+        return Ok(Some(SecretString::new(text.trim_end_matches(['\r', '\n']).to_owned())));
+    }
+    if let Ok(value) = std::env::var(PASSWORD_ENV) {
+        return Ok(Some(SecretString::new(value)));
+    }
+    if required {
+        if std::io::stdin().is_terminal() {
+            let value = rpassword::prompt_password("Certificate password: ")
+                .context("reading the certificate password from the terminal")?;
+            return Ok(Some(SecretString::new(value)));
+        }
+        bail!(
+            "the PFX needs its password: give --certificate-password-file FILE or set {PASSWORD_ENV} (it is never taken on the command line)"
+        );
+    }
+    Ok(None)
+}
+
+/// A fresh folder only this user can read: the simulator writes a private
+/// key there.
+fn private_state_dir() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!(
+        "exorun-sim-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Profile fields, the same names as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProfileFields {
+    pub organization: Option<String>,
+    pub app_id: Option<String>,
+    pub certificate_file_path: Option<PathBuf>,
+    pub certificate_password_file: Option<PathBuf>,
+    pub certificate_thumbprint: Option<String>,
+    pub certificate_store: Option<PathBuf>,
+    pub exchange_environment_name: Option<String>,
+    pub authority: Option<String>,
+    pub exchange_url: Option<String>,
+    pub ca_file: Option<PathBuf>,
 }

@@ -1,4 +1,6 @@
 pub mod build;
+pub mod cert;
+pub mod connect;
 pub mod inspect;
 pub mod run;
 pub mod sim;

@@ -66,13 +66,13 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     .context("starting the sandbox")?;
     let plugin = Plugin::load(&sandbox, &args.plugin)
         .with_context(|| format!("loading {}", args.plugin.display()))?;
-    let connection = tenant::connect(&args.tenant)?;
+    let connection = tenant::connect(&args.tenant).await?;
     if !args.quiet {
         eprintln!("exorun: {}", connection.notice);
     }
     let observer = Arc::new(ConsoleObserver::new(args.quiet));
     let request = RunRequest {
-        backend: connection.backend,
+        backend: connection.backend.clone(),
         inputs: args.inputs.clone(),
         observer: Some(observer),
     };
@@ -94,7 +94,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "plugin": report.plugin,
             "version": report.version,
             "sha256": report.sha256,
-            "tenant": connection.tenant,
+            "tenant": connection.name,
             "calls": report.calls.len(),
             "denied": denied,
             "elapsedMs": report.elapsed.as_millis() as u64,
@@ -117,7 +117,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             report.plugin,
             report.version,
             &report.sha256[..12.min(report.sha256.len())],
-            connection.tenant,
+            connection.name,
             report.calls.len(),
             report.elapsed.as_secs_f64(),
             output_path

@@ -1,0 +1,75 @@
+//! Named connection profiles, so `exorun run --profile contoso plugin`
+//! needs nothing else. They live in `config.toml` in the user's config
+//! folder (`$XDG_CONFIG_HOME/exorun`, else `~/.config/exorun`), or in the
+//! file `EXORUN_CONFIG` names:
+//!
+//! ```toml
+//! [profiles.contoso]
+//! organization = "contoso.onmicrosoft.com"
+//! app-id = "00000000-0000-0000-0000-000000000000"
+//! certificate-thumbprint = "84E05C1D98BCE3A5421D225B140B36E86A3D5534"
+//! ```
+//!
+//! Passwords are never stored here; `certificate-password-file` may point
+//! at a file readable only by the user.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::tenant::ProfileFields;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    profiles: BTreeMap<String, ProfileFields>,
+}
+
+/// The user's exorun config folder.
+pub fn config_dir() -> PathBuf {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("exorun")
+}
+
+/// The config file: `EXORUN_CONFIG`, else `config.toml` in [`config_dir`].
+pub fn config_file() -> PathBuf {
+    std::env::var_os("EXORUN_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| config_dir().join("config.toml"))
+}
+
+/// Where `--certificate-thumbprint` looks by default: the analogue of the
+/// Windows personal certificate store.
+pub fn default_certificate_store() -> PathBuf {
+    config_dir().join("certificates")
+}
+
+/// Reads one profile by name.
+pub fn load(name: &str) -> anyhow::Result<ProfileFields> {
+    let path = config_file();
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "profile '{name}' needs the config file {}, which cannot be read",
+            path.display()
+        )
+    })?;
+    let mut config: ConfigFile =
+        toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    match config.profiles.remove(name) {
+        Some(profile) => Ok(profile),
+        None => {
+            let known: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
+            bail!(
+                "there is no profile '{name}' in {}; it has: {}",
+                path.display(),
+                if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
+            )
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Certificate sign-in end to end, as an admin would do it: `exorun cert
+//! new`, the .cer uploaded to the (simulated) app registration, `exorun
+//! connect`, then automations through the real Exchange client.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use exorun_e2e::{Exorun, built_plugin, exorun, exorun_binary};
+
+/// `exorun sim` as a child process, stopped when dropped.
+struct Sim {
+    child: Child,
+    info: serde_json::Value,
+}
+
+impl Sim {
+    fn start(extra: &[&str], state: &Path) -> Sim {
+        let mut child = Command::new(exorun_binary())
+            .args(["sim", "--mailboxes", "30", "--state-dir"])
+            .arg(state)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start exorun sim");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read sim info");
+        let info = serde_json::from_str(&line).expect("sim info is JSON");
+        Sim { child, info }
+    }
+
+    fn text(&self, key: &str) -> String {
+        self.info[key].as_str().expect(key).to_owned()
+    }
+
+    /// Connection flags for the app and a certificate.
+    fn flags(&self, pfx: &Path, password_file: &Path) -> Vec<String> {
+        vec![
+            "--organization".into(),
+            self.text("initial_domain"),
+            "--app-id".into(),
+            self.text("app_id"),
+            "--certificate-file-path".into(),
+            pfx.display().to_string(),
+            "--certificate-password-file".into(),
+            password_file.display().to_string(),
+            "--authority".into(),
+            self.text("login_base"),
+            "--exchange-url".into(),
+            self.text("exchange_base"),
+            "--ca-file".into(),
+            self.text("ca_pem"),
+        ]
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[String]) -> Exorun {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    exorun(&args)
+}
+
+fn new_certificate(dir: &Path) {
+    let out = exorun(&[
+        "cert",
+        "new",
+        "--subject",
+        "CN=exorun-e2e",
+        "--out",
+        dir.to_str().unwrap(),
+        "--days",
+        "30",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Thumbprint (SHA-1) "), "{}", out.stdout);
+}
+
+#[test]
+fn new_certificate_uploaded_to_the_app_connects_and_runs_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    new_certificate(&certs);
+    let cer = certs.join("exorun-app.cer");
+    let sim = Sim::start(&["--app-certificate", cer.to_str().unwrap()], &dir.path().join("state"));
+    let flags = sim.flags(&certs.join("exorun-app.pfx"), &certs.join("exorun-app.pfx.password"));
+
+    let mut args = vec!["connect".to_owned()];
+    args.extend(flags.iter().cloned());
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("App roles     Exchange.ManageAsApp"), "{}", out.stdout);
+    assert!(out.stdout.contains("Entra roles   Exchange Administrator"), "{}", out.stdout);
+    assert!(out.stdout.contains("Exchange      Get-OrganizationConfig ok"), "{}", out.stdout);
+
+    for plugin in ["plugins/mailbox-report", "plugins/forwarding-audit"] {
+        let manifest = built_plugin(plugin);
+        let mut args = vec!["run".to_owned(), manifest.parent().unwrap().display().to_string()];
+        args.extend(flags.iter().cloned());
+        let out = run(&args);
+        assert_eq!(out.code, 0, "{plugin}: {}", out.stderr);
+        assert!(!out.stderr.contains("SIMULATED"), "a real connection was given");
+        assert!(out.stderr.contains(": ok, "), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn certificate_not_uploaded_is_refused_with_the_aadsts_code_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    new_certificate(&certs);
+    let sim = Sim::start(&[], &dir.path().join("state"));
+    let mut args = vec!["connect".to_owned()];
+    args.extend(sim.flags(&certs.join("exorun-app.pfx"), &certs.join("exorun-app.pfx.password")));
+    let out = run(&args);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("700027"), "{}", out.stderr);
+    assert!(out.stderr.to_lowercase().contains("upload"), "{}", out.stderr);
+}
+
+#[test]
+fn wrong_certificate_password_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    new_certificate(&certs);
+    let wrong = dir.path().join("wrong.password");
+    std::fs::write(&wrong, "not the password").unwrap();
+    let sim = Sim::start(&[], &dir.path().join("state"));
+    let mut args = vec!["connect".to_owned()];
+    args.extend(sim.flags(&certs.join("exorun-app.pfx"), &wrong));
+    let out = run(&args);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("the certificate password is wrong"), "{}", out.stderr);
+}
+
+#[test]
+fn no_token_assertion_key_or_password_reaches_the_output_or_logs_of_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    new_certificate(&certs);
+    let cer = certs.join("exorun-app.cer");
+    let sim = Sim::start(&["--app-certificate", cer.to_str().unwrap()], &dir.path().join("state"));
+    let manifest = built_plugin("plugins/forwarding-audit");
+    let mut args = vec![manifest.parent().unwrap().display().to_string()];
+    args.extend(sim.flags(&certs.join("exorun-app.pfx"), &certs.join("exorun-app.pfx.password")));
+    let output = Command::new(exorun_binary())
+        .arg("run")
+        .args(&args)
+        .env(
+            "EXORUN_LOG",
+            "debug,exorun=trace,exorun_exchange=trace,exorun_sandbox=trace,reqwest=trace,hyper=trace,hyper_util=trace,cranelift_codegen=warn,wasmtime=info",
+        )
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(everything.len() > 1000, "trace logging produced output");
+    let password = std::fs::read_to_string(certs.join("exorun-app.pfx.password")).unwrap();
+    // Every JWT (access token or client assertion) starts with the
+    // base64url of `{"`.
+    for secret in ["eyJ", "PRIVATE KEY", "Bearer ", password.trim()] {
+        assert!(!everything.contains(secret), "found {secret:?} in the run's output");
+    }
+}
+
+#[test]
+fn cert_show_prints_thumbprints_of_a_cer() {
+    let dir = tempfile::tempdir().unwrap();
+    new_certificate(dir.path());
+    let out = exorun(&["cert", "show", dir.path().join("exorun-app.cer").to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Subject            CN=exorun-e2e"), "{}", out.stdout);
+    assert!(out.stdout.contains("Private key        no"), "{}", out.stdout);
+    assert!(out.stderr.contains("expires within 30 days"), "{}", out.stderr);
+}
