@@ -39,6 +39,9 @@ plugins: exorun
 
 demo: plugins
 	@echo
+	@echo "== Certificate sign-in to the simulated tenant (exorun connect) =="
+	@$(EXORUN) connect
+	@echo
 	@echo "== What may mailbox-report do? (exorun inspect) =="
 	@$(EXORUN) inspect plugins/mailbox-report
 	@echo
