@@ -90,24 +90,49 @@ fn new_certificate_uploaded_to_the_app_connects_and_runs_plugins() {
     let certs = dir.path().join("certs");
     new_certificate(&certs);
     let cer = certs.join("exorun-app.cer");
-    let sim = Sim::start(&["--app-certificate", cer.to_str().unwrap()], &dir.path().join("state"));
-    let flags = sim.flags(&certs.join("exorun-app.pfx"), &certs.join("exorun-app.pfx.password"));
+    let sim = Sim::start(
+        &["--app-certificate", cer.to_str().unwrap()],
+        &dir.path().join("state"),
+    );
+    let flags = sim.flags(
+        &certs.join("exorun-app.pfx"),
+        &certs.join("exorun-app.pfx.password"),
+    );
 
     let mut args = vec!["connect".to_owned()];
     args.extend(flags.iter().cloned());
     let out = run(&args);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("App roles     Exchange.ManageAsApp"), "{}", out.stdout);
-    assert!(out.stdout.contains("Entra roles   Exchange Administrator"), "{}", out.stdout);
-    assert!(out.stdout.contains("Exchange      Get-OrganizationConfig ok"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("App roles     Exchange.ManageAsApp"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Entra roles   Exchange Administrator"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Exchange      Get-OrganizationConfig ok"),
+        "{}",
+        out.stdout
+    );
 
     for plugin in ["plugins/mailbox-report", "plugins/forwarding-audit"] {
         let manifest = built_plugin(plugin);
-        let mut args = vec!["run".to_owned(), manifest.parent().unwrap().display().to_string()];
+        let mut args = vec![
+            "run".to_owned(),
+            manifest.parent().unwrap().display().to_string(),
+        ];
         args.extend(flags.iter().cloned());
         let out = run(&args);
         assert_eq!(out.code, 0, "{plugin}: {}", out.stderr);
-        assert!(!out.stderr.contains("SIMULATED"), "a real connection was given");
+        assert!(
+            !out.stderr.contains("SIMULATED"),
+            "a real connection was given"
+        );
         assert!(out.stderr.contains(": ok, "), "{}", out.stderr);
     }
 }
@@ -119,11 +144,18 @@ fn certificate_not_uploaded_is_refused_with_the_aadsts_code_and_what_to_do() {
     new_certificate(&certs);
     let sim = Sim::start(&[], &dir.path().join("state"));
     let mut args = vec!["connect".to_owned()];
-    args.extend(sim.flags(&certs.join("exorun-app.pfx"), &certs.join("exorun-app.pfx.password")));
+    args.extend(sim.flags(
+        &certs.join("exorun-app.pfx"),
+        &certs.join("exorun-app.pfx.password"),
+    ));
     let out = run(&args);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("700027"), "{}", out.stderr);
-    assert!(out.stderr.to_lowercase().contains("upload"), "{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("upload"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -138,7 +170,11 @@ fn wrong_certificate_password_says_so() {
     args.extend(sim.flags(&certs.join("exorun-app.pfx"), &wrong));
     let out = run(&args);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("the certificate password is wrong"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the certificate password is wrong"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -147,10 +183,16 @@ fn no_token_assertion_key_or_password_reaches_the_output_or_logs_of_a_run() {
     let certs = dir.path().join("certs");
     new_certificate(&certs);
     let cer = certs.join("exorun-app.cer");
-    let sim = Sim::start(&["--app-certificate", cer.to_str().unwrap()], &dir.path().join("state"));
+    let sim = Sim::start(
+        &["--app-certificate", cer.to_str().unwrap()],
+        &dir.path().join("state"),
+    );
     let manifest = built_plugin("plugins/forwarding-audit");
     let mut args = vec![manifest.parent().unwrap().display().to_string()];
-    args.extend(sim.flags(&certs.join("exorun-app.pfx"), &certs.join("exorun-app.pfx.password")));
+    args.extend(sim.flags(
+        &certs.join("exorun-app.pfx"),
+        &certs.join("exorun-app.pfx.password"),
+    ));
     let output = Command::new(exorun_binary())
         .arg("run")
         .args(&args)
@@ -171,7 +213,10 @@ fn no_token_assertion_key_or_password_reaches_the_output_or_logs_of_a_run() {
     // Every JWT (access token or client assertion) starts with the
     // base64url of `{"`.
     for secret in ["eyJ", "PRIVATE KEY", "Bearer ", password.trim()] {
-        assert!(!everything.contains(secret), "found {secret:?} in the run's output");
+        assert!(
+            !everything.contains(secret),
+            "found {secret:?} in the run's output"
+        );
     }
 }
 
@@ -179,9 +224,25 @@ fn no_token_assertion_key_or_password_reaches_the_output_or_logs_of_a_run() {
 fn cert_show_prints_thumbprints_of_a_cer() {
     let dir = tempfile::tempdir().unwrap();
     new_certificate(dir.path());
-    let out = exorun(&["cert", "show", dir.path().join("exorun-app.cer").to_str().unwrap()]);
+    let out = exorun(&[
+        "cert",
+        "show",
+        dir.path().join("exorun-app.cer").to_str().unwrap(),
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("Subject            CN=exorun-e2e"), "{}", out.stdout);
-    assert!(out.stdout.contains("Private key        no"), "{}", out.stdout);
-    assert!(out.stderr.contains("expires within 30 days"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Subject            CN=exorun-e2e"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Private key        no"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("expires within 30 days"),
+        "{}",
+        out.stderr
+    );
 }

@@ -68,7 +68,11 @@ pub fn load(name: &str) -> anyhow::Result<ProfileFields> {
             bail!(
                 "there is no profile '{name}' in {}; it has: {}",
                 path.display(),
-                if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    known.join(", ")
+                }
             )
         }
     }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use exorun_cmdlet::Backend;
-use exorun_exchange::{CertificateSource, ConnectOptions, Connection, ExchangeEnvironment, SecretString};
+use exorun_exchange::{
+    CertificateSource, ConnectOptions, Connection, ExchangeEnvironment, SecretString,
+};
 use serde::Deserialize;
 
 use crate::profiles;
@@ -95,23 +97,33 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
     let pick = |flag: &Option<String>, from_profile: &Option<String>| {
         flag.clone().or_else(|| from_profile.clone())
     };
-    let pick_path =
-        |flag: &Option<PathBuf>, from_profile: &Option<PathBuf>| flag.clone().or_else(|| from_profile.clone());
+    let pick_path = |flag: &Option<PathBuf>, from_profile: &Option<PathBuf>| {
+        flag.clone().or_else(|| from_profile.clone())
+    };
     let organization = pick(&args.organization, &profile.organization)
         .context("missing --organization (the tenant's *.onmicrosoft.com domain), on the command line or in the profile")?;
     let app_id = pick(&args.app_id, &profile.app_id)
         .context("missing --app-id (the app registration's client id), on the command line or in the profile")?;
-    let password_file = pick_path(&args.certificate_password_file, &profile.certificate_password_file);
+    let password_file = pick_path(
+        &args.certificate_password_file,
+        &profile.certificate_password_file,
+    );
     let certificate = match (
         pick_path(&args.certificate_file_path, &profile.certificate_file_path),
-        pick(&args.certificate_thumbprint, &profile.certificate_thumbprint),
+        pick(
+            &args.certificate_thumbprint,
+            &profile.certificate_thumbprint,
+        ),
     ) {
-        (Some(_), Some(_)) => bail!("give either --certificate-file-path or --certificate-thumbprint, not both"),
+        (Some(_), Some(_)) => {
+            bail!("give either --certificate-file-path or --certificate-thumbprint, not both")
+        }
         (None, None) => bail!(
             "missing the app certificate: give --certificate-file-path FILE (PFX or PEM) or --certificate-thumbprint HEX"
         ),
         (Some(path), None) if is_pfx(&path) => CertificateSource::Pfx {
-            password: password(password_file.as_deref(), true)?.unwrap_or_else(|| SecretString::new(String::new())),
+            password: password(password_file.as_deref(), true)?
+                .unwrap_or_else(|| SecretString::new(String::new())),
             path,
         },
         (Some(path), None) => CertificateSource::Pem {
@@ -126,7 +138,10 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
         },
     };
     let mut options = ConnectOptions::new(organization.clone(), app_id, certificate);
-    if let Some(name) = pick(&args.exchange_environment_name, &profile.exchange_environment_name) {
+    if let Some(name) = pick(
+        &args.exchange_environment_name,
+        &profile.exchange_environment_name,
+    ) {
         let environment: ExchangeEnvironment = name
             .parse()
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -207,7 +222,9 @@ pub fn password(file: Option<&Path>, required: bool) -> anyhow::Result<Option<Se
     if let Some(file) = file {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("reading the certificate password from {}", file.display()))?;
-        return Ok(Some(SecretString::new(text.trim_end_matches(['\r', '\n']).to_owned())));
+        return Ok(Some(SecretString::new(
+            text.trim_end_matches(['\r', '\n']).to_owned(),
+        )));
     }
     if let Ok(value) = std::env::var(PASSWORD_ENV) {
         return Ok(Some(SecretString::new(value)));

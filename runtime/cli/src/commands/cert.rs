@@ -72,7 +72,11 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     println!("Thumbprint (SHA-1) {}", c.thumbprint_sha1_hex());
     println!("SHA-256            {}", c.thumbprint_sha256_hex());
     println!("Valid for          {} days", args.days);
-    println!("PFX                {} (password in {})", pfx.display(), password.display());
+    println!(
+        "PFX                {} (password in {})",
+        pfx.display(),
+        password.display()
+    );
     println!("PEM                {}", pem.display());
     println!("Upload this        {}", cer.display());
     eprintln!(

@@ -21,13 +21,31 @@ pub struct Args {
 
 /// The Entra role template ids that matter to Exchange (protocol doc 3.2).
 const ROLE_NAMES: &[(&str, &str)] = &[
-    ("62e90394-69f5-4237-9190-012177145e10", "Global Administrator"),
-    ("29232cdf-9323-42fd-ade2-1d097af3e4de", "Exchange Administrator"),
-    ("31392ffb-586c-42d1-9346-e59415a2cc4e", "Exchange Recipient Administrator"),
-    ("17315797-102d-40b4-93e0-432062caca18", "Compliance Administrator"),
+    (
+        "62e90394-69f5-4237-9190-012177145e10",
+        "Global Administrator",
+    ),
+    (
+        "29232cdf-9323-42fd-ade2-1d097af3e4de",
+        "Exchange Administrator",
+    ),
+    (
+        "31392ffb-586c-42d1-9346-e59415a2cc4e",
+        "Exchange Recipient Administrator",
+    ),
+    (
+        "17315797-102d-40b4-93e0-432062caca18",
+        "Compliance Administrator",
+    ),
     ("f2ef992c-3afb-46b9-b7cf-a126ee74c451", "Global Reader"),
-    ("729827e3-9c14-49f7-bb1b-9608f156bbb8", "Helpdesk Administrator"),
-    ("194ae4cb-b126-40b2-bd5b-6091b380977d", "Security Administrator"),
+    (
+        "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+        "Helpdesk Administrator",
+    ),
+    (
+        "194ae4cb-b126-40b2-bd5b-6091b380977d",
+        "Security Administrator",
+    ),
     ("5d6b6bb7-de71-4623-b4af-96380a352509", "Security Reader"),
 ];
 
@@ -69,7 +87,10 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
             ROLE_NAMES
                 .iter()
                 .find(|(rid, _)| rid.eq_ignore_ascii_case(id))
-                .map_or_else(|| format!("unknown role {id}"), |(_, name)| (*name).to_owned())
+                .map_or_else(
+                    || format!("unknown role {id}"),
+                    |(_, name)| (*name).to_owned(),
+                )
         })
         .collect();
     let mut problems = Vec::new();
@@ -84,12 +105,21 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let probe = if problems.is_empty() {
-        match tenant.backend.invoke(&Call::new("Get-OrganizationConfig")).await {
+        match tenant
+            .backend
+            .invoke(&Call::new("Get-OrganizationConfig"))
+            .await
+        {
             Ok(objects) => {
                 let name = objects
                     .first()
                     .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-                    .and_then(|o| o["DisplayName"].as_str().or(o["Name"].as_str()).map(str::to_owned))
+                    .and_then(|o| {
+                        o["DisplayName"]
+                            .as_str()
+                            .or(o["Name"].as_str())
+                            .map(str::to_owned)
+                    })
                     .unwrap_or_default();
                 Ok(name)
             }
@@ -101,7 +131,10 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Err("skipped".to_owned())
     };
-    let expires = claims.exp.map(format_unix).unwrap_or_else(|| "unknown".into());
+    let expires = claims
+        .exp
+        .map(format_unix)
+        .unwrap_or_else(|| "unknown".into());
     let minutes_left = claims.exp.map(|exp| {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -144,17 +177,27 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
         println!("App roles     {}", claims.roles.join(", "));
         println!(
             "Entra roles   {}",
-            if roles.is_empty() { "(none)".to_owned() } else { roles.join(", ") }
+            if roles.is_empty() {
+                "(none)".to_owned()
+            } else {
+                roles.join(", ")
+            }
         );
         println!(
             "Token         expires {expires}{}",
-            minutes_left.map(|m| format!(" (in {m} min)")).unwrap_or_default()
+            minutes_left
+                .map(|m| format!(" (in {m} min)"))
+                .unwrap_or_default()
         );
         println!(
             "Certificate   {} ({}), expires {cert_expires}{}",
             certificate.subject(),
             certificate.thumbprint_sha1_hex(),
-            if cert_soon { "  WARNING: renew it soon" } else { "" }
+            if cert_soon {
+                "  WARNING: renew it soon"
+            } else {
+                ""
+            }
         );
         match &probe {
             Ok(name) => println!("Exchange      Get-OrganizationConfig ok ({name})"),
