@@ -142,6 +142,30 @@ fn bench(c: &mut Criterion) {
                 .expect("body")
         })
     });
+    // The least any caller must do with the answer: read it and parse it.
+    group.bench_function("bare_reqwest_get_mailbox_parsed", |b| {
+        b.to_async(&runtime).iter(|| async {
+            bare.post(&url)
+                .header("authorization", &bearer)
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .header("accept-charset", "UTF-8")
+                .header("x-anchormailbox", &anchor)
+                .header("x-cmdletname", "Get-Mailbox")
+                .header("x-responseformat", "json")
+                .header("x-serializationlevel", "Partial")
+                .header("client-request-id", "6f1c1c9e-4d4a-4c4e-9b8a-2f2f2f2f2f2f")
+                .header("connection-id", "7f1c1c9e-4d4a-4c4e-9b8a-2f2f2f2f2f2f")
+                .header("prefer", "odata.maxpagesize=1000")
+                .body(body.clone())
+                .send()
+                .await
+                .expect("post")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")
+        })
+    });
     group.finish();
     runtime.block_on(sim.shutdown());
 }
