@@ -9,8 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use exorun_e2e::built_plugin;
-use exorun_exchange::{CertificateSource, ConnectOptions, SecretString};
+use exorun_e2e::{built_plugin, connect_to_sim};
 use exorun_sandbox::{Plugin, RunRequest, Sandbox, SandboxConfig};
 use exorun_sim::{SimConfig, TenantSource, ThrottleConfig};
 
@@ -39,21 +38,7 @@ fn main() {
         })
         .await
         .expect("simulated tenant");
-        let info = sim.info.clone();
-        let connection = ConnectOptions::new(
-            info.initial_domain.clone(),
-            info.app_id.clone(),
-            CertificateSource::Pfx {
-                path: info.client_certificate_pfx.clone(),
-                password: SecretString::new(info.client_certificate_pfx_password.clone()),
-            },
-        )
-        .authority_url(info.login_base.clone())
-        .exchange_url(info.exchange_base.clone())
-        .extra_ca_pem(info.ca_pem.clone())
-        .system_proxy(false)
-        .connect()
-        .expect("connection");
+        let connection = connect_to_sim(&sim.info);
         let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
         let plugin =
             Plugin::load(&sandbox, &built_plugin("plugins/forwarding-audit")).expect("plugin");

@@ -9,9 +9,8 @@ use std::time::SystemTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use exorun_cmdlet::{Backend, Call};
-use exorun_exchange::{
-    AssertionProfile, Certificate, CertificateSource, ConnectOptions, SecretString, make_assertion,
-};
+use exorun_e2e::connect_to_sim;
+use exorun_exchange::{AssertionProfile, Certificate, SecretString, make_assertion};
 use exorun_sim::{SimConfig, TenantSource};
 
 fn bench(c: &mut Criterion) {
@@ -33,20 +32,7 @@ fn bench(c: &mut Criterion) {
         .expect("simulated tenant");
     let info = sim.info.clone();
     let password = SecretString::new(info.client_certificate_pfx_password.clone());
-    let connection = ConnectOptions::new(
-        info.initial_domain.clone(),
-        info.app_id.clone(),
-        CertificateSource::Pfx {
-            path: info.client_certificate_pfx.clone(),
-            password: password.clone(),
-        },
-    )
-    .authority_url(info.login_base.clone())
-    .exchange_url(info.exchange_base.clone())
-    .extra_ca_pem(info.ca_pem.clone())
-    .system_proxy(false)
-    .connect()
-    .expect("connection");
+    let connection = connect_to_sim(&info);
     let client = connection.client();
 
     // A token for the bare requests, obtained the same way the client does.
@@ -119,21 +105,25 @@ fn bench(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { client.invoke(&call).await.expect("invoke") })
     });
+    // The same headers and body the client sends.
+    let request = || {
+        bare.post(&url)
+            .header("authorization", &bearer)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("accept-charset", "UTF-8")
+            .header("x-anchormailbox", &anchor)
+            .header("x-cmdletname", "Get-Mailbox")
+            .header("x-responseformat", "json")
+            .header("x-serializationlevel", "Partial")
+            .header("client-request-id", "6f1c1c9e-4d4a-4c4e-9b8a-2f2f2f2f2f2f")
+            .header("connection-id", "7f1c1c9e-4d4a-4c4e-9b8a-2f2f2f2f2f2f")
+            .header("prefer", "odata.maxpagesize=1000")
+            .body(body.clone())
+    };
     group.bench_function("bare_reqwest_get_mailbox", |b| {
         b.to_async(&runtime).iter(|| async {
-            bare.post(&url)
-                .header("authorization", &bearer)
-                .header("content-type", "application/json")
-                .header("accept", "application/json")
-                .header("accept-charset", "UTF-8")
-                .header("x-anchormailbox", &anchor)
-                .header("x-cmdletname", "Get-Mailbox")
-                .header("x-responseformat", "json")
-                .header("x-serializationlevel", "Partial")
-                .header("client-request-id", "6f1c1c9e-4d4a-4c4e-9b8a-2f2f2f2f2f2f")
-                .header("connection-id", "7f1c1c9e-4d4a-4c4e-9b8a-2f2f2f2f2f2f")
-                .header("prefer", "odata.maxpagesize=1000")
-                .body(body.clone())
+            request()
                 .send()
                 .await
                 .expect("post")
@@ -145,19 +135,7 @@ fn bench(c: &mut Criterion) {
     // The least any caller must do with the answer: read it and parse it.
     group.bench_function("bare_reqwest_get_mailbox_parsed", |b| {
         b.to_async(&runtime).iter(|| async {
-            bare.post(&url)
-                .header("authorization", &bearer)
-                .header("content-type", "application/json")
-                .header("accept", "application/json")
-                .header("accept-charset", "UTF-8")
-                .header("x-anchormailbox", &anchor)
-                .header("x-cmdletname", "Get-Mailbox")
-                .header("x-responseformat", "json")
-                .header("x-serializationlevel", "Partial")
-                .header("client-request-id", "6f1c1c9e-4d4a-4c4e-9b8a-2f2f2f2f2f2f")
-                .header("connection-id", "7f1c1c9e-4d4a-4c4e-9b8a-2f2f2f2f2f2f")
-                .header("prefer", "odata.maxpagesize=1000")
-                .body(body.clone())
+            request()
                 .send()
                 .await
                 .expect("post")

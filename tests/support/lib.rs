@@ -168,3 +168,23 @@ pub fn exorun(args: &[&str]) -> Exorun {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// Connects the Exchange client to a running simulated tenant with the
+/// ready client certificate it made, as `exorun run` does by default.
+pub fn connect_to_sim(info: &exorun_sim::SimInfo) -> exorun_exchange::Connection {
+    use exorun_exchange::{CertificateSource, ConnectOptions, SecretString};
+    ConnectOptions::new(
+        info.initial_domain.clone(),
+        info.app_id.clone(),
+        CertificateSource::Pfx {
+            path: info.client_certificate_pfx.clone(),
+            password: SecretString::new(info.client_certificate_pfx_password.clone()),
+        },
+    )
+    .authority_url(info.login_base.clone())
+    .exchange_url(info.exchange_base.clone())
+    .extra_ca_pem(info.ca_pem.clone())
+    .system_proxy(false)
+    .connect()
+    .expect("connect to the simulated tenant")
+}

@@ -244,7 +244,7 @@ pub fn password(file: Option<&Path>, required: bool) -> anyhow::Result<Option<Se
 
 /// A fresh folder only this user can read: the simulator writes a private
 /// key there.
-fn private_state_dir() -> anyhow::Result<PathBuf> {
+pub fn private_state_dir() -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = std::env::temp_dir().join(format!(
         "exorun-sim-{}-{}",

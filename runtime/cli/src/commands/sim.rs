@@ -59,7 +59,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     let state_dir = match args.state_dir {
         Some(dir) => dir,
-        None => private_temp_dir()?,
+        None => crate::tenant::private_state_dir()?,
     };
     let tenant = match args.tenant_file {
         Some(path) => TenantSource::File(path),
@@ -122,16 +122,4 @@ async fn shutdown_signal() {
             }
         } => {}
     }
-}
-
-/// A new folder only the current user can read: it will hold a private key.
-fn private_temp_dir() -> anyhow::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = std::env::temp_dir().join(format!("exorun-sim-{}", std::process::id()));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
 }

@@ -1,0 +1,278 @@
+//! What a caller hands to [`crate::AuditLog::append`]: the run's identity
+//! and one event. The log adds `seq`, `time`, `prev` and `hash`.
+//!
+//! Built from exorun-cmdlet's types rather than the sandbox's `CallRecord`
+//! so this crate stays small; mapping a `CallRecord` is one line per field:
+//!
+//! ```
+//! # use exorun_audit::{CallEvent, Decision};
+//! # use exorun_cmdlet::{Call, CmdletError};
+//! # use std::time::Duration;
+//! let call = Call::new("Set-Mailbox").param("Identity", "alice").param("Password", "p4ss");
+//! let outcome: Result<u64, CmdletError> = Err(CmdletError::not_found("alice"));
+//! let event = CallEvent::new(&call, &[])
+//!     .decision(Decision::Allowed)
+//!     .outcome(outcome.as_ref().copied())
+//!     .duration(Duration::from_millis(12));
+//! ```
+
+use std::time::Duration;
+
+use exorun_cmdlet::{Call, CmdletError};
+
+use crate::operator::current_operator;
+use crate::record::{Parameters, PluginRef, RunStatus};
+use crate::redact::{clean_message, redact_parameters};
+
+/// Everything every record of a run repeats.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub plugin: PluginRef,
+    pub operator: String,
+    pub tenant: String,
+    pub app_id: String,
+}
+
+impl RunInfo {
+    /// A new run: a fresh random run id and this process's operator.
+    pub fn new(plugin: PluginRef, tenant: impl Into<String>, app_id: impl Into<String>) -> Self {
+        RunInfo {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            plugin,
+            operator: current_operator(),
+            tenant: tenant.into(),
+            app_id: app_id.into(),
+        }
+    }
+}
+
+/// The policy gate's decision, as the audit trail keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// Refused by the named manifest rule.
+    Denied {
+        rule: String,
+    },
+}
+
+/// How a call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Succeeded with this many objects.
+    Ok { objects: u64 },
+    /// Failed; `kind` is [`CmdletError::kind`], `message` already cleaned.
+    Failed { kind: String, message: String },
+}
+
+/// One cmdlet call, redacted on construction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallEvent {
+    pub cmdlet: String,
+    pub parameters: Parameters,
+    pub read_only: bool,
+    pub decision: Decision,
+    pub outcome: CallOutcome,
+    pub duration: Duration,
+    pub client_request_id: Option<String>,
+    /// Redacted values, to keep them out of messages set later.
+    secrets: Vec<String>,
+}
+
+impl CallEvent {
+    /// A call allowed and succeeded with no objects until told otherwise.
+    /// `sensitive` names the parameters the manifest marks sensitive (any
+    /// case); parameters whose names look secret are redacted regardless.
+    pub fn new(call: &Call, sensitive: &[&str]) -> Self {
+        let (parameters, secrets) = redact_parameters(&call.parameters, sensitive);
+        CallEvent {
+            cmdlet: call.cmdlet.clone(),
+            parameters,
+            read_only: call.is_read_only(),
+            decision: Decision::Allowed,
+            outcome: CallOutcome::Ok { objects: 0 },
+            duration: Duration::ZERO,
+            client_request_id: None,
+            secrets,
+        }
+    }
+
+    pub fn decision(mut self, decision: Decision) -> Self {
+        self.decision = decision;
+        self
+    }
+
+    /// Objects returned, or the error (its message scrubbed of redacted
+    /// values and capped at [`crate::MAX_MESSAGE_BYTES`]).
+    pub fn outcome(mut self, outcome: Result<u64, &CmdletError>) -> Self {
+        self.outcome = match outcome {
+            Ok(objects) => CallOutcome::Ok { objects },
+            Err(error) => CallOutcome::Failed {
+                kind: error.kind().to_owned(),
+                message: clean_message(&error.to_string(), &self.secrets),
+            },
+        };
+        self
+    }
+
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    pub fn client_request_id(mut self, id: impl Into<String>) -> Self {
+        self.client_request_id = Some(id.into());
+        self
+    }
+}
+
+/// The end of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunEndEvent {
+    pub status: RunStatus,
+    /// The run error's kind (`RunError::kind`), when it failed.
+    pub error: Option<String>,
+    /// The run error's text, capped.
+    pub message: Option<String>,
+    pub calls: u64,
+    pub denied: u64,
+    pub failed: u64,
+    pub duration: Duration,
+}
+
+impl RunEndEvent {
+    /// A run that finished normally.
+    pub fn ok() -> Self {
+        RunEndEvent {
+            status: RunStatus::Ok,
+            error: None,
+            message: None,
+            calls: 0,
+            denied: 0,
+            failed: 0,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// A run that ended in an error of this kind.
+    pub fn failed(kind: impl Into<String>, message: &str) -> Self {
+        RunEndEvent {
+            status: RunStatus::Failed,
+            error: Some(kind.into()),
+            message: Some(clean_message(message, &[])),
+            ..RunEndEvent::ok()
+        }
+    }
+
+    /// Calls made, how many the gate denied, how many failed otherwise.
+    pub fn counts(mut self, calls: u64, denied: u64, failed: u64) -> Self {
+        self.calls = calls;
+        self.denied = denied;
+        self.failed = failed;
+        self
+    }
+
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+}
+
+/// One thing that happened in a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    RunStart,
+    Call(CallEvent),
+    RunEnd(RunEndEvent),
+}
+
+/// What to append: a run and one of its events.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    pub run: &'a RunInfo,
+    pub event: &'a Event,
+}
+
+impl<'a> Entry<'a> {
+    pub fn new(run: &'a RunInfo, event: &'a Event) -> Self {
+        Entry { run, event }
+    }
+}
+
+/// The record for an entry, before it is sealed (`hash` empty).
+pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) -> crate::Record {
+    use crate::record::{DecisionKind, Kind, Record};
+
+    let run = entry.run;
+    let mut record = Record {
+        seq,
+        time,
+        kind: Kind::RunStart,
+        run_id: run.run_id.clone(),
+        plugin: run.plugin.clone(),
+        operator: run.operator.clone(),
+        tenant: run.tenant.clone(),
+        app_id: run.app_id.clone(),
+        cmdlet: None,
+        parameters: None,
+        read_only: None,
+        decision: None,
+        rule: None,
+        outcome: None,
+        message: None,
+        duration_ms: None,
+        objects: None,
+        client_request_id: None,
+        status: None,
+        error: None,
+        calls: None,
+        denied: None,
+        failed: None,
+        prev,
+        hash: String::new(),
+    };
+    match entry.event {
+        Event::RunStart => {}
+        Event::Call(call) => {
+            record.kind = Kind::Call;
+            record.cmdlet = Some(call.cmdlet.clone());
+            record.parameters = Some(call.parameters.clone());
+            record.read_only = Some(call.read_only);
+            match &call.decision {
+                Decision::Allowed => record.decision = Some(DecisionKind::Allowed),
+                Decision::Denied { rule } => {
+                    record.decision = Some(DecisionKind::Denied);
+                    record.rule = Some(rule.clone());
+                }
+            }
+            match &call.outcome {
+                CallOutcome::Ok { objects } => {
+                    record.outcome = Some("ok".to_owned());
+                    record.objects = Some(*objects);
+                }
+                CallOutcome::Failed { kind, message } => {
+                    record.outcome = Some(kind.clone());
+                    record.message = Some(message.clone());
+                }
+            }
+            record.duration_ms = Some(millis(call.duration));
+            record.client_request_id = call.client_request_id.clone();
+        }
+        Event::RunEnd(end) => {
+            record.kind = Kind::RunEnd;
+            record.status = Some(end.status);
+            record.error = end.error.clone();
+            record.message = end.message.clone();
+            record.calls = Some(end.calls);
+            record.denied = Some(end.denied);
+            record.failed = Some(end.failed);
+            record.duration_ms = Some(millis(end.duration));
+        }
+    }
+    record
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

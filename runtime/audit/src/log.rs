@@ -1,0 +1,208 @@
+//! Appending records: one OS-locked, single-write append per record, so many
+//! processes and threads can share one log without interleaving or losing
+//! lines.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::chain::seal;
+use crate::entry::{Entry, to_record};
+use crate::error::AuditError;
+use crate::head::{Anchor, head_path, write_head};
+use crate::record::Record;
+use crate::tail::read_tail;
+use crate::time::format_rfc3339_millis;
+
+/// The longest line the log writes or reads. Far above any real record
+/// (messages are capped at 1 KiB), it bounds the memory a reader spends on
+/// a hostile file with no newlines.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// How far each append goes before it returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `fdatasync` after each record: it survives a power cut. The default,
+    /// since an audit record that can vanish is worth less.
+    #[default]
+    Fsync,
+    /// Handed to the kernel only: survives the process dying, not the
+    /// machine. For callers that batch or accept that risk.
+    Flush,
+}
+
+/// An open audit log. Cheap to keep open for a run; each instance holds its
+/// own file handles, so threads that want to append concurrently either
+/// open one each or share one behind a `Mutex`.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+    head: File,
+    durability: Durability,
+}
+
+impl AuditLog {
+    /// Opens the log, creating it (mode 0600, missing parent folders 0700)
+    /// and its head file when they do not exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
+        let path = path.as_ref().to_owned();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            dir_builder()
+                .create(parent)
+                .map_err(AuditError::io(parent))?;
+        }
+        let file = private_file(OpenOptions::new().read(true).append(true).create(true))
+            .open(&path)
+            .map_err(AuditError::io(&path))?;
+        let head_file = head_path(&path);
+        // Not O_APPEND: the head is rewritten at offset 0.
+        let head = private_file(OpenOptions::new().read(true).write(true).create(true))
+            .truncate(false)
+            .open(&head_file)
+            .map_err(AuditError::io(&head_file))?;
+        let log = AuditLog {
+            path,
+            file,
+            head,
+            durability: Durability::default(),
+        };
+        log.init_head()?;
+        Ok(log)
+    }
+
+    /// Sets how far each append goes before returning.
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and returns it as written (with seq, time, prev
+    /// and hash).
+    ///
+    /// Under an exclusive lock on the log file: reads the tail to find the
+    /// last complete record, writes the new line with a single `write`
+    /// (starting with `\n` when a crash left the file without one), makes it
+    /// as durable as asked, then updates the head file.
+    pub fn append(&mut self, entry: Entry<'_>) -> Result<Record, AuditError> {
+        let _lock = Locked::exclusive(&self.file, &self.path)?;
+        let tail = read_tail(&self.file, &self.path)?;
+        if tail.needs_newline {
+            tracing::warn!(path = %self.path.display(), after_seq = tail.seq, "audit log ends in a torn line; starting the next record on a new line");
+        }
+        let time = format_rfc3339_millis(SystemTime::now());
+        let seq = tail
+            .seq
+            .checked_add(1)
+            .ok_or_else(|| AuditError::CorruptTail {
+                path: self.path.clone(),
+                offset: 0,
+                detail: "the last record's seq is the largest possible".to_owned(),
+            })?;
+        let mut record = to_record(entry, seq, time, tail.line_hash);
+        let canonical = serde_json::to_vec(&record)?;
+        let (hash, line) = seal(&canonical);
+        if line.len() > MAX_LINE_BYTES {
+            return Err(AuditError::TooLarge {
+                bytes: line.len(),
+                limit: MAX_LINE_BYTES,
+            });
+        }
+        let mut buf = Vec::with_capacity(line.len() + 2);
+        if tail.needs_newline {
+            buf.push(b'\n');
+        }
+        buf.extend_from_slice(&line);
+        buf.push(b'\n');
+        let io = AuditError::io(&self.path);
+        (&self.file).write_all(&buf).map_err(io)?;
+        match self.durability {
+            Durability::Fsync => self.file.sync_data(),
+            Durability::Flush => (&self.file).flush(),
+        }
+        .map_err(AuditError::io(&self.path))?;
+        record.hash = hash;
+        let anchor = Anchor {
+            seq: record.seq,
+            hash: record.hash.clone(),
+        };
+        write_head(&self.head, &anchor).map_err(AuditError::io(&head_path(&self.path)))?;
+        Ok(record)
+    }
+
+    /// Gives a new head file its first contents, from the log's tail (the
+    /// empty anchor for a new log), under the lock so that a concurrent
+    /// append's head is never overwritten by an older one.
+    fn init_head(&self) -> Result<(), AuditError> {
+        let head_file = head_path(&self.path);
+        let is_empty = |file: &File| file.metadata().map(|m| m.len() == 0);
+        if !is_empty(&self.head).map_err(AuditError::io(&head_file))? {
+            return Ok(());
+        }
+        let _lock = Locked::exclusive(&self.file, &self.path)?;
+        if !is_empty(&self.head).map_err(AuditError::io(&head_file))? {
+            return Ok(());
+        }
+        let tail = read_tail(&self.file, &self.path)?;
+        let anchor = Anchor {
+            seq: tail.seq,
+            hash: tail.hash,
+        };
+        write_head(&self.head, &anchor).map_err(AuditError::io(&head_file))
+    }
+}
+
+/// An OS file lock (`flock` on Linux) held until dropped. It excludes other
+/// processes and other handles in this process alike.
+pub(crate) struct Locked<'a>(&'a File);
+
+impl<'a> Locked<'a> {
+    pub(crate) fn exclusive(file: &'a File, path: &Path) -> Result<Self, AuditError> {
+        file.lock().map_err(AuditError::io(path))?;
+        Ok(Locked(file))
+    }
+
+    pub(crate) fn shared(file: &'a File, path: &Path) -> Result<Self, AuditError> {
+        file.lock_shared().map_err(AuditError::io(path))?;
+        Ok(Locked(file))
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // Closing the file would release it too; an error here leaves
+        // nothing to do.
+        let _ = self.0.unlock();
+    }
+}
+
+#[cfg(unix)]
+fn dir_builder() -> DirBuilder {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut builder = DirBuilder::new();
+    builder.recursive(true).mode(0o700);
+    builder
+}
+
+#[cfg(not(unix))]
+fn dir_builder() -> DirBuilder {
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    builder
+}
+
+#[cfg(unix)]
+fn private_file(options: &mut OpenOptions) -> &mut OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(0o600)
+}
+
+#[cfg(not(unix))]
+fn private_file(options: &mut OpenOptions) -> &mut OpenOptions {
+    options
+}

@@ -1,0 +1,157 @@
+//! One line of the audit trail, as it is written and read back.
+//!
+//! A single flat struct rather than an enum per kind: every line must carry
+//! the same chain fields in the same order, serde's `flatten` would slow the
+//! reader down, and a reader that meets a newer kind still gets the common
+//! fields. Fields that a kind does not use are left out of the JSON.
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What a line records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    RunStart,
+    Call,
+    RunEnd,
+}
+
+/// Which plugin build ran: the manifest's name and version and the SHA-256
+/// of the component, so a record names exactly the code that acted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginRef {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+/// The policy gate's decision on a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionKind {
+    Allowed,
+    Denied,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    Ok,
+    Failed,
+}
+
+/// A call's parameters, name to value, in the order the plugin bound them.
+///
+/// A list of pairs rather than a map so that the written order does not
+/// depend on whether some other crate in the build turned on serde_json's
+/// `preserve_order`; it is written as a JSON object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Parameters(pub Vec<(String, serde_json::Value)>);
+
+impl Parameters {
+    /// The value of a parameter, by exact name.
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+impl Serialize for Parameters {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Parameters {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PairsVisitor;
+        impl<'de> Visitor<'de> for PairsVisitor {
+            type Value = Parameters;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of parameter names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parameters, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Parameters(pairs))
+            }
+        }
+        deserializer.deserialize_map(PairsVisitor)
+    }
+}
+
+/// One audit record. Serialized as one line of camelCase JSON with the fields
+/// in declaration order; `prev` and `hash` are always the last two, which the
+/// hash chain depends on (see [`crate::chain`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// 1 for the first record of the file, then one more per record.
+    pub seq: u64,
+    /// When the record was appended, RFC 3339 UTC with milliseconds.
+    pub time: String,
+    pub kind: Kind,
+    pub run_id: String,
+    pub plugin: PluginRef,
+    /// The local account that started the run.
+    pub operator: String,
+    pub tenant: String,
+    pub app_id: String,
+
+    // Calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdlet: Option<String>,
+    /// Values of sensitive parameters are `"<redacted>"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Parameters>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionKind>,
+    /// The manifest rule that denied the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// `"ok"` or the error kind (`"not-found"`, `"outcome-unknown"`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The error text, capped and with sensitive values removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How long the call (or, on run-end, the run) took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Objects returned by a call that succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<u64>,
+    /// The id sent to Exchange with the call, to join with Exchange's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
+
+    // Run end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RunStatus>,
+    /// The run error's kind (`"timeout"`, `"plugin-error"`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<u64>,
+
+    /// Hex SHA-256 of the previous line's bytes, 64 zeros for the first.
+    pub prev: String,
+    /// Hex SHA-256 of this record's canonical bytes; empty only while the
+    /// record is being sealed, which is why it is skipped when empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hash: String,
+}

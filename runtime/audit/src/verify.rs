@@ -1,0 +1,316 @@
+//! Checking a whole log: one streaming pass in constant memory.
+//!
+//! Each line is hashed as raw bytes and parsed only for `seq`, `prev` and
+//! `hash` (borrowed, no allocation), which keeps a million records to about
+//! a second. What is checked, in order, for line *n* holding a record:
+//! it is a sealed record, its `seq` is one more than the last record's,
+//! its `prev` is the SHA-256 of the last record's line, its `hash` is the
+//! SHA-256 of its canonical bytes, and if an anchor names its seq, the
+//! anchor's hash is its `hash`. The first failure is reported with its line
+//! number (1-based) and stops the pass.
+//!
+//! Torn lines (a crash cut an append short, see [`crate::chain`]) are not
+//! records and not failures: they are listed in [`Summary::torn`] and the
+//! chain links the records on either side of them. A cut at the very end of
+//! the file looks the same as such a crash, which is why an anchor matters:
+//! with the head file (or [`VerifyOptions::expect_last`]) a record that was
+//! acknowledged and then cut, whole or in part, is reported as truncation.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::chain::{Unsealed, inspect, looks_torn, to_hex};
+use crate::head::{Anchor, head_path, read_head};
+use crate::log::{Locked, MAX_LINE_BYTES};
+
+/// How to use the head file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HeadPolicy {
+    /// The head file must exist and the log must hold the record it names.
+    #[default]
+    Require,
+    /// Check it when it exists (logs copied without their head).
+    IfPresent,
+    /// Do not read it.
+    Ignore,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// A record the log must contain, typically a head copied elsewhere
+    /// earlier; records appended after it are fine.
+    pub expect_last: Option<Anchor>,
+    pub head: HeadPolicy,
+}
+
+/// Which anchor a truncation or mismatch was found against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnchorSource {
+    HeadFile,
+    Expected,
+}
+
+impl std::fmt::Display for AnchorSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AnchorSource::HeadFile => "the head file",
+            AnchorSource::Expected => "the expected last record",
+        })
+    }
+}
+
+/// Why a line breaks the log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BreakReason {
+    #[error("not an audit record: {detail}")]
+    NotARecord { detail: String },
+    #[error("line is longer than {limit} bytes")]
+    TooLong { limit: usize },
+    #[error("seq is {found}, expected {expected} (a record was removed, reordered or inserted)")]
+    Seq { expected: u64, found: u64 },
+    #[error("prev is {found}, but the previous record's line hashes to {expected}")]
+    Prev { expected: String, found: String },
+    #[error("hash is {stated}, but the record hashes to {computed} (the record was edited)")]
+    Hash { stated: String, computed: String },
+    #[error("{anchor} says record {seq} has hash {expected}, the log's has {found}")]
+    AnchorMismatch {
+        anchor: AnchorSource,
+        seq: u64,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "{anchor} says the log reaches record {expected_seq}, but it ends after record {last_seq} (truncated)"
+    )]
+    Truncated {
+        anchor: AnchorSource,
+        expected_seq: u64,
+        last_seq: u64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The first line at which the log is not what was written.
+    #[error("line {line}: {reason}")]
+    Broken { line: u64, reason: BreakReason },
+    #[error("head file {path}: {reason}")]
+    Head { path: PathBuf, reason: String },
+}
+
+/// A line left by an interrupted append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornLine {
+    pub line: u64,
+    /// The seq of the last record before it.
+    pub after_seq: u64,
+    pub bytes: u64,
+    /// The file ends in it (no newline after it).
+    pub at_end: bool,
+}
+
+/// The most torn lines listed one by one; more are only counted.
+pub const MAX_TORN_LISTED: usize = 1000;
+
+/// What a good log holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub records: u64,
+    /// Seq and hash of the last record (0 and 64 zeros for an empty log);
+    /// ship this elsewhere to anchor a later verification.
+    pub last: Anchor,
+    pub lines: u64,
+    pub bytes: u64,
+    pub torn: Vec<TornLine>,
+    pub torn_count: u64,
+    /// What the head file said, when it was read.
+    pub head: Option<Anchor>,
+}
+
+/// Verifies a log against its head file.
+pub fn verify(path: impl AsRef<Path>) -> Result<Summary, VerifyError> {
+    verify_with(path, &VerifyOptions::default())
+}
+
+/// Verifies a log. Appends that happen meanwhile are not waited for and
+/// not checked: the log is read up to its length when the head was read,
+/// which is taken under a shared lock so that the two agree.
+pub fn verify_with(
+    path: impl AsRef<Path>,
+    options: &VerifyOptions,
+) -> Result<Summary, VerifyError> {
+    let path = path.as_ref();
+    let io = |source| VerifyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let head_file = head_path(path);
+    let (head, len) = {
+        let _lock = Locked::shared(&file, path).map_err(|e| match e {
+            crate::AuditError::Io { source, .. } => io(source),
+            other => io(std::io::Error::other(other.to_string())),
+        })?;
+        let head = match options.head {
+            HeadPolicy::Ignore => None,
+            _ => read_head(&head_file).map_err(|reason| VerifyError::Head {
+                path: head_file.clone(),
+                reason,
+            })?,
+        };
+        (head, file.metadata().map_err(io)?.len())
+    };
+    if options.head == HeadPolicy::Require && head.is_none() && len > 0 {
+        return Err(VerifyError::Head {
+            path: head_file,
+            reason: "missing or empty".to_owned(),
+        });
+    }
+    let mut anchors = Vec::new();
+    if let Some(anchor) = &head {
+        anchors.push((AnchorSource::HeadFile, anchor.clone()));
+    }
+    if let Some(anchor) = &options.expect_last {
+        anchors.push((AnchorSource::Expected, anchor.clone()));
+    }
+    anchors.retain(|(_, a)| a.seq > 0);
+
+    let mut reader = BufReader::with_capacity(256 * 1024, file.take(len));
+    let mut state = Chain::new();
+    let mut buf = Vec::with_capacity(4096);
+    let mut torn = Vec::new();
+    let mut torn_count = 0u64;
+    let mut last_hash = [b'0'; 64];
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        state.lines += 1;
+        let broken = |reason| VerifyError::Broken {
+            line: state.lines,
+            reason,
+        };
+        let at_end = buf.last() != Some(&b'\n');
+        if at_end && n > MAX_LINE_BYTES {
+            return Err(broken(BreakReason::TooLong {
+                limit: MAX_LINE_BYTES,
+            }));
+        }
+        let line = if at_end { &buf[..] } else { &buf[..n - 1] };
+        let sealed = match inspect(line) {
+            Ok(sealed) => sealed,
+            Err(Unsealed::Incomplete) if looks_torn(line, Some(state.seq + 1)) => {
+                torn_count += 1;
+                if torn.len() < MAX_TORN_LISTED {
+                    torn.push(TornLine {
+                        line: state.lines,
+                        after_seq: state.seq,
+                        bytes: line.len() as u64,
+                        at_end,
+                    });
+                }
+                continue;
+            }
+            Err(Unsealed::Incomplete) => {
+                return Err(broken(BreakReason::NotARecord {
+                    detail: "no hash at the end of the line".to_owned(),
+                }));
+            }
+            Err(Unsealed::Invalid(detail)) => {
+                return Err(broken(BreakReason::NotARecord { detail }));
+            }
+        };
+        if sealed.seq != state.seq + 1 {
+            return Err(broken(BreakReason::Seq {
+                expected: state.seq + 1,
+                found: sealed.seq,
+            }));
+        }
+        let expected_prev = to_hex(&state.line_hash);
+        if sealed.prev.as_bytes() != expected_prev {
+            return Err(broken(BreakReason::Prev {
+                expected: hex_string(&expected_prev),
+                found: sealed.prev.to_owned(),
+            }));
+        }
+        if !sealed.hash_matches() {
+            return Err(broken(BreakReason::Hash {
+                stated: sealed.hash.to_owned(),
+                computed: hex_string(&to_hex(&sealed.computed)),
+            }));
+        }
+        for (source, anchor) in &anchors {
+            if anchor.seq == sealed.seq && !anchor.hash.eq_ignore_ascii_case(sealed.hash) {
+                return Err(broken(BreakReason::AnchorMismatch {
+                    anchor: *source,
+                    seq: sealed.seq,
+                    expected: anchor.hash.clone(),
+                    found: sealed.hash.to_owned(),
+                }));
+            }
+        }
+        last_hash.copy_from_slice(sealed.hash.as_bytes());
+        state.seq = sealed.seq;
+        state.line_hash = sealed.line_hash;
+        state.last_record_line = state.lines;
+    }
+    for (source, anchor) in &anchors {
+        if anchor.seq > state.seq {
+            return Err(VerifyError::Broken {
+                line: state.last_record_line + 1,
+                reason: BreakReason::Truncated {
+                    anchor: *source,
+                    expected_seq: anchor.seq,
+                    last_seq: state.seq,
+                },
+            });
+        }
+    }
+    Ok(Summary {
+        records: state.seq,
+        last: Anchor {
+            seq: state.seq,
+            hash: hex_string(&last_hash),
+        },
+        lines: state.lines,
+        bytes: len,
+        torn,
+        torn_count,
+        head,
+    })
+}
+
+/// Where the chain stands after the lines read so far.
+struct Chain {
+    lines: u64,
+    seq: u64,
+    line_hash: [u8; 32],
+    last_record_line: u64,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        Chain {
+            lines: 0,
+            seq: 0,
+            line_hash: [0; 32],
+            last_record_line: 0,
+        }
+    }
+}
+
+fn hex_string(hex: &[u8; 64]) -> String {
+    String::from_utf8_lossy(hex).into_owned()
+}

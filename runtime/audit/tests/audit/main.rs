@@ -1,0 +1,7 @@
+//! Integration tests of the audit trail, one binary (faster to build).
+
+mod common;
+mod concurrency;
+mod crash;
+mod roundtrip;
+mod tamper;
