@@ -22,6 +22,15 @@ pub enum AuditError {
         offset: u64,
         detail: String,
     },
+    /// The record was appended (and is durable as asked) but the head file
+    /// could not be rewritten: the log is fine, its anchor lags behind.
+    #[error("audit record {} appended, but its head file {path} was not updated: {source}", record.seq)]
+    HeadNotUpdated {
+        path: PathBuf,
+        record: Box<crate::Record>,
+        #[source]
+        source: std::io::Error,
+    },
     /// A line read back by a query is not a record.
     #[error("audit log {path}, line {line}: {detail}")]
     Malformed {

@@ -15,10 +15,32 @@
 //! * `prev` = SHA-256 of the previous line's bytes without its `\n`, or 64
 //!   zeros for seq 1.
 //!
+//! The writer produces the canonical bytes by serializing the record (compact
+//! serde_json, fields in declaration order) without `hash`, so the canonical
+//! bytes always end `…"prev":"<64 hex>"}`; a verifier needs no serializer,
+//! it strips the last 75 bytes (`,"hash":"<64 hex>"}`) and appends `}`.
+//!
 //! Any edit, removal, insertion or reordering of a record therefore breaks
-//! the chain at that line, and [`verify`] names the line. A sidecar head
-//! file ([`head_path`]) anchors the end of the log against truncation; see
-//! the `head` module docs for the threat model.
+//! the chain at that line, and [`verify`] names the line.
+//!
+//! # Head file and threat model
+//!
+//! A chain cannot show that records were cut off its *end*. The head file
+//! ([`head_path`], `audit.jsonl.head`, `{"seq":N,"hash":"…"}`) is rewritten
+//! under the log's lock after every append, and [`verify`] requires the log
+//! to still hold record N with that hash; [`VerifyOptions::expect_last`]
+//! does the same for an anchor kept elsewhere. The head is written after
+//! the line is durable and is not fsynced itself, so after a crash it can
+//! lag behind the log (accepted) but never run ahead of it.
+//!
+//! What this detects: accidental damage, and any edit, deletion, reordering
+//! or truncation by someone who does not recompute hashes. What it does not:
+//! someone who can write both files can rewrite the log from any point,
+//! recompute every hash and the head. Against that, ship [`Summary::last`]
+//! (or the head) somewhere the attacker cannot write, and pass it back as
+//! `expect_last`: the log can then only be extended, not rewritten, before
+//! that point. Records are not encrypted or signed; the file is created 0600
+//! and secrets are redacted before they are written.
 //!
 //! # Concurrency and crashes
 //!

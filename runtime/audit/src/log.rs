@@ -53,9 +53,13 @@ impl AuditLog {
                 .create(parent)
                 .map_err(AuditError::io(parent))?;
         }
+        let existed = path.exists();
         let file = private_file(OpenOptions::new().read(true).append(true).create(true))
             .open(&path)
             .map_err(AuditError::io(&path))?;
+        if !existed {
+            sync_parent(&path);
+        }
         let head_file = head_path(&path);
         // Not O_APPEND: the head is rewritten at offset 0.
         let head = private_file(OpenOptions::new().read(true).write(true).create(true))
@@ -83,14 +87,15 @@ impl AuditLog {
     }
 
     /// Appends one record and returns it as written (with seq, time, prev
-    /// and hash).
+    /// and hash). On [`AuditError::HeadNotUpdated`] the record *is* in the
+    /// log (it is in the error); only the anchor lags.
     ///
     /// Under an exclusive lock on the log file: reads the tail to find the
     /// last complete record, writes the new line with a single `write`
     /// (starting with `\n` when a crash left the file without one), makes it
     /// as durable as asked, then updates the head file.
     pub fn append(&mut self, entry: Entry<'_>) -> Result<Record, AuditError> {
-        let _lock = Locked::exclusive(&self.file, &self.path)?;
+        let _lock = Locked::exclusive(&self.file).map_err(AuditError::io(&self.path))?;
         let tail = read_tail(&self.file, &self.path)?;
         if tail.needs_newline {
             tracing::warn!(path = %self.path.display(), after_seq = tail.seq, "audit log ends in a torn line; starting the next record on a new line");
@@ -131,7 +136,13 @@ impl AuditLog {
             seq: record.seq,
             hash: record.hash.clone(),
         };
-        write_head(&self.head, &anchor).map_err(AuditError::io(&head_path(&self.path)))?;
+        if let Err(source) = write_head(&self.head, &anchor) {
+            return Err(AuditError::HeadNotUpdated {
+                path: head_path(&self.path),
+                record: Box::new(record),
+                source,
+            });
+        }
         Ok(record)
     }
 
@@ -144,7 +155,7 @@ impl AuditLog {
         if !is_empty(&self.head).map_err(AuditError::io(&head_file))? {
             return Ok(());
         }
-        let _lock = Locked::exclusive(&self.file, &self.path)?;
+        let _lock = Locked::exclusive(&self.file).map_err(AuditError::io(&self.path))?;
         if !is_empty(&self.head).map_err(AuditError::io(&head_file))? {
             return Ok(());
         }
@@ -162,13 +173,13 @@ impl AuditLog {
 pub(crate) struct Locked<'a>(&'a File);
 
 impl<'a> Locked<'a> {
-    pub(crate) fn exclusive(file: &'a File, path: &Path) -> Result<Self, AuditError> {
-        file.lock().map_err(AuditError::io(path))?;
+    pub(crate) fn exclusive(file: &'a File) -> std::io::Result<Self> {
+        file.lock()?;
         Ok(Locked(file))
     }
 
-    pub(crate) fn shared(file: &'a File, path: &Path) -> Result<Self, AuditError> {
-        file.lock_shared().map_err(AuditError::io(path))?;
+    pub(crate) fn shared(file: &'a File) -> std::io::Result<Self> {
+        file.lock_shared()?;
         Ok(Locked(file))
     }
 }
@@ -178,6 +189,19 @@ impl Drop for Locked<'_> {
         // Closing the file would release it too; an error here leaves
         // nothing to do.
         let _ = self.0.unlock();
+    }
+}
+
+/// Makes a new file's directory entry durable, so a power cut right after
+/// the first fsynced append cannot lose the whole file. Best effort: some
+/// platforms cannot open a directory for syncing.
+fn sync_parent(path: &Path) {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = File::open(parent) {
+        let _ = dir.sync_all();
     }
 }
 

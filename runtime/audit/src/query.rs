@@ -96,15 +96,8 @@ impl Iterator for Query {
                 }
             };
             self.line += 1;
-            if self.buf.last() != Some(&b'\n') {
-                if n > MAX_LINE_BYTES {
-                    return self.malformed(format!("line longer than {MAX_LINE_BYTES} bytes"));
-                }
-                // The end of the file without a newline: an append in
-                // progress or a torn write; either way not a record yet.
-                if looks_torn(&self.buf, None) {
-                    return None;
-                }
+            if self.buf.last() != Some(&b'\n') && n > MAX_LINE_BYTES {
+                return self.malformed(format!("line longer than {MAX_LINE_BYTES} bytes"));
             }
             let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
             match serde_json::from_slice::<Record>(line) {

@@ -90,7 +90,7 @@ impl<'de> Deserialize<'de> for Parameters {
 
 /// One audit record. Serialized as one line of camelCase JSON with the fields
 /// in declaration order; `prev` and `hash` are always the last two, which the
-/// hash chain depends on (see [`crate::chain`]).
+/// hash chain depends on (see the crate docs, "Format").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {

@@ -65,6 +65,8 @@ impl std::fmt::Display for AnchorSource {
 pub enum BreakReason {
     #[error("not an audit record: {detail}")]
     NotARecord { detail: String },
+    #[error("record {seq} has no hash (it was cut short) yet the log goes on after it without it")]
+    Cut { seq: u64 },
     #[error("line is longer than {limit} bytes")]
     TooLong { limit: usize },
     #[error("seq is {found}, expected {expected} (a record was removed, reordered or inserted)")]
@@ -154,10 +156,7 @@ pub fn verify_with(
     let file = File::open(path).map_err(io)?;
     let head_file = head_path(path);
     let (head, len) = {
-        let _lock = Locked::shared(&file, path).map_err(|e| match e {
-            crate::AuditError::Io { source, .. } => io(source),
-            other => io(std::io::Error::other(other.to_string())),
-        })?;
+        let _lock = Locked::shared(&file).map_err(io)?;
         let head = match options.head {
             HeadPolicy::Ignore => None,
             _ => read_head(&head_file).map_err(|reason| VerifyError::Head {
@@ -188,6 +187,8 @@ pub fn verify_with(
     let mut torn = Vec::new();
     let mut torn_count = 0u64;
     let mut last_hash = [b'0'; 64];
+    // The torn line right before this one, if any.
+    let mut torn_before: Option<u64> = None;
     loop {
         buf.clear();
         let n = (&mut reader)
@@ -212,6 +213,7 @@ pub fn verify_with(
         let sealed = match inspect(line) {
             Ok(sealed) => sealed,
             Err(Unsealed::Incomplete) if looks_torn(line, Some(state.seq + 1)) => {
+                torn_before.get_or_insert(state.lines);
                 torn_count += 1;
                 if torn.len() < MAX_TORN_LISTED {
                     torn.push(TornLine {
@@ -233,6 +235,16 @@ pub fn verify_with(
             }
         };
         if sealed.seq != state.seq + 1 {
+            // A real crash is followed by a retry of the same seq; a record
+            // stripped of its hash to pass for a torn line is not.
+            if let Some(line) = torn_before
+                && sealed.seq == state.seq + 2
+            {
+                return Err(VerifyError::Broken {
+                    line,
+                    reason: BreakReason::Cut { seq: state.seq + 1 },
+                });
+            }
             return Err(broken(BreakReason::Seq {
                 expected: state.seq + 1,
                 found: sealed.seq,
@@ -262,6 +274,7 @@ pub fn verify_with(
             }
         }
         last_hash.copy_from_slice(sealed.hash.as_bytes());
+        torn_before = None;
         state.seq = sealed.seq;
         state.line_hash = sealed.line_hash;
         state.last_record_line = state.lines;

@@ -192,3 +192,41 @@ fn a_child_killed_while_appending_leaves_a_log_that_verifies_and_continues() {
         expected_records = after.records;
     }
 }
+
+#[test]
+fn a_record_stripped_of_its_hash_to_pass_for_torn_is_reported_as_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    write_calls(&path, 5);
+    let mut lines = read_lines(&path);
+    let cut = lines[2].len() - 75;
+    lines[2] = format!("{}}}", &lines[2][..cut]);
+    crate::common::write_lines(&path, &lines);
+    match verify(&path) {
+        Err(VerifyError::Broken { line, reason }) => {
+            assert_eq!((line, reason), (3, BreakReason::Cut { seq: 3 }));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn query_returns_a_complete_last_record_that_lacks_only_its_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    write_calls(&path, 3);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.trim_end_matches('\n')).unwrap();
+    let seqs: Vec<u64> = exorun_audit::query(&path, exorun_audit::Filter::default())
+        .unwrap()
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    // A torn tail, by contrast, is passed over.
+    tear_last_record(&path, 30);
+    let seqs: Vec<u64> = exorun_audit::query(&path, exorun_audit::Filter::default())
+        .unwrap()
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, [1, 2]);
+}

@@ -311,3 +311,25 @@ TIME                      RUN       PLUGIN                 CMDLET           DECI
 ";
     assert_eq!(render_table(&records), expected);
 }
+
+#[test]
+fn records_longer_than_the_tail_reader_chunk_chain_correctly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let run = run_info("run-big");
+    let mut log = AuditLog::open(&path)
+        .unwrap()
+        .with_durability(Durability::Flush);
+    let big = "x".repeat(40_000);
+    for i in 0..3 {
+        let call = Call::new("Set-MailboxAutoReplyConfiguration")
+            .param("Identity", format!("u{i}"))
+            .param("InternalMessage", big.as_str());
+        let event = Event::Call(CallEvent::new(&call, &[]));
+        let record = log.append(Entry::new(&run, &event)).unwrap();
+        assert_eq!(record.seq, i + 1);
+    }
+    let summary = verify(&path).unwrap();
+    assert_eq!(summary.records, 3);
+    assert!(summary.bytes > 120_000);
+}

@@ -301,3 +301,22 @@ fn a_first_record_whose_prev_is_not_zero_is_reported_at_line_one() {
         )
     );
 }
+
+#[test]
+fn a_line_without_end_longer_than_the_limit_is_reported_not_buffered_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    write_calls(&path, 2);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.resize(bytes.len() + exorun_audit::MAX_LINE_BYTES + 10, b'x');
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(
+        broken_at(verify(&path)),
+        (
+            3,
+            BreakReason::TooLong {
+                limit: exorun_audit::MAX_LINE_BYTES
+            }
+        )
+    );
+}
