@@ -246,3 +246,71 @@ fn cert_show_prints_thumbprints_of_a_cer() {
         out.stderr
     );
 }
+
+#[test]
+fn a_named_profile_with_a_thumbprint_and_the_password_from_the_environment_is_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = exorun(&[
+        "cert",
+        "new",
+        "--subject",
+        "CN=exorun-profile",
+        "--out",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let thumbprint = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Thumbprint (SHA-1) "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let cer = store.join("exorun-app.cer");
+    let sim = Sim::start(
+        &["--app-certificate", cer.to_str().unwrap()],
+        &dir.path().join("state"),
+    );
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.contoso]\norganization = \"{}\"\napp-id = \"{}\"\ncertificate-thumbprint = \"{}\"\ncertificate-store = \"{}\"\nauthority = \"{}\"\nexchange-url = \"{}\"\nca-file = \"{}\"\n",
+            sim.text("initial_domain"),
+            sim.text("app_id"),
+            thumbprint.to_lowercase(),
+            store.display(),
+            sim.text("login_base"),
+            sim.text("exchange_base"),
+            sim.text("ca_pem"),
+        ),
+    )
+    .unwrap();
+    let password = std::fs::read_to_string(store.join("exorun-app.pfx.password")).unwrap();
+    let output = Command::new(exorun_binary())
+        .args(["connect", "--profile", "contoso"])
+        .env("EXORUN_CONFIG", &config)
+        .env("EXORUN_CERTIFICATE_PASSWORD", password.trim())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(&format!("({thumbprint})")), "{stdout}");
+
+    let missing = Command::new(exorun_binary())
+        .args(["connect", "--profile", "fabrikam"])
+        .env("EXORUN_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("there is no profile 'fabrikam'"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}
