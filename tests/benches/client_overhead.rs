@@ -132,6 +132,20 @@ fn bench(c: &mut Criterion) {
                 .expect("body")
         })
     });
+    // A bare POST as careful as the client about hung connections: the
+    // module's 960 s per-request timeout (a timer per request).
+    group.bench_function("bare_reqwest_get_mailbox_with_timeout", |b| {
+        b.to_async(&runtime).iter(|| async {
+            request()
+                .timeout(std::time::Duration::from_secs(960))
+                .send()
+                .await
+                .expect("post")
+                .bytes()
+                .await
+                .expect("body")
+        })
+    });
     // The least any caller must do with the answer: read it and parse it.
     group.bench_function("bare_reqwest_get_mailbox_parsed", |b| {
         b.to_async(&runtime).iter(|| async {
