@@ -16,8 +16,15 @@ use clap::{Parser, Subcommand};
     about = "Run Exchange Online automations as sandboxed WebAssembly components, each allowed only the cmdlets its manifest declares."
 )]
 struct Cli {
-    /// Host log detail: error, warn, info, debug or trace (also EXORUN_LOG).
-    #[arg(long, global = true, env = "EXORUN_LOG", default_value = "warn")]
+    /// Host log detail as a tracing filter: error, warn, info, debug, trace,
+    /// or per module (also EXORUN_LOG). By default denials show once, as the
+    /// run's DENIED lines, rather than also as a host log line.
+    #[arg(
+        long,
+        global = true,
+        env = "EXORUN_LOG",
+        default_value = "warn,exorun_sandbox::host::cmdlets=error"
+    )]
     log_level: String,
     #[command(subcommand)]
     command: Command,
