@@ -17,23 +17,20 @@ pub struct Args {
 }
 
 /// Whether the component on disk is the one the manifest pins.
-fn digest_state(manifest: &Manifest) -> (&'static str, Option<String>) {
+fn digest_state(manifest: &Manifest) -> &'static str {
     let Some(pinned) = &manifest.plugin.sha256 else {
-        return ("not pinned (run `exorun build`)", None);
+        return "not pinned (run `exorun build`)";
     };
     match exorun_build::sha256_file(&manifest.plugin.component) {
-        Ok(actual) if actual == *pinned => ("verified", Some(actual)),
-        Ok(actual) => (
-            "MISMATCH: the component differs from the pinned digest",
-            Some(actual),
-        ),
-        Err(_) => ("component not built (run `exorun build`)", None),
+        Ok(actual) if actual == *pinned => "verified",
+        Ok(_) => "MISMATCH: the component differs from the pinned digest",
+        Err(_) => "component not built (run `exorun build`)",
     }
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&args.plugin)?;
-    let (state, _) = digest_state(&manifest);
+    let state = digest_state(&manifest);
     let plugin = &manifest.plugin;
     if args.json {
         let cmdlets: Vec<_> = manifest

@@ -133,6 +133,16 @@ pub struct MailboxStatistics {
     pub last_logon_time: Option<i64>,
 }
 
+/// The variant whose name equals `value` ignoring case, as PowerShell
+/// binds enum parameters. `names[i]` spells `variants[i]`, so each name is
+/// written once, in the enum's `NAMES`.
+fn parse_named<T: Copy>(value: &str, names: &[&str], variants: &[T]) -> Option<T> {
+    names
+        .iter()
+        .position(|name| name.eq_ignore_ascii_case(value))
+        .and_then(|i| variants.get(i).copied())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AutoReplyState {
     Disabled,
@@ -142,14 +152,10 @@ pub enum AutoReplyState {
 
 impl AutoReplyState {
     pub const NAMES: [&'static str; 3] = ["Disabled", "Enabled", "Scheduled"];
+    const ALL: [Self; 3] = [Self::Disabled, Self::Enabled, Self::Scheduled];
 
     pub fn parse(value: &str) -> Option<Self> {
-        match value.to_ascii_lowercase().as_str() {
-            "disabled" => Some(AutoReplyState::Disabled),
-            "enabled" => Some(AutoReplyState::Enabled),
-            "scheduled" => Some(AutoReplyState::Scheduled),
-            _ => None,
-        }
+        parse_named(value, &Self::NAMES, &Self::ALL)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -166,14 +172,10 @@ pub enum ExternalAudience {
 
 impl ExternalAudience {
     pub const NAMES: [&'static str; 3] = ["None", "Known", "All"];
+    const ALL: [Self; 3] = [Self::None, Self::Known, Self::All];
 
     pub fn parse(value: &str) -> Option<Self> {
-        match value.to_ascii_lowercase().as_str() {
-            "none" => Some(ExternalAudience::None),
-            "known" => Some(ExternalAudience::Known),
-            "all" => Some(ExternalAudience::All),
-            _ => None,
-        }
+        parse_named(value, &Self::NAMES, &Self::ALL)
     }
 
     pub fn as_str(self) -> &'static str {
