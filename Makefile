@@ -1,5 +1,7 @@
-# exorun: everything a fresh machine needs beyond the Rust toolchain is
-# installed from here (the wasm32-wasip2 target, the test venv).
+# exorun: everything a fresh machine needs beyond the Rust toolchain and
+# Node.js is installed from here, pinned: the wasm32-wasip2 target (Rust
+# plugins), componentize-py in .venv (Python plugins), componentize-js and
+# esbuild under sdk/js/node_modules from its lock file (JavaScript plugins).
 #
 #   make demo   real automations against the built-in simulated tenant
 #   make test   the whole suite (lint + unit + end-to-end)
@@ -8,26 +10,41 @@ SHELL := /bin/bash
 CARGO ?= cargo
 EXORUN := target/debug/exorun
 VENV := .venv
-PYTHON_TEST_PACKAGES := msal==1.39.0 azure-identity==1.27.0 requests==2.32.5
+# componentize-py builds Python plugins; msal, azure-identity and requests
+# are the real OAuth clients the simulator tests point at the simulated
+# Entra ID.
+PYTHON_PACKAGES := componentize-py==0.25.1 msal==1.39.0 azure-identity==1.27.0 requests==2.32.5
+JS_SDK := sdk/js
 RUST_PLUGINS := plugins/mailbox-report plugins/forwarding-audit
+PYTHON_PLUGINS := plugins/autoreply-report plugins/schedule-out-of-office
+JS_PLUGINS := plugins/dg-membership-report plugins/remove-external-forwarding
+PLUGINS := $(RUST_PLUGINS) $(PYTHON_PLUGINS) $(JS_PLUGINS)
 
-.PHONY: all setup wasm-target venv exorun plugins demo test lint bench clean
+.PHONY: all setup toolchains wasm-target venv js-toolchain exorun plugins demo test lint bench clean
 
 all: test
 
-setup: wasm-target
+setup: toolchains
+
+# Everything `exorun build` needs for Rust, Python and JavaScript plugins.
+toolchains: wasm-target venv js-toolchain
 
 # Guests compile to wasm32-wasip2; the target comes from rustup.
 wasm-target:
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 \
 		|| rustup target add wasm32-wasip2
 
-# Real OAuth clients (msal, azure-identity) that the simulator tests point
-# at the simulated Entra ID, pinned.
 venv: $(VENV)/.installed
-$(VENV)/.installed:
+$(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PYTHON_TEST_PACKAGES)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PYTHON_PACKAGES)
+	touch $@
+
+# Exactly the versions in sdk/js/package-lock.json.
+js-toolchain: $(JS_SDK)/node_modules/.package-lock.json
+$(JS_SDK)/node_modules/.package-lock.json: $(JS_SDK)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for JavaScript plugins: install Node.js 20 or later (apt install nodejs npm)"; exit 1; }
+	npm ci --prefix $(JS_SDK) --no-audit --no-fund --loglevel=error
 	touch $@
 
 exorun: setup
@@ -35,7 +52,7 @@ exorun: setup
 
 # Builds each plugin from source and pins its digest in exorun.toml.
 plugins: exorun
-	@for p in $(RUST_PLUGINS); do $(EXORUN) build $$p || exit 1; done
+	@for p in $(PLUGINS); do $(EXORUN) build $$p || exit 1; done
 
 demo: plugins
 	@echo
@@ -56,7 +73,7 @@ demo: plugins
 	@$(EXORUN) run tests/plugins/hostile --input attack=value-outside-set \
 		|| echo "(exit code $$?: the run failed, as it should; nothing reached the tenant)"
 
-test: setup venv
+test: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	EXORUN_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --workspace
@@ -70,4 +87,4 @@ bench: setup
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) plugins/target tests/plugins/target
+	rm -rf $(VENV) $(JS_SDK)/node_modules plugins/target tests/plugins/target

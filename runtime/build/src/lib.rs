@@ -6,23 +6,54 @@
 //! of writing, for CI.
 
 mod digest;
+mod js;
+mod python;
 mod rust;
+mod toolchain;
+mod wit;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use exorun_policy::Manifest;
 
 pub use digest::{DigestStatus, record_digest, sha256_file};
+pub use toolchain::Toolchain;
+pub use wit::AUTOMATION_WIT;
 
 /// What a plugin is written in, detected from the files in its folder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Language {
     Rust,
+    Python,
+    JavaScript,
 }
 
 impl Language {
+    /// `Cargo.toml` means Rust, `package.json` JavaScript, `app.py` Python.
     pub fn detect(dir: &Path) -> Option<Language> {
-        dir.join("Cargo.toml").is_file().then_some(Language::Rust)
+        [
+            ("Cargo.toml", Language::Rust),
+            ("package.json", Language::JavaScript),
+            ("app.py", Language::Python),
+        ]
+        .into_iter()
+        .find(|(file, _)| dir.join(file).is_file())
+        .map(|(_, language)| language)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Rust => "Rust",
+            Language::Python => "Python",
+            Language::JavaScript => "JavaScript",
+        }
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -49,10 +80,16 @@ pub enum BuildError {
     #[error(transparent)]
     Manifest(#[from] exorun_policy::ManifestError),
     #[error(
-        "{} has no Cargo.toml, so its language is unknown; a Rust plugin needs a Cargo.toml next to exorun.toml",
+        "{} holds no Cargo.toml (Rust), package.json (JavaScript) or app.py (Python) next to exorun.toml, so its language is unknown",
         dir.display()
     )]
     UnknownLanguage { dir: PathBuf },
+    #[error("building a {language} plugin needs {what}; {hint}")]
+    SdkMissing {
+        language: &'static str,
+        what: String,
+        hint: &'static str,
+    },
     #[error("`{command}` could not be started: {source}; {hint}")]
     ToolMissing {
         command: String,
@@ -87,13 +124,31 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, BuildError> {
     let language = Language::detect(dir).ok_or_else(|| BuildError::UnknownLanguage {
         dir: dir.to_path_buf(),
     })?;
-    let artifact = match language {
-        Language::Rust => rust::build(dir)?,
-    };
     let component = options
         .out
         .clone()
         .unwrap_or_else(|| manifest.plugin.component.clone());
+    // Guest toolchains write into a private scratch folder; the component
+    // is copied into place only once it is complete.
+    let scratch = tempfile::Builder::new()
+        .prefix("exorun-build-")
+        .tempdir()
+        .map_err(|source| BuildError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let staged = scratch.path().join("component.wasm");
+    let artifact = match language {
+        Language::Rust => rust::build(dir)?,
+        Language::Python => {
+            python::build(dir, &Toolchain::discover(dir), scratch.path(), &staged)?;
+            staged
+        }
+        Language::JavaScript => {
+            js::build(dir, &Toolchain::discover(dir), scratch.path(), &staged)?;
+            staged
+        }
+    };
     if artifact != component {
         if let Some(parent) = component.parent() {
             std::fs::create_dir_all(parent).map_err(|source| BuildError::Io {
@@ -129,4 +184,33 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, BuildError> {
         language,
         digest,
     })
+}
+
+/// Runs a guest toolchain, turning "not installed" and failures into
+/// errors that name the command and what to do.
+pub(crate) fn run_tool(
+    mut command: Command,
+    shown: String,
+    hint: &'static str,
+) -> Result<std::process::Output, BuildError> {
+    tracing::debug!(command = %shown, "running guest toolchain");
+    let output = command.output().map_err(|source| BuildError::ToolMissing {
+        command: shown.clone(),
+        hint,
+        source,
+    })?;
+    if !output.status.success() {
+        let mut text = String::from_utf8_lossy(&output.stderr)
+            .trim_end()
+            .to_owned();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if text.is_empty() {
+            text = stdout.trim_end().to_owned();
+        }
+        return Err(BuildError::ToolFailed {
+            command: shown,
+            output: text,
+        });
+    }
+    Ok(output)
 }

@@ -43,6 +43,9 @@ enum Command {
     /// Create or inspect the app certificate.
     #[command(subcommand)]
     Cert(commands::cert::Command),
+    /// Show or clear the compile cache of plugin components.
+    #[command(subcommand)]
+    Cache(commands::cache::Command),
     /// Serve the simulated tenant (Entra token endpoint + Exchange admin REST) over HTTPS on 127.0.0.1.
     Sim(commands::sim::Args),
 }
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => commands::sim::main(args),
         Command::Connect(args) => commands::connect::main(args),
         Command::Cert(command) => commands::cert::main(command),
+        Command::Cache(command) => commands::cache::main(command),
     };
     match result {
         Ok(code) => code,

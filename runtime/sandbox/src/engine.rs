@@ -12,6 +12,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::Automation;
+use crate::cache::{CacheConfig, CompileCache};
 use crate::run::RunState;
 
 /// How often the epoch advances. Each tick is also where a busy plugin
@@ -37,6 +38,10 @@ pub struct SandboxConfig {
     /// Use the pooling allocator when the system has the address space for
     /// it; falls back to on-demand allocation otherwise.
     pub pooling: bool,
+    /// Keep compiled components on disk here. `None` compiles every load
+    /// (libraries and tests stay free of side effects by default; the CLI
+    /// turns it on).
+    pub compile_cache: Option<CacheConfig>,
 }
 
 impl Default for SandboxConfig {
@@ -49,6 +54,7 @@ impl Default for SandboxConfig {
             max_resources: 1000,
             invoke_many_concurrency: 16,
             pooling: true,
+            compile_cache: None,
         }
     }
 }
@@ -65,6 +71,7 @@ pub(crate) struct Inner {
     pub linker: Linker<RunState>,
     pub config: SandboxConfig,
     pub pooling: bool,
+    pub cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -90,6 +97,19 @@ impl Sandbox {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Automation::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
 
+        // An unusable cache folder costs speed, never correctness: warn
+        // and compile every time.
+        let cache = config
+            .compile_cache
+            .as_ref()
+            .and_then(|c| match CompileCache::open(c) {
+                Ok(cache) => Some(cache),
+                Err(e) => {
+                    tracing::warn!("{e}; compiling without a cache");
+                    None
+                }
+            });
+
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(&engine, ticker_stop.clone())?;
         Ok(Sandbox {
@@ -98,6 +118,7 @@ impl Sandbox {
                 linker,
                 config,
                 pooling,
+                cache,
                 ticker_stop,
             }),
         })
@@ -109,6 +130,11 @@ impl Sandbox {
 
     pub fn config(&self) -> &SandboxConfig {
         &self.inner.config
+    }
+
+    /// The compile cache in use, if any.
+    pub fn compile_cache(&self) -> Option<&CompileCache> {
+        self.inner.cache.as_ref()
     }
 
     /// Whether the pooling allocator is in use (false after a fallback).

@@ -11,11 +11,14 @@
 //! - [`engine`]: the wasmtime engine (pooling allocator, epochs) and its ticker;
 //! - [`plugin`]: loading a manifest's component (digest check, import check,
 //!   `InstancePre`);
+//! - [`cache`]: compiled components on disk, so only a plugin's first run
+//!   compiles;
 //! - [`host`]: the host side of the WIT imports;
 //! - [`limits`]: memory and table limits of one run;
 //! - [`run`]: one run, from a fresh store to a [`RunReport`].
 
 mod bindings;
+pub mod cache;
 pub mod engine;
 mod error;
 pub mod host;
@@ -23,6 +26,7 @@ mod limits;
 pub mod plugin;
 pub mod run;
 
+pub use cache::{CacheConfig, CacheOutcome, CompileCache};
 pub use engine::{Sandbox, SandboxConfig};
 pub use error::{LoadError, RunError};
 pub use plugin::Plugin;

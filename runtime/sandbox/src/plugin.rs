@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, types::ComponentItem};
 
 use crate::bindings::AutomationPre;
+use crate::cache::CacheOutcome;
 use crate::engine::Sandbox;
 use crate::error::LoadError;
 use crate::run::RunState;
@@ -35,6 +36,7 @@ pub(crate) struct PluginInner {
     pub manifest: Manifest,
     pub sha256: String,
     pub pre: AutomationPre<RunState>,
+    pub cache: CacheOutcome,
 }
 
 impl Plugin {
@@ -68,10 +70,20 @@ impl Plugin {
             });
         }
         let engine = sandbox.engine();
-        let component = Component::from_binary(engine, &bytes).map_err(|e| LoadError::Compile {
+        let compile_error = |e: wasmtime::Error| LoadError::Compile {
             path: path.clone(),
             message: format!("{e:#}"),
-        })?;
+        };
+        let (component, cache) = match sandbox.compile_cache() {
+            Some(cache) => cache
+                .load_or_compile(engine, &actual, &bytes)
+                .map_err(compile_error)?,
+            None => (
+                Component::from_binary(engine, &bytes).map_err(compile_error)?,
+                CacheOutcome::NotStored("no compile cache configured".into()),
+            ),
+        };
+        drop(bytes);
         check_imports(engine, &component)?;
         let instance_pre = sandbox
             .inner
@@ -88,12 +100,18 @@ impl Plugin {
                 manifest,
                 sha256: actual,
                 pre,
+                cache,
             }),
         })
     }
 
     pub fn manifest(&self) -> &Manifest {
         &self.inner.manifest
+    }
+
+    /// Whether loading compiled the component or found it in the cache.
+    pub fn cache_outcome(&self) -> &CacheOutcome {
+        &self.inner.cache
     }
 
     /// The verified SHA-256 of the component, lowercase hex.

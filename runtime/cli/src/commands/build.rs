@@ -31,7 +31,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         (false, DigestStatus::Unchanged) => "already pinned in exorun.toml",
     };
     eprintln!(
-        "built {} ({:?})\nsha256 {} ({note})",
+        "built {} ({})\nsha256 {} ({note})",
         built.component.display(),
         built.language,
         built.sha256

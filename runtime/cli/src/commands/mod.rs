@@ -1,4 +1,5 @@
 pub mod build;
+pub mod cache;
 pub mod cert;
 pub mod connect;
 pub mod inspect;

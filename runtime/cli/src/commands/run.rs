@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use exorun_policy::Ceilings;
 use exorun_sandbox::{
-    CallRecord, Decision, LogLevel, LogLine, Observer, Plugin, RunRequest, Sandbox, SandboxConfig,
+    CacheConfig, CacheOutcome, CallRecord, Decision, LogLevel, LogLine, Observer, Plugin,
+    RunRequest, Sandbox, SandboxConfig,
 };
 use serde_json::json;
 
@@ -60,12 +61,29 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             max_calls: args.max_calls,
         },
         max_concurrent_runs: 4,
+        compile_cache: CacheConfig::user_default(),
         ..SandboxConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("{e:#}"))
     .context("starting the sandbox")?;
+    let loading = Instant::now();
     let plugin = Plugin::load(&sandbox, &args.plugin)
         .with_context(|| format!("loading {}", args.plugin.display()))?;
+    if !args.quiet && *plugin.cache_outcome() != CacheOutcome::Hit {
+        let seconds = loading.elapsed().as_secs_f64();
+        if seconds >= 0.5 {
+            let later = match plugin.cache_outcome() {
+                CacheOutcome::Miss | CacheOutcome::Rejected(_) => {
+                    "; later runs start from the compile cache"
+                }
+                _ => "",
+            };
+            eprintln!(
+                "exorun: compiled {} in {seconds:.1} s{later}",
+                plugin.manifest().plugin.name
+            );
+        }
+    }
     let connection = tenant::connect(&args.tenant).await?;
     if !args.quiet {
         eprintln!("exorun: {}", connection.notice);
