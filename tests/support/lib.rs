@@ -154,12 +154,37 @@ pub struct Exorun {
     pub stderr: String,
 }
 
+/// The compile cache every test shares (`target/e2e-cache`), so that a
+/// Python or JavaScript component is compiled once per test run rather than
+/// once per test process, and no test touches the user's own cache.
+pub fn compile_cache() -> exorun_sandbox::CacheConfig {
+    exorun_sandbox::CacheConfig {
+        dir: repo_root().join("target/e2e-cache"),
+        max_bytes: 4 << 30,
+    }
+}
+
+/// The sandbox configuration of the end-to-end tests: the defaults, with
+/// the shared test compile cache.
+pub fn sandbox_config() -> exorun_sandbox::SandboxConfig {
+    exorun_sandbox::SandboxConfig {
+        compile_cache: Some(compile_cache()),
+        ..exorun_sandbox::SandboxConfig::default()
+    }
+}
+
 /// Runs `exorun` with `args` in the repository root.
 pub fn exorun(args: &[&str]) -> Exorun {
+    exorun_in(&repo_root(), args)
+}
+
+/// Runs `exorun` with `args` in `dir`, with the shared test compile cache.
+pub fn exorun_in(dir: &Path, args: &[&str]) -> Exorun {
     let output = std::process::Command::new(exorun_binary())
         .args(args)
-        .current_dir(repo_root())
+        .current_dir(dir)
         .env_remove("EXORUN_LOG")
+        .env("EXORUN_CACHE_DIR", compile_cache().dir)
         .output()
         .expect("run exorun");
     Exorun {

@@ -38,6 +38,8 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Build a plugin from source and pin its component's sha256 in exorun.toml.
     Build(commands::build::Args),
+    /// Create a plugin folder (Rust, Python or JavaScript) that builds and runs as is.
+    New(commands::new::Args),
     /// Sign in as the app and check what it may do in Exchange Online.
     Connect(commands::connect::Args),
     /// Create or inspect the app certificate.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::main(args),
         Command::Inspect(args) => commands::inspect::main(args),
         Command::Build(args) => commands::build::main(args),
+        Command::New(args) => commands::new::main(args),
         Command::Sim(args) => commands::sim::main(args),
         Command::Connect(args) => commands::connect::main(args),
         Command::Cert(command) => commands::cert::main(command),
