@@ -283,6 +283,7 @@ impl ConnectOptions {
                 page_size: self.page_size,
                 timeout: self.timeout,
                 fixed_headers: fixed,
+                deadlines: Default::default(),
             }),
         };
         Ok(Connection {

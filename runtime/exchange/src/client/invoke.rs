@@ -15,6 +15,7 @@ use reqwest::header::{
 use url::Url;
 use uuid::Uuid;
 
+use super::deadline::{Deadlines, Elapsed};
 use super::encoding::encode_body;
 use super::errors::{ServerError, describe_reqwest};
 use super::limiter::TenantLimiter;
@@ -63,6 +64,8 @@ pub(crate) struct ClientInner {
     pub timeout: Duration,
     /// Headers identical for every request of this client.
     pub fixed_headers: HeaderMap,
+    /// The deadline of every request in flight.
+    pub deadlines: Deadlines,
 }
 
 /// One call, ready to send any number of times.
@@ -265,19 +268,34 @@ impl ClientInner {
         })?;
         headers.insert(AUTHORIZATION, bearer.clone());
 
-        let sent = self
-            .http
-            .post(url.clone())
-            .headers(headers)
-            .timeout(call.timeout)
-            .body(call.body.clone())
-            .send()
+        // One deadline covers sending and reading the whole answer.
+        let deadline = self.deadlines.start(call.timeout);
+        let sent = deadline
+            .run(
+                self.http
+                    .post(url.clone())
+                    .headers(headers)
+                    .body(call.body.clone())
+                    .send(),
+            )
             .await;
         let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
                 drop(permit);
-                return self.transport_failure(call, &e, e.is_connect(), last, backoff);
+                let failure = Transport::of(&e);
+                return self.transport_failure(call, failure, e.is_connect(), last, backoff);
+            }
+            Err(elapsed) => {
+                drop(permit);
+                // It may have been sent: a write's outcome is unknown.
+                return self.transport_failure(
+                    call,
+                    Transport::timed_out(elapsed),
+                    false,
+                    last,
+                    backoff,
+                );
             }
         };
         let status = response.status().as_u16();
@@ -296,15 +314,26 @@ impl ClientInner {
             .and_then(|v| v.to_str().ok())
             .and_then(|l| Url::parse(l).ok())
             .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?")));
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
+        let body = match deadline.run(response.bytes()).await {
+            Ok(Ok(b)) => b,
+            // The server answered, so the request arrived: a write may have
+            // run.
+            Ok(Err(e)) => {
                 drop(permit);
-                // The server answered, so the request arrived: a write may
-                // have run.
-                return self.transport_failure(call, &e, false, last, backoff);
+                return self.transport_failure(call, Transport::of(&e), false, last, backoff);
+            }
+            Err(elapsed) => {
+                drop(permit);
+                return self.transport_failure(
+                    call,
+                    Transport::timed_out(elapsed),
+                    false,
+                    last,
+                    backoff,
+                );
             }
         };
+        drop(deadline);
         drop(permit);
 
         match status {
@@ -366,13 +395,17 @@ impl ClientInner {
     fn transport_failure(
         &self,
         call: &PreparedCall,
-        e: &reqwest::Error,
+        failure: Transport,
         not_sent: bool,
         last: bool,
         backoff: Duration,
     ) -> Result<Result<Bytes, Retry>, CmdletError> {
-        let what = describe_reqwest(e);
-        if e.is_builder() {
+        let Transport {
+            what,
+            timeout,
+            builder,
+        } = failure;
+        if builder {
             return Err(CmdletError::failed("InvalidRequest", what));
         }
         if !not_sent && !call.read_only {
@@ -386,7 +419,7 @@ impl ClientInner {
         }
         if last {
             return Err(CmdletError::failed(
-                if e.is_timeout() {
+                if timeout {
                     "Timeout"
                 } else {
                     "ConnectionFailed"
@@ -398,6 +431,31 @@ impl ClientInner {
             ));
         }
         Ok(Err(Retry::After(backoff)))
+    }
+}
+
+/// What went wrong on the wire, whichever layer noticed.
+struct Transport {
+    what: String,
+    timeout: bool,
+    builder: bool,
+}
+
+impl Transport {
+    fn of(e: &reqwest::Error) -> Transport {
+        Transport {
+            what: describe_reqwest(e),
+            timeout: e.is_timeout(),
+            builder: e.is_builder(),
+        }
+    }
+
+    fn timed_out(elapsed: Elapsed) -> Transport {
+        Transport {
+            what: format!("no complete answer within {} s", elapsed.0.as_secs()),
+            timeout: true,
+            builder: false,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Calling Exchange: the InvokeCommand backend and its parts.
 
+pub mod deadline;
 pub mod encoding;
 pub mod errors;
 pub mod invoke;
