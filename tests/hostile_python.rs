@@ -1,0 +1,264 @@
+//! The hostile Python plugin (tests/plugins/hostile-py), built from source:
+//! an interpreter inside the sandbox is contained exactly as a Rust plugin
+//! is (tests/hostile.rs), with the same denials and the same run errors,
+//! and the host goes on serving other runs.
+
+use std::sync::{Arc, OnceLock};
+
+use exorun_e2e::{FakeBackend, built_plugin};
+use exorun_sandbox::{Decision, Plugin, RunError, RunReport, RunRequest, Sandbox, SandboxConfig};
+
+fn sandbox() -> Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX
+        .get_or_init(|| {
+            Sandbox::new(SandboxConfig {
+                max_concurrent_runs: 64,
+                ..exorun_e2e::sandbox_config()
+            })
+            .expect("sandbox")
+        })
+        .clone()
+}
+
+fn hostile() -> Plugin {
+    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+    PLUGIN
+        .get_or_init(|| {
+            Plugin::load(&sandbox(), &built_plugin("tests/plugins/hostile-py"))
+                .expect("load hostile-py")
+        })
+        .clone()
+}
+
+fn one_call() -> Plugin {
+    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+    PLUGIN
+        .get_or_init(|| {
+            Plugin::load(&sandbox(), &built_plugin("tests/plugins/one-call"))
+                .expect("load one-call")
+        })
+        .clone()
+}
+
+/// Runs one attack while a well-behaved plugin runs beside it on the same
+/// sandbox; asserts the well-behaved run was untouched.
+async fn attack(name: &str) -> (RunReport, Arc<FakeBackend>) {
+    attack_with(name, &[]).await
+}
+
+async fn attack_with(name: &str, extra: &[(&str, &str)]) -> (RunReport, Arc<FakeBackend>) {
+    let backend = Arc::new(FakeBackend::new());
+    let mut request = RunRequest::new(backend.clone()).input("attack", name);
+    for (k, v) in extra {
+        request = request.input(k, v);
+    }
+    let hostile = hostile();
+    let bystander_backend = Arc::new(FakeBackend::new());
+    let bystander = one_call();
+    let sandbox = sandbox();
+    let (report, bystander_report) = tokio::join!(
+        sandbox.run(&hostile, request),
+        sandbox.run(&bystander, RunRequest::new(bystander_backend.clone()))
+    );
+    assert_eq!(
+        bystander_report
+            .outcome
+            .as_deref()
+            .map(|o| o.contains("Fake ann@contoso.com")),
+        Ok(true),
+        "a well-behaved run beside the '{name}' attack must succeed"
+    );
+    // And the sandbox still serves a run after the attack.
+    let after = sandbox
+        .run(&bystander, RunRequest::new(Arc::new(FakeBackend::new())))
+        .await;
+    assert!(
+        after.outcome.is_ok(),
+        "run after '{name}': {:?}",
+        after.outcome
+    );
+    (report, backend)
+}
+
+fn denial_rules(report: &RunReport) -> Vec<String> {
+    report
+        .denials()
+        .map(|c| match &c.decision {
+            Decision::Denied { rule, .. } => rule.clone(),
+            Decision::Allowed => unreachable!(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denies_undeclared_cmdlet_before_it_reaches_the_tenant() {
+    let (report, backend) = attack("undeclared-cmdlet").await;
+    assert_eq!(
+        denial_rules(&report),
+        ["cmdlet-not-declared:Remove-Mailbox"]
+    );
+    assert_eq!(backend.count(), 0);
+    // The uncaught Denied fails the run with the text the Rust SDK gives.
+    assert_eq!(
+        report.outcome,
+        Err(RunError::Plugin(
+            "denied (cmdlet-not-declared:Remove-Mailbox): Remove-Mailbox is not declared in the plugin's exorun.toml; add a [[cmdlet]] table for it to allow it".into()
+        ))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denies_value_outside_validate_set() {
+    let (report, backend) = attack("value-outside-set").await;
+    assert_eq!(
+        denial_rules(&report),
+        ["validate-set:Set-Mailbox/ForwardingSmtpAddress"]
+    );
+    assert_eq!(backend.count(), 0);
+    assert_eq!(report.outcome.unwrap_err().kind(), "plugin-error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denies_value_outside_validate_pattern() {
+    let (report, backend) = attack("value-outside-pattern").await;
+    assert_eq!(
+        denial_rules(&report),
+        ["validate-pattern:Set-Mailbox/Identity"]
+    );
+    assert_eq!(backend.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denies_unlisted_parameter() {
+    let (report, backend) = attack("unlisted-parameter").await;
+    assert_eq!(
+        denial_rules(&report),
+        ["parameter-not-declared:Get-Mailbox/Filter"]
+    );
+    assert_eq!(backend.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denies_a_parameter_smuggled_twice_in_another_case() {
+    let (report, backend) = attack("duplicate-parameter").await;
+    assert_eq!(
+        denial_rules(&report),
+        ["duplicate-parameter:Set-Mailbox/IDENTITY"]
+    );
+    assert_eq!(backend.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stops_calls_past_the_call_budget() {
+    let (report, backend) = attack("call-budget").await;
+    assert_eq!(backend.count(), 5);
+    assert_eq!(
+        report.outcome,
+        Err(RunError::Plugin(
+            "limit exceeded: this run may make at most 5 cmdlet calls ([limits] max-calls)".into()
+        ))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sees_no_file_at_all_not_even_its_own_import_path() {
+    let (report, _) = attack("file-read").await;
+    assert_eq!(
+        report.outcome.as_deref(),
+        Ok(
+            "etc: FileNotFoundError; root: FileNotFoundError; cwd: FileNotFoundError; import path readable: []"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sees_no_environment_and_only_its_name_as_argument() {
+    let (report, _) = attack("env").await;
+    assert_eq!(
+        report.outcome.as_deref(),
+        Ok("environ: {}; argv: ['hostile-py']")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cannot_open_a_socket_even_to_loopback() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let (report, _) = attack_with("network", &[("port", &port)]).await;
+    let outcome = report.outcome.unwrap();
+    assert!(outcome.starts_with("connect: "), "{outcome}");
+    assert_ne!(outcome, "connect: connected");
+    assert!(
+        listener.accept().is_err(),
+        "the plugin must not have reached the listener"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ends_an_infinite_loop_at_the_timeout() {
+    let (report, _) = attack("infinite-loop").await;
+    assert_eq!(report.outcome, Err(RunError::Timeout { seconds: 2 }));
+    assert!(
+        report.elapsed.as_secs_f64() < 4.0,
+        "took {:?}",
+        report.elapsed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ends_unbounded_memory_growth_at_the_limit() {
+    let (report, _) = attack("memory-growth").await;
+    assert_eq!(report.outcome, Err(RunError::MemoryLimit { mib: 64 }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ends_a_stdout_flood_at_the_log_limit() {
+    let (report, _) = attack("stdout-flood").await;
+    assert_eq!(report.outcome, Err(RunError::LogLimit { bytes: 1 << 20 }));
+    let logged: usize = report.log.iter().map(|l| l.message.len() + 1).sum();
+    assert!(logged <= 1 << 20, "kept {logged} bytes of log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_a_huge_output() {
+    let (report, _) = attack("huge-output").await;
+    assert_eq!(
+        report.outcome,
+        Err(RunError::OutputTooLarge {
+            bytes: 24 << 20,
+            limit: 16 << 20
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contains_an_abort_as_a_trap_and_keeps_stderr_in_the_log() {
+    let (report, _) = attack("trap").await;
+    let error = report.outcome.unwrap_err();
+    assert_eq!(error.kind(), "trap");
+    assert!(
+        report
+            .log
+            .iter()
+            .any(|l| l.message.contains("hostile plugin aborts on purpose")),
+        "{:?}",
+        report.log
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_missing_required_input_without_running() {
+    let backend = Arc::new(FakeBackend::new());
+    let report = sandbox()
+        .run(&hostile(), RunRequest::new(backend.clone()))
+        .await;
+    assert_eq!(
+        report.outcome,
+        Err(RunError::Inputs(
+            "input 'attack' is required; pass --input attack=<string>".into()
+        ))
+    );
+    assert_eq!(backend.count(), 0);
+}
