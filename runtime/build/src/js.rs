@@ -1,7 +1,8 @@
 //! JavaScript plugins: the SDK's `build.mjs` bundles the plugin's entry
 //! module with the SDK (esbuild) and componentizes the bundle
-//! (componentize-js) with every engine feature the host does not provide
-//! turned off, so the component imports only what the sandbox links.
+//! (componentize-js) with http, fetch-event and stdio turned off, so the
+//! component imports only exorun:automation, wasi:io, wasi:clocks,
+//! wasi:random and stderr: no filesystem, socket or http interface at all.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
