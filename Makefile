@@ -68,6 +68,21 @@ demo: plugins
 	@echo "== Forwarding audit: mail leaving the accepted domains (Rust, read-only) =="
 	@$(EXORUN) run plugins/forwarding-audit
 	@echo
+	@echo "== Automatic replies that are on (Python, read-only) =="
+	@echo "   (the first run of a Python or JavaScript plugin compiles it, a few seconds; later runs start from the cache)"
+	@$(EXORUN) run plugins/autoreply-report --out target/autoreply-report.csv && head -n 8 target/autoreply-report.csv
+	@echo
+	@echo "== Schedule out-of-office for two users (Python, write: Identity must match the tenant's domain) =="
+	@$(EXORUN) run plugins/schedule-out-of-office --input users=jose.nunez@contoso.com,zoe.brooks@contoso.com \
+		--input start=2026-12-21T08:00:00Z --input end=2027-01-04T08:00:00Z \
+		--input "internal-message=I am away until 4 January."
+	@echo
+	@echo "== Distribution group membership (JavaScript, read-only) =="
+	@$(EXORUN) run plugins/dg-membership-report --out target/dg-membership.csv && head -n 8 target/dg-membership.csv
+	@echo
+	@echo "== Remove forwarding to outside the accepted domains (JavaScript, write) =="
+	@$(EXORUN) run plugins/remove-external-forwarding
+	@echo
 	@echo "== A plugin that oversteps its manifest is refused, call by call =="
 	@$(EXORUN) build tests/plugins/hostile >/dev/null 2>&1
 	@$(EXORUN) run tests/plugins/hostile --input attack=value-outside-set \
@@ -76,6 +91,8 @@ demo: plugins
 test: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/python -m unittest discover --start-directory sdk/python/tests
+	npm test --prefix $(JS_SDK) --silent
 	EXORUN_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --workspace
 
 lint:
