@@ -176,6 +176,9 @@ async fn connect_simulated(args: &TenantArgs) -> anyhow::Result<Tenant> {
             seed: args.sim_seed,
         },
         state_dir,
+        // The simulator's RSA keys are kept beside the compile cache:
+        // generating them would dominate the start of every run.
+        key_dir: exorun_sandbox::CacheConfig::default_dir().map(|d| d.join("sim-keys")),
         ..exorun_sim::SimConfig::default()
     })
     .await

@@ -1,6 +1,8 @@
 //! Building the throwaway X.509 certificates the simulator needs, and the
 //! digests by which Entra names a certificate.
 
+use std::path::Path;
+
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
@@ -19,6 +21,47 @@ const DAY: i64 = 86_400;
 
 pub fn new_rsa_2048() -> Result<PKey<Private>, ErrorStack> {
     PKey::from_rsa(Rsa::generate(2048)?)
+}
+
+/// An RSA 2048 key, kept in `dir` as `<name>.pem` (0600, in a 0700 folder)
+/// between starts when a folder is given. Generating one costs 50-400 ms of
+/// CPU, most of an in-process simulator's start-up, and these keys only
+/// ever sign in to (or sign for) a simulator. A missing, unreadable or
+/// corrupt file, or a folder open to others, means a fresh key.
+pub fn rsa_2048_kept(dir: Option<&Path>, name: &str) -> Result<PKey<Private>, ErrorStack> {
+    let Some(dir) = dir.filter(|d| private_dir(d)) else {
+        return new_rsa_2048();
+    };
+    let path = dir.join(format!("{name}.pem"));
+    if let Some(key) = std::fs::read(&path)
+        .ok()
+        .and_then(|pem| PKey::private_key_from_pem(&pem).ok())
+        .filter(|k| k.rsa().is_ok_and(|r| r.size() == 256))
+    {
+        return Ok(key);
+    }
+    let key = new_rsa_2048()?;
+    if let Ok(pem) = key.private_key_to_pem_pkcs8() {
+        // Another process may be writing the same name: write aside and
+        // rename, so a reader sees a whole key or none.
+        let staging = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        if crate::files::write_private(&staging, &pem).is_ok() {
+            let _ = std::fs::rename(&staging, &path);
+        }
+    }
+    Ok(key)
+}
+
+/// Creates `dir` (0700) and checks it is a real folder closed to group and
+/// others (another user's 0700 folder is unreadable, so keys there are
+/// never found and never written).
+fn private_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let _ = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir);
+    std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.mode() & 0o077 == 0)
 }
 
 /// P-256 for the CA and the TLS server: quick to generate and to handshake.

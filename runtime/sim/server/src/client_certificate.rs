@@ -24,8 +24,8 @@ pub struct ClientCertificate {
 
 /// Creates the certificate (valid now-1d..now+365d) and writes its files;
 /// the key-bearing ones with mode 0600.
-pub fn create(state_dir: &Path) -> Result<ClientCertificate, SimError> {
-    let key = certificates::new_rsa_2048().doing("generating the client key")?;
+pub fn create(state_dir: &Path, key_dir: Option<&Path>) -> Result<ClientCertificate, SimError> {
+    let key = certificates::rsa_2048_kept(key_dir, "app").doing("generating the client key")?;
     let certificate = certificates::build("exorun-sim-app", &key, Profile::SelfSignedLeaf, 365)
         .doing("building the client certificate")?;
 

@@ -64,6 +64,10 @@ pub struct SimConfig {
     pub tenant: TenantSource,
     /// Where `ca.pem` and the client certificate files are written.
     pub state_dir: PathBuf,
+    /// A private folder where the app key and the token-signing key are
+    /// kept between starts (RSA key generation dominates start-up); `None`
+    /// makes fresh keys every start.
+    pub key_dir: Option<PathBuf>,
     /// Extra `.cer` files (DER or PEM) registered on the default app.
     pub extra_app_certificates: Vec<PathBuf>,
     /// Lifetime of issued access tokens (`expires_in`).
@@ -88,6 +92,7 @@ impl Default for SimConfig {
                 seed: 1,
             },
             state_dir: std::env::temp_dir().join("exorun-sim"),
+            key_dir: None,
             extra_app_certificates: Vec::new(),
             token_lifetime: Duration::from_secs(3599),
             throttle: ThrottleConfig::default(),

@@ -217,8 +217,8 @@ fn prepare(config: &SimConfig) -> Result<Prepared, SimError> {
     };
     let info = tenant.info();
     let tls = tls::create(&config.state_dir)?;
-    let client = client_certificate::create(&config.state_dir)?;
-    let signing_key = SigningKey::generate()?;
+    let client = client_certificate::create(&config.state_dir, config.key_dir.as_deref())?;
+    let signing_key = SigningKey::generate(config.key_dir.as_deref())?;
 
     let mut app = AppRegistration::new(
         "exorun simulator app",

@@ -22,8 +22,9 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    pub fn generate() -> Result<Self, SimError> {
-        let key = certificates::new_rsa_2048().doing("generating the token-signing key")?;
+    pub fn generate(key_dir: Option<&std::path::Path>) -> Result<Self, SimError> {
+        let key = certificates::rsa_2048_kept(key_dir, "token-signing")
+            .doing("generating the token-signing key")?;
         let cert: X509 = certificates::build(
             "exorun simulator token signing",
             &key,
