@@ -42,6 +42,14 @@ impl Language {
         .map(|(_, language)| language)
     }
 
+    /// Whether building the same source twice gives the same bytes. Python
+    /// and JavaScript components embed a heap snapshot of the started
+    /// interpreter (componentize-py 0.25, componentize-js 0.23), which
+    /// differs between builds.
+    pub fn reproducible(self) -> bool {
+        matches!(self, Language::Rust)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Language::Rust => "Rust",
@@ -84,6 +92,10 @@ pub enum BuildError {
         dir.display()
     )]
     UnknownLanguage { dir: PathBuf },
+    #[error(
+        "--check rebuilds the component and compares digests, but {language} builds are not bit-for-bit reproducible (the toolchain snapshots a started interpreter, whose memory differs from build to build), so it cannot verify this plugin; verify the pinned component itself instead: `exorun inspect` checks the file against the manifest's sha256"
+    )]
+    NotReproducible { language: Language },
     #[error("building a {language} plugin needs {what}; {hint}")]
     SdkMissing {
         language: &'static str,
@@ -124,6 +136,9 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, BuildError> {
     let language = Language::detect(dir).ok_or_else(|| BuildError::UnknownLanguage {
         dir: dir.to_path_buf(),
     })?;
+    if options.check && !language.reproducible() {
+        return Err(BuildError::NotReproducible { language });
+    }
     let component = options
         .out
         .clone()
@@ -213,4 +228,67 @@ pub(crate) fn run_tool(
         });
     }
     Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest =
+            "[plugin]\nname = \"p\"\nversion = \"0.1.0\"\ncomponent = \"p.wasm\"\nsha256 = \"\"\n";
+        std::fs::write(dir.path().join("exorun.toml"), manifest).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn detects_each_language_by_its_marker_file() {
+        let cases = [
+            ("Cargo.toml", Some(Language::Rust)),
+            ("package.json", Some(Language::JavaScript)),
+            ("app.py", Some(Language::Python)),
+            ("main.go", None),
+        ];
+        for (file, expected) in cases {
+            let dir = plugin_dir(&[(file, "")]);
+            assert_eq!(Language::detect(dir.path()), expected, "{file}");
+        }
+    }
+
+    #[test]
+    fn check_refuses_a_language_whose_builds_are_not_reproducible() {
+        let dir = plugin_dir(&[("app.py", "")]);
+        let err = build(
+            dir.path(),
+            &BuildOptions {
+                out: None,
+                check: true,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            BuildError::NotReproducible {
+                language: Language::Python
+            }
+        ));
+        assert!(!dir.path().join("p.wasm").exists());
+    }
+
+    #[test]
+    fn unknown_language_names_the_files_it_looks_for() {
+        let dir = plugin_dir(&[]);
+        let err = build(dir.path(), &BuildOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} holds no Cargo.toml (Rust), package.json (JavaScript) or app.py (Python) next to exorun.toml, so its language is unknown",
+                dir.path().display()
+            )
+        );
+    }
 }
