@@ -37,6 +37,9 @@ pub struct SandboxConfig {
     /// Use the pooling allocator when the system has the address space for
     /// it; falls back to on-demand allocation otherwise.
     pub pooling: bool,
+    /// Where a run's `[outputs]` folder is made when the request names none
+    /// (`<root>/<plugin>/<unique>`).
+    pub outputs_root: std::path::PathBuf,
 }
 
 impl Default for SandboxConfig {
@@ -49,6 +52,7 @@ impl Default for SandboxConfig {
             max_resources: 1000,
             invoke_many_concurrency: 16,
             pooling: true,
+            outputs_root: std::env::temp_dir().join("exorun-outputs"),
         }
     }
 }
