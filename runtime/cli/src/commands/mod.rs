@@ -1,6 +1,9 @@
+pub mod apply;
+pub mod audit;
 pub mod build;
 pub mod cert;
 pub mod connect;
 pub mod inspect;
+pub mod plan;
 pub mod run;
 pub mod sim;
