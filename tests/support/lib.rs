@@ -154,12 +154,23 @@ pub struct Exorun {
     pub stderr: String,
 }
 
-/// Runs `exorun` with `args` in the repository root.
-pub fn exorun(args: &[&str]) -> Exorun {
-    let output = std::process::Command::new(exorun_binary())
-        .args(args)
+/// The `exorun` binary as a command, run in the repository root with the
+/// user's data folder (audit trail, run outputs) under `target/e2e-data`,
+/// so tests never write to the real one.
+pub fn exorun_command() -> std::process::Command {
+    let mut command = std::process::Command::new(exorun_binary());
+    command
         .current_dir(repo_root())
         .env_remove("EXORUN_LOG")
+        .env_remove("EXORUN_AUDIT_LOG")
+        .env("XDG_DATA_HOME", repo_root().join("target/e2e-data"));
+    command
+}
+
+/// Runs `exorun` with `args` in the repository root.
+pub fn exorun(args: &[&str]) -> Exorun {
+    let output = exorun_command()
+        .args(args)
         .output()
         .expect("run exorun");
     Exorun {
