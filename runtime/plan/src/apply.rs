@@ -66,3 +66,122 @@ pub async fn apply(plan: &Plan, backend: &dyn Backend, observer: &dyn Observer) 
         elapsed: started.elapsed(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file::{PLAN_FORMAT, PlanPlugin};
+    use async_trait::async_trait;
+    use exorun_cmdlet::{Call, Object, PageStream};
+    use std::sync::Mutex;
+
+    /// Fails calls whose Identity is "bad"; remembers what reached it.
+    #[derive(Default)]
+    struct Tenant(Mutex<Vec<Call>>);
+
+    struct Done;
+
+    #[async_trait]
+    impl PageStream for Done {
+        async fn next_page(&mut self) -> Result<Option<Vec<Object>>, CmdletError> {
+            Ok(None)
+        }
+        fn client_request_id(&self) -> Option<String> {
+            Some("req".to_owned())
+        }
+    }
+
+    #[async_trait]
+    impl Backend for Tenant {
+        async fn open_pages(&self, call: &Call) -> Result<Box<dyn PageStream>, CmdletError> {
+            self.0.lock().unwrap().push(call.clone());
+            match call.get("Identity").and_then(|v| v.as_text()) {
+                Some("bad") => Err(CmdletError::not_found("bad")),
+                _ => Ok(Box::new(Done)),
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<CallRecord>>,
+        blocked: bool,
+    }
+
+    impl Observer for Recorder {
+        fn call(&self, record: &CallRecord) {
+            self.calls.lock().unwrap().push(record.clone());
+        }
+        fn blocked(&self) -> Option<String> {
+            self.blocked.then(|| "the audit log is gone".to_owned())
+        }
+    }
+
+    fn plan(identities: &[&str]) -> Plan {
+        Plan {
+            format: PLAN_FORMAT.to_owned(),
+            created_at: String::new(),
+            what_if_run_id: String::new(),
+            operator: String::new(),
+            plugin: PlanPlugin {
+                name: String::new(),
+                version: String::new(),
+                sha256: String::new(),
+                manifest: String::new(),
+            },
+            tenant: String::new(),
+            app_id: String::new(),
+            inputs: vec![],
+            calls: identities
+                .iter()
+                .map(|i| Call::new("Set-Mailbox").param("Identity", *i))
+                .collect(),
+            checksum: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_call_is_sent_in_order_and_told_to_the_observer() {
+        let tenant = Tenant::default();
+        let recorder = Recorder::default();
+        let p = plan(&["a", "b"]);
+        let report = apply(&p, &tenant, &recorder).await;
+        assert!(report.is_complete(&p));
+        assert_eq!(*tenant.0.lock().unwrap(), p.calls);
+        let recorded = recorder.calls.lock().unwrap();
+        assert_eq!(recorded.len(), 2);
+        assert_eq!(recorded[1].client_request_id.as_deref(), Some("req"));
+        assert_eq!(recorded[1].outcome, Ok(0));
+    }
+
+    #[tokio::test]
+    async fn the_first_failure_stops_the_apply() {
+        let tenant = Tenant::default();
+        let recorder = Recorder::default();
+        let p = plan(&["a", "bad", "c"]);
+        let report = apply(&p, &tenant, &recorder).await;
+        assert_eq!(report.stopped_at, Some(2));
+        assert!(!report.is_complete(&p));
+        assert_eq!(tenant.0.lock().unwrap().len(), 2);
+        assert_eq!(
+            report.calls[1].outcome,
+            Err(CmdletError::not_found("bad"))
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sent_while_the_audit_trail_cannot_record_it() {
+        let tenant = Tenant::default();
+        let recorder = Recorder {
+            blocked: true,
+            ..Recorder::default()
+        };
+        let report = apply(&plan(&["a"]), &tenant, &recorder).await;
+        assert_eq!(report.stopped_at, Some(1));
+        assert!(tenant.0.lock().unwrap().is_empty());
+        assert!(matches!(
+            &report.calls[0].outcome,
+            Err(CmdletError::Failed { code, .. }) if code == "AuditUnavailable"
+        ));
+    }
+}

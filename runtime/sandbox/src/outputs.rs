@@ -122,6 +122,7 @@ impl OutputsFolder {
         Ok(())
     }
 
+    #[cfg(test)]
     pub fn folder(&self) -> &Path {
         &self.folder
     }
