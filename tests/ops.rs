@@ -171,10 +171,11 @@ fn verify_names_the_first_bad_line_of_an_edited_removed_reordered_or_truncated_l
     };
 
     let mut edited = lines.clone();
-    edited[3] = edited[3].replace("nobody@contoso.com", "somebody@contoso.com");
+    edited[2] = edited[2].replace("nobody@contoso.com", "somebody@contoso.com");
+    assert_ne!(edited[2], lines[2]);
     let out = tampered("edited.jsonl", edited);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("BROKEN at line 4: hash is "), "{}", out.stdout);
+    assert!(out.stdout.contains("BROKEN at line 3: hash is "), "{}", out.stdout);
     assert!(out.stdout.contains("(the record was edited)"), "{}", out.stdout);
 
     let mut removed = lines.clone();
@@ -353,51 +354,62 @@ fn two_processes_appending_at_once_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.jsonl");
     let probe = plugin_dir("tests/plugins/ops-probe");
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            exorun_command()
-                .args([
-                    "run",
-                    &probe,
-                    "--json",
-                    "-q",
-                    "--input",
-                    "calls=400",
-                    "--audit-log",
-                    log.to_str().unwrap(),
-                    "--outputs-dir",
-                    dir.path().join("outputs").to_str().unwrap(),
-                ])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let spawn = |calls: &str| {
+        exorun_command()
+            .args([
+                "run",
+                &probe,
+                "--json",
+                "-q",
+                "--input",
+                calls,
+                "--audit-log",
+                log.to_str().unwrap(),
+                "--outputs-dir",
+                dir.path().join("outputs").to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // The long run is appending when the short one starts, and still is
+    // when the short one ends: the two overlap whatever the machine's speed.
+    let long = spawn("calls=20000");
+    wait_for_lines(&log, 50);
+    let short = spawn("calls=400");
     let mut run_ids = Vec::new();
-    for child in children {
+    for (child, calls) in [(short, 400), (long, 20_000)] {
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success());
-        let summary: serde_json::Value =
-            serde_json::from_slice(&output.stdout).unwrap();
-        run_ids.push(summary["audit"]["runId"].as_str().unwrap().to_owned());
+        let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(summary["calls"], calls);
+        run_ids.push((summary["audit"]["runId"].as_str().unwrap().to_owned(), calls));
     }
+    let total = 20_000 + 400 + 4;
     let out = verify(&log);
     assert_eq!(out.code, 0, "{}", out.stdout);
-    assert!(out.stdout.contains("ok, 804 records"), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("ok, {total} records")), "{}", out.stdout);
     let all = records(&log);
     let seqs: Vec<u64> = all.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=804).collect::<Vec<_>>());
-    for id in &run_ids {
-        let mine: Vec<&serde_json::Value> = all.iter().filter(|r| str_of(r, "runId") == id).collect();
-        assert_eq!(mine.len(), 402, "run {id}");
+    assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>());
+    for (id, calls) in &run_ids {
+        let mine: Vec<&serde_json::Value> =
+            all.iter().filter(|r| str_of(r, "runId") == id).collect();
+        assert_eq!(mine.len(), calls + 2, "run {id}");
         assert_eq!(str_of(mine[0], "kind"), "run-start");
-        assert_eq!(str_of(mine[401], "kind"), "run-end");
+        assert!(mine[1..=*calls].iter().all(|r| str_of(r, "kind") == "call"));
+        assert_eq!(str_of(mine[calls + 1], "kind"), "run-end");
     }
-    // The two runs really overlapped: their records interleave.
-    let first_end = all.iter().position(|r| str_of(r, "kind") == "run-end").unwrap();
-    let second_start = all.iter().rposition(|r| str_of(r, "kind") == "run-start").unwrap();
-    assert!(second_start < first_end, "the runs did not overlap");
+    // The short run's records sit between the long run's: they interleaved.
+    let position = |id: &str, kind: &str| {
+        all.iter()
+            .position(|r| str_of(r, "runId") == id && str_of(r, "kind") == kind)
+            .unwrap()
+    };
+    let (short_id, long_id) = (&run_ids[0].0, &run_ids[1].0);
+    assert!(position(long_id, "run-start") < position(short_id, "run-start"));
+    assert!(position(short_id, "run-end") < position(long_id, "run-end"));
 }
 
 #[test]
@@ -531,5 +543,6 @@ fn progress_is_printed_as_plain_lines_off_a_terminal_and_not_at_all_when_quiet()
     args.push("--quiet");
     let quiet = run(&args);
     assert_eq!(quiet.code, 0);
-    assert_eq!(quiet.stderr, "");
+    assert!(!quiet.stderr.contains("progress"), "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("exorun: "), "{}", quiet.stderr);
 }
