@@ -237,7 +237,7 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
         );
     });
     let out = setup.exorun(&["apply", stale.to_str().unwrap(), "--yes"]).await;
-    refused(&out, "the plan was written 2 d 0 h ago, longer than the 1 d 0 h a plan may wait (--max-age)");
+    refused(&out, "the plan was written 2 d ago, longer than the 24 h a plan may wait (--max-age)");
     let out = setup
         .exorun(&["apply", plan_path.to_str().unwrap(), "--yes", "--max-age", "0s"])
         .await;

@@ -127,14 +127,18 @@ pub fn check_plan(plan: &Plan, with: &PlanCheck<'_>) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// `90 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
+/// `90 s`, `12 min`, `3 h 5 min`, `24 h`, `2 d 4 h`, `7 d`.
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();
-    match s {
-        0..120 => format!("{s} s"),
-        120..7200 => format!("{} min", s / 60),
-        7200..172_800 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    let (major, minor) = match s {
+        0..120 => return format!("{s} s"),
+        120..7200 => return format!("{} min", s / 60),
+        7200..172_800 => ((s / 3600, "h"), (s % 3600 / 60, "min")),
+        _ => ((s / 86_400, "d"), (s % 86_400 / 3600, "h")),
+    };
+    match minor {
+        (0, _) => format!("{} {}", major.0, major.1),
+        (n, unit) => format!("{} {} {n} {unit}", major.0, major.1),
     }
 }
 
@@ -301,6 +305,16 @@ max-calls = 3
             check(&p).unwrap_err(),
             Refusal::TooManyCalls { calls: 4, max: 3 }
         );
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human(Duration::from_secs(90)), "90 s");
+        assert_eq!(human(Duration::from_secs(3600)), "60 min");
+        assert_eq!(human(Duration::from_secs(3 * 3600 + 300)), "3 h 5 min");
+        assert_eq!(human(Duration::from_secs(86_400)), "24 h");
+        assert_eq!(human(Duration::from_secs(2 * 86_400)), "2 d");
+        assert_eq!(human(Duration::from_secs(2 * 86_400 + 4 * 3600)), "2 d 4 h");
     }
 
     #[test]
