@@ -86,7 +86,10 @@ fn every_call_is_one_audit_record_with_its_request_id_and_secrets_redacted() {
         assert_eq!(str_of(record, "runId"), run_id);
         assert_eq!(record["plugin"]["name"], "ops-probe");
         assert_eq!(record["plugin"]["sha256"], summary["sha256"]);
-        assert_eq!(str_of(record, "tenant"), "contoso.onmicrosoft.com (simulated)");
+        assert_eq!(
+            str_of(record, "tenant"),
+            "contoso.onmicrosoft.com (simulated)"
+        );
         assert!(!str_of(record, "operator").is_empty());
         assert_eq!(str_of(record, "appId").len(), 36);
     }
@@ -96,8 +99,10 @@ fn every_call_is_one_audit_record_with_its_request_id_and_secrets_redacted() {
     assert_eq!(get["decision"], "allowed");
     assert_eq!(get["outcome"], "not-found");
     assert_eq!(str_of(get, "clientRequestId").len(), 36, "{get}");
-    let ids: std::collections::BTreeSet<&str> =
-        all[1..4].iter().map(|r| str_of(r, "clientRequestId")).collect();
+    let ids: std::collections::BTreeSet<&str> = all[1..4]
+        .iter()
+        .map(|r| str_of(r, "clientRequestId"))
+        .collect();
     assert_eq!(ids.len(), 3, "one client-request-id per call");
 
     let secret = &all[4];
@@ -111,13 +116,18 @@ fn every_call_is_one_audit_record_with_its_request_id_and_secrets_redacted() {
 
     let end = &all[5];
     assert_eq!(end["status"], "ok");
-    assert_eq!((end["calls"].as_u64(), end["failed"].as_u64()), (Some(4), Some(4)));
+    assert_eq!(
+        (end["calls"].as_u64(), end["failed"].as_u64()),
+        (Some(4), Some(4))
+    );
     assert!(end["durationMs"].is_u64());
 
     let verified = verify(&log);
     assert_eq!(verified.code, 0, "{}", verified.stdout);
     assert!(
-        verified.stdout.contains("ok, 6 records, chain intact, head file agrees"),
+        verified
+            .stdout
+            .contains("ok, 6 records, chain intact, head file agrees"),
         "{}",
         verified.stdout
     );
@@ -148,7 +158,10 @@ fn a_denied_call_is_recorded_with_the_rule_that_denied_it() {
     assert_eq!(denied[0]["outcome"], "denied");
     assert!(denied[0].get("clientRequestId").is_none());
     let end = records(&log).pop().unwrap();
-    assert_eq!((end["status"].as_str(), end["error"].as_str()), (Some("failed"), Some("plugin-error")));
+    assert_eq!(
+        (end["status"].as_str(), end["error"].as_str()),
+        (Some("failed"), Some("plugin-error"))
+    );
     assert_eq!(end["denied"], 1);
 }
 
@@ -175,15 +188,24 @@ fn verify_names_the_first_bad_line_of_an_edited_removed_reordered_or_truncated_l
     assert_ne!(edited[2], lines[2]);
     let out = tampered("edited.jsonl", edited);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("BROKEN at line 3: hash is "), "{}", out.stdout);
-    assert!(out.stdout.contains("(the record was edited)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("BROKEN at line 3: hash is "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("(the record was edited)"),
+        "{}",
+        out.stdout
+    );
 
     let mut removed = lines.clone();
     removed.remove(5);
     let out = tampered("removed.jsonl", removed);
     assert_eq!(out.code, 1);
     assert!(
-        out.stdout.contains("BROKEN at line 6: seq is 7, expected 6"),
+        out.stdout
+            .contains("BROKEN at line 6: seq is 7, expected 6"),
         "{}",
         out.stdout
     );
@@ -193,7 +215,8 @@ fn verify_names_the_first_bad_line_of_an_edited_removed_reordered_or_truncated_l
     let out = tampered("reordered.jsonl", reordered);
     assert_eq!(out.code, 1);
     assert!(
-        out.stdout.contains("BROKEN at line 3: seq is 4, expected 3"),
+        out.stdout
+            .contains("BROKEN at line 3: seq is 4, expected 3"),
         "{}",
         out.stdout
     );
@@ -221,7 +244,15 @@ fn audit_show_filters_by_run_plugin_and_time_as_a_table_or_json() {
     let all = records(&log);
     let second_run = str_of(&all[4], "runId").to_owned();
 
-    let out = run(&["audit", "show", "--audit-log", log_arg, "--run", &second_run, "--json"]);
+    let out = run(&[
+        "audit",
+        "show",
+        "--audit-log",
+        log_arg,
+        "--run",
+        &second_run,
+        "--json",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let shown: Vec<serde_json::Value> = out
         .stdout
@@ -230,23 +261,64 @@ fn audit_show_filters_by_run_plugin_and_time_as_a_table_or_json() {
         .collect();
     assert_eq!(shown, all[4..].to_vec());
 
-    let table = run(&["audit", "show", "--audit-log", log_arg, "--plugin", "OPS-PROBE"]);
+    let table = run(&[
+        "audit",
+        "show",
+        "--audit-log",
+        log_arg,
+        "--plugin",
+        "OPS-PROBE",
+    ]);
     assert_eq!(table.code, 0);
     let rows: Vec<&str> = table.stdout.lines().collect();
     assert_eq!(rows.len(), 10, "{}", table.stdout);
     assert!(rows[0].starts_with("TIME"), "{}", rows[0]);
-    assert!(rows[1].contains("ops-probe@0.1.0  (run start)"), "{}", rows[1]);
-    assert!(rows[2].contains("Get-Mailbox  allowed   not-found"), "{}", rows[2]);
+    assert!(
+        rows[1].contains("ops-probe@0.1.0  (run start)"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].contains("Get-Mailbox  allowed   not-found"),
+        "{}",
+        rows[2]
+    );
 
     let none = run(&["audit", "show", "--audit-log", log_arg, "--plugin", "other"]);
     assert_eq!(none.stdout.lines().count(), 1);
-    let future = run(&["audit", "show", "--audit-log", log_arg, "--since", "2999-01-01"]);
+    let future = run(&[
+        "audit",
+        "show",
+        "--audit-log",
+        log_arg,
+        "--since",
+        "2999-01-01",
+    ]);
     assert_eq!(future.stdout.lines().count(), 1);
-    let recent = run(&["audit", "show", "--audit-log", log_arg, "--since", "1h", "--json"]);
+    let recent = run(&[
+        "audit",
+        "show",
+        "--audit-log",
+        log_arg,
+        "--since",
+        "1h",
+        "--json",
+    ]);
     assert_eq!(recent.stdout.lines().count(), 9);
-    let bad = run(&["audit", "show", "--audit-log", log_arg, "--since", "soonish"]);
+    let bad = run(&[
+        "audit",
+        "show",
+        "--audit-log",
+        log_arg,
+        "--since",
+        "soonish",
+    ]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("--since 'soonish' is neither"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("--since 'soonish' is neither"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -282,7 +354,10 @@ fn wait_for_lines(log: &Path, n: usize) {
         if lines >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "only {lines} lines after two minutes");
+        assert!(
+            Instant::now() < deadline,
+            "only {lines} lines after two minutes"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -384,12 +459,19 @@ fn two_processes_appending_at_once_lose_nothing() {
         assert!(output.status.success());
         let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(summary["calls"], calls);
-        run_ids.push((summary["audit"]["runId"].as_str().unwrap().to_owned(), calls));
+        run_ids.push((
+            summary["audit"]["runId"].as_str().unwrap().to_owned(),
+            calls,
+        ));
     }
     let total = 20_000 + 400 + 4;
     let out = verify(&log);
     assert_eq!(out.code, 0, "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("ok, {total} records")), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("ok, {total} records")),
+        "{}",
+        out.stdout
+    );
     let all = records(&log);
     let seqs: Vec<u64> = all.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>());
@@ -452,7 +534,10 @@ fn outputs_are_listed_in_the_json_summary_and_the_cap_fails_the_run() {
             {"name": "report.bin", "bytes": 1000},
         ])
     );
-    assert_eq!(std::fs::read(folder.join("report.bin")).unwrap().len(), 1000);
+    assert_eq!(
+        std::fs::read(folder.join("report.bin")).unwrap().len(),
+        1000
+    );
     assert_eq!(summary["status"], "ok");
     assert_eq!(summary["calls"], 0);
     let end = records(&log).pop().unwrap();
@@ -533,12 +618,15 @@ fn progress_is_printed_as_plain_lines_off_a_terminal_and_not_at_all_when_quiet()
     let last = out
         .stderr
         .lines()
-        .filter(|l| l.starts_with("  progress: "))
-        .last()
+        .rfind(|l| l.starts_with("  progress: "))
         .unwrap_or_else(|| panic!("{}", out.stderr));
     assert!(last.starts_with("  progress: 200/200 ("), "{last}");
     assert!(last.ends_with("/s)"), "{last}");
-    assert!(out.stderr.contains("exorun: 0 output files (0 bytes) in "), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("exorun: 0 output files (0 bytes) in "),
+        "{}",
+        out.stderr
+    );
 
     args.push("--quiet");
     let quiet = run(&args);

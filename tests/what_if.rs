@@ -58,11 +58,17 @@ impl Setup {
                 "--certificate-file-path",
                 info.client_certificate_pfx.display().to_string(),
             ),
-            ("--certificate-password-file", password.display().to_string()),
+            (
+                "--certificate-password-file",
+                password.display().to_string(),
+            ),
             ("--authority", info.login_base.clone()),
             ("--exchange-url", info.exchange_base.clone()),
             ("--ca-file", info.ca_pem.display().to_string()),
-            ("--audit-log", self.path("audit.jsonl").display().to_string()),
+            (
+                "--audit-log",
+                self.path("audit.jsonl").display().to_string(),
+            ),
         ] {
             all.push(flag.to_owned());
             all.push(value);
@@ -120,45 +126,83 @@ async fn what_if_changes_nothing_and_apply_makes_exactly_the_planned_changes() {
 
     let out = setup.what_if(&plan_path).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(setup.sim.tenant.to_json(), before, "the what-if changed the tenant");
-    assert!(out.stderr.contains("exorun: what-if: nothing was changed; "), "{}", out.stderr);
+    assert_eq!(
+        setup.sim.tenant.to_json(),
+        before,
+        "the what-if changed the tenant"
+    );
+    assert!(
+        out.stderr
+            .contains("exorun: what-if: nothing was changed; "),
+        "{}",
+        out.stderr
+    );
 
     let read = Plan::read(&plan_path).unwrap();
     let plan = &read.plan;
-    assert!(plan.calls.len() >= 3, "too few changes to test: {:?}", plan.calls);
+    assert!(
+        plan.calls.len() >= 3,
+        "too few changes to test: {:?}",
+        plan.calls
+    );
     assert!(plan.calls.iter().all(|c| !c.is_read_only()));
     assert!(plan.calls.iter().any(|c| c.cmdlet == "Set-Mailbox"));
     assert!(plan.calls.iter().any(|c| c.cmdlet == "Remove-InboxRule"));
     assert_eq!(plan.tenant, setup.sim.info.initial_domain);
     assert_eq!(plan.plugin.name, "forwarding-cleanup");
-    assert_eq!(plan.calls[0].get("ForwardingSmtpAddress").is_some(), plan.calls[0].cmdlet == "Set-Mailbox");
+    assert_eq!(
+        plan.calls[0].get("ForwardingSmtpAddress").is_some(),
+        plan.calls[0].cmdlet == "Set-Mailbox"
+    );
     // The plugin ran to its end on simulated successes, and said so.
-    assert!(out.stdout.contains(&format!("{MAILBOXES} mailboxes, {} changes", plan.calls.len())), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "{MAILBOXES} mailboxes, {} changes",
+            plan.calls.len()
+        )),
+        "{}",
+        out.stdout
+    );
 
     // The what-if's writes are in the audit trail as planned, never sent.
     let audit = setup.audit();
-    let planned: Vec<&serde_json::Value> = audit
-        .iter()
-        .filter(|r| r["outcome"] == "planned")
-        .collect();
+    let planned: Vec<&serde_json::Value> =
+        audit.iter().filter(|r| r["outcome"] == "planned").collect();
     assert_eq!(planned.len(), plan.calls.len());
-    assert!(planned.iter().all(|r| r["mode"] == "what-if" && r.get("clientRequestId").is_none()));
+    assert!(
+        planned
+            .iter()
+            .all(|r| r["mode"] == "what-if" && r.get("clientRequestId").is_none())
+    );
     let end = audit.last().unwrap();
     assert_eq!(end["kind"], "run-end");
     assert_eq!(end["plan"], read.sha256.as_str());
 
     let show = exorun(&["plan", "show", plan_path.to_str().unwrap()]);
     assert_eq!(show.code, 0, "{}", show.stderr);
-    assert!(show.stdout.contains(&format!("(sha256 {})", read.sha256)), "{}", show.stdout);
     assert!(
-        show.stdout.contains(&format!("\n{} changes to ", plan.calls.len())),
+        show.stdout.contains(&format!("(sha256 {})", read.sha256)),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout
+            .contains(&format!("\n{} changes to ", plan.calls.len())),
         "{}",
         show.stdout
     );
     let first = exorun_plan::render::render_call(&plan.calls[0], None);
-    assert!(show.stdout.contains(&format!("  1  {first}\n")), "{}", show.stdout);
+    assert!(
+        show.stdout.contains(&format!("  1  {first}\n")),
+        "{}",
+        show.stdout
+    );
     let object = exorun_plan::render::object_of(&plan.calls[0]);
-    assert!(show.stdout.contains(&format!("\n{object}\n  ")), "{}", show.stdout);
+    assert!(
+        show.stdout.contains(&format!("\n{object}\n  ")),
+        "{}",
+        show.stdout
+    );
 
     let applied = setup
         .exorun(&["apply", plan_path.to_str().unwrap(), "--yes"])
@@ -181,14 +225,25 @@ async fn what_if_changes_nothing_and_apply_makes_exactly_the_planned_changes() {
     let apply_records: Vec<&serde_json::Value> =
         audit.iter().filter(|r| r["mode"] == "apply").collect();
     assert_eq!(apply_records.len(), plan.calls.len() + 2);
-    assert!(apply_records.iter().all(|r| r["plan"] == read.sha256.as_str()));
-    let calls: Vec<&&serde_json::Value> = apply_records.iter().filter(|r| r["kind"] == "call").collect();
+    assert!(
+        apply_records
+            .iter()
+            .all(|r| r["plan"] == read.sha256.as_str())
+    );
+    let calls: Vec<&&serde_json::Value> = apply_records
+        .iter()
+        .filter(|r| r["kind"] == "call")
+        .collect();
     for (record, call) in calls.iter().zip(&plan.calls) {
         assert_eq!(record["cmdlet"], call.cmdlet.as_str());
         assert_eq!(record["outcome"], "ok");
         assert_eq!(record["clientRequestId"].as_str().map(str::len), Some(36));
     }
-    let verified = exorun(&["audit", "verify", setup.path("audit.jsonl").to_str().unwrap()]);
+    let verified = exorun(&[
+        "audit",
+        "verify",
+        setup.path("audit.jsonl").to_str().unwrap(),
+    ]);
     assert_eq!(verified.code, 0, "{}", verified.stdout);
 }
 
@@ -211,7 +266,8 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
     let refused = |out: &Exorun, reason: &str| {
         assert_eq!(out.code, 1, "{}", out.stderr);
         assert!(
-            out.stderr.contains(&format!("exorun: apply refused: {reason}")),
+            out.stderr
+                .contains(&format!("exorun: apply refused: {reason}")),
             "{reason}\n{}",
             out.stderr
         );
@@ -225,10 +281,20 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
         .and_then(Value::as_text)
         .unwrap()
         .to_owned();
-    std::fs::write(&altered, text.replacen(&first_identity, "ceo@contoso.com", 1)).unwrap();
-    let out = setup.exorun(&["apply", altered.to_str().unwrap(), "--yes"]).await;
+    std::fs::write(
+        &altered,
+        text.replacen(&first_identity, "ceo@contoso.com", 1),
+    )
+    .unwrap();
+    let out = setup
+        .exorun(&["apply", altered.to_str().unwrap(), "--yes"])
+        .await;
     refused(&out, "the plan ");
-    assert!(out.stderr.contains("was altered after it was written"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("was altered after it was written"),
+        "{}",
+        out.stderr
+    );
 
     let stale = setup.path("stale.plan.json");
     reseal(&plan_path, &stale, |p| {
@@ -236,21 +302,46 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
             std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400),
         );
     });
-    let out = setup.exorun(&["apply", stale.to_str().unwrap(), "--yes"]).await;
-    refused(&out, "the plan was written 2 d ago, longer than the 24 h a plan may wait (--max-age)");
     let out = setup
-        .exorun(&["apply", plan_path.to_str().unwrap(), "--yes", "--max-age", "0s"])
+        .exorun(&["apply", stale.to_str().unwrap(), "--yes"])
+        .await;
+    refused(
+        &out,
+        "the plan was written 2 d ago, longer than the 24 h a plan may wait (--max-age)",
+    );
+    let out = setup
+        .exorun(&[
+            "apply",
+            plan_path.to_str().unwrap(),
+            "--yes",
+            "--max-age",
+            "0s",
+        ])
         .await;
     refused(&out, "the plan was written ");
 
     let other_build = setup.path("other-build.plan.json");
-    reseal(&plan_path, &other_build, |p| p.plugin.sha256 = "00".repeat(32));
-    let out = setup.exorun(&["apply", other_build.to_str().unwrap(), "--yes"]).await;
-    refused(&out, &format!("the plan was made by plugin build sha256 {}", "00".repeat(32)));
+    reseal(&plan_path, &other_build, |p| {
+        p.plugin.sha256 = "00".repeat(32)
+    });
+    let out = setup
+        .exorun(&["apply", other_build.to_str().unwrap(), "--yes"])
+        .await;
+    refused(
+        &out,
+        &format!(
+            "the plan was made by plugin build sha256 {}",
+            "00".repeat(32)
+        ),
+    );
 
     let other_tenant = setup.path("other-tenant.plan.json");
-    reseal(&plan_path, &other_tenant, |p| p.tenant = "fabrikam.onmicrosoft.com".into());
-    let out = setup.exorun(&["apply", other_tenant.to_str().unwrap(), "--yes"]).await;
+    reseal(&plan_path, &other_tenant, |p| {
+        p.tenant = "fabrikam.onmicrosoft.com".into()
+    });
+    let out = setup
+        .exorun(&["apply", other_tenant.to_str().unwrap(), "--yes"])
+        .await;
     refused(
         &out,
         &format!(
@@ -267,20 +358,45 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
                 .param("ForwardingSmtpAddress", "exfil@evil.example"),
         )
     });
-    let out = setup.exorun(&["apply", outside.to_str().unwrap(), "--yes"]).await;
+    let out = setup
+        .exorun(&["apply", outside.to_str().unwrap(), "--yes"])
+        .await;
     refused(&out, "call ");
-    assert!(out.stderr.contains("is no longer allowed by the manifest"), "{}", out.stderr);
-    assert!(out.stderr.contains("[validate-set:Set-Mailbox/ForwardingSmtpAddress]"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is no longer allowed by the manifest"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("[validate-set:Set-Mailbox/ForwardingSmtpAddress]"),
+        "{}",
+        out.stderr
+    );
 
     let out = setup
-        .exorun(&["apply", plan_path.to_str().unwrap(), "--yes", "--expect-sha256", &"ab".repeat(32)])
+        .exorun(&[
+            "apply",
+            plan_path.to_str().unwrap(),
+            "--yes",
+            "--expect-sha256",
+            &"ab".repeat(32),
+        ])
         .await;
     refused(&out, "the plan file has sha256 ");
 
     let out = setup.exorun(&["apply", plan_path.to_str().unwrap()]).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("pass --yes to apply without asking"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("pass --yes to apply without asking"),
+        "{}",
+        out.stderr
+    );
 
     assert_eq!(setup.sim.tenant.to_json(), before);
-    assert_eq!(setup.sim.invoke_requests(), requests, "a refused apply sent a request");
+    assert_eq!(
+        setup.sim.invoke_requests(),
+        requests,
+        "a refused apply sent a request"
+    );
 }

@@ -82,12 +82,30 @@ async fn compare(
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("audit.jsonl");
     // Warm-up: compile caches, connections, token.
-    one_run(sandbox, plugin, backend.clone(), calls.min(500), Some(&log), dir.path()).await;
+    one_run(
+        sandbox,
+        plugin,
+        backend.clone(),
+        calls.min(500),
+        Some(&log),
+        dir.path(),
+    )
+    .await;
     let mut without = Vec::new();
     let mut with = Vec::new();
     for _ in 0..rounds {
         without.push(one_run(sandbox, plugin, backend.clone(), calls, None, dir.path()).await);
-        with.push(one_run(sandbox, plugin, backend.clone(), calls, Some(&log), dir.path()).await);
+        with.push(
+            one_run(
+                sandbox,
+                plugin,
+                backend.clone(),
+                calls,
+                Some(&log),
+                dir.path(),
+            )
+            .await,
+        );
     }
     let (a, b) = (median(without.clone()), median(with.clone()));
     println!(
@@ -99,10 +117,17 @@ async fn compare(
     );
     println!(
         "  without: {:?}\n  with:    {:?}",
-        without.iter().map(|d| format!("{:.3}", d.as_secs_f64())).collect::<Vec<_>>(),
-        with.iter().map(|d| format!("{:.3}", d.as_secs_f64())).collect::<Vec<_>>()
+        without
+            .iter()
+            .map(|d| format!("{:.3}", d.as_secs_f64()))
+            .collect::<Vec<_>>(),
+        with.iter()
+            .map(|d| format!("{:.3}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
     );
-    let records = exorun_audit::verify(&log).expect("the log verifies").records;
+    let records = exorun_audit::verify(&log)
+        .expect("the log verifies")
+        .records;
     println!("  audit log: {records} records, verified");
 }
 

@@ -169,10 +169,7 @@ pub fn exorun_command() -> std::process::Command {
 
 /// Runs `exorun` with `args` in the repository root.
 pub fn exorun(args: &[&str]) -> Exorun {
-    let output = exorun_command()
-        .args(args)
-        .output()
-        .expect("run exorun");
+    let output = exorun_command().args(args).output().expect("run exorun");
     Exorun {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use exorun_audit::{
     AuditLog, CallEvent, Durability, Entry, Event, Filter, PluginRef, Record, RunInfo, RunMode,
-    ZERO_HASH,
-    head_path, query, verify,
+    ZERO_HASH, head_path, query, verify,
 };
 use exorun_cmdlet::Call;
 use sha2::{Digest, Sha256};

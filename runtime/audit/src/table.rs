@@ -49,7 +49,11 @@ fn row(record: &Record) -> [String; 8] {
     let run: String = record.run_id.chars().take(8).collect();
     let plugin = format!("{}@{}", record.plugin.name, record.plugin.version);
     let (cmdlet, decision, outcome) = match record.kind {
-        Kind::RunStart => (format!("({} start)", mode(record)), String::new(), String::new()),
+        Kind::RunStart => (
+            format!("({} start)", mode(record)),
+            String::new(),
+            String::new(),
+        ),
         Kind::RunEnd => {
             let status = match record.status {
                 Some(RunStatus::Ok) => "ok",

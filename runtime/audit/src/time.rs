@@ -65,7 +65,10 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
         }
         seconds = hour * 3600 + minute * 60 + second;
         if let Some(fraction) = fraction {
-            if fraction.is_empty() || fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            if fraction.is_empty()
+                || fraction.len() > 9
+                || !fraction.bytes().all(|b| b.is_ascii_digit())
+            {
                 return None;
             }
             let padded = format!("{fraction:0<9}");
@@ -151,7 +154,11 @@ mod tests {
 
     #[test]
     fn formatted_times_parse_back_exactly() {
-        for t in [at(1_795_904_280, 123), at(1_709_208_000, 0), at(946_684_799, 999)] {
+        for t in [
+            at(1_795_904_280, 123),
+            at(1_709_208_000, 0),
+            at(946_684_799, 999),
+        ] {
             assert_eq!(parse_rfc3339(&format_rfc3339_millis(t)), Some(t));
         }
     }
@@ -159,8 +166,14 @@ mod tests {
     #[test]
     fn shorter_forms_parse_as_utc() {
         assert_eq!(parse_rfc3339("2024-02-29"), Some(at(1_709_164_800, 0)));
-        assert_eq!(parse_rfc3339("2024-02-29T12:00"), Some(at(1_709_208_000, 0)));
-        assert_eq!(parse_rfc3339("2024-02-29 12:00:00Z"), Some(at(1_709_208_000, 0)));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:00"),
+            Some(at(1_709_208_000, 0))
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29 12:00:00Z"),
+            Some(at(1_709_208_000, 0))
+        );
     }
 
     #[test]

@@ -105,7 +105,10 @@ pub fn rate_and_eta(done: u64, total: Option<u64>, elapsed: Duration) -> String 
         && total > done
     {
         let eta = (total - done) as f64 / rate;
-        text.push_str(&format!(", ETA {}", exorun_plan::check::human(Duration::from_secs_f64(eta))));
+        text.push_str(&format!(
+            ", ETA {}",
+            exorun_plan::check::human(Duration::from_secs_f64(eta))
+        ));
     }
     text.push(')');
     text

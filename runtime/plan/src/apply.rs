@@ -163,10 +163,7 @@ mod tests {
         assert_eq!(report.stopped_at, Some(2));
         assert!(!report.is_complete(&p));
         assert_eq!(tenant.0.lock().unwrap().len(), 2);
-        assert_eq!(
-            report.calls[1].outcome,
-            Err(CmdletError::not_found("bad"))
-        );
+        assert_eq!(report.calls[1].outcome, Err(CmdletError::not_found("bad")));
     }
 
     #[tokio::test]

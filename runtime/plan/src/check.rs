@@ -80,7 +80,11 @@ pub fn check_plan(plan: &Plan, with: &PlanCheck<'_>) -> Result<(), Refusal> {
             actual: with.component_sha256.to_owned(),
         });
     }
-    if !plan.plugin.sha256.eq_ignore_ascii_case(with.component_sha256) {
+    if !plan
+        .plugin
+        .sha256
+        .eq_ignore_ascii_case(with.component_sha256)
+    {
         return Err(Refusal::PluginDigest {
             plan: plan.plugin.sha256.clone(),
             current: with.component_sha256.to_owned(),
@@ -245,7 +249,9 @@ max-calls = 3
     #[test]
     fn a_plan_older_than_the_maximum_age_is_stale() {
         assert_eq!(
-            check(&plan("2026-11-28T10:59:59.000Z")).unwrap_err().to_string(),
+            check(&plan("2026-11-28T10:59:59.000Z"))
+                .unwrap_err()
+                .to_string(),
             "the plan was written 60 min ago, longer than the 60 min a plan may wait (--max-age); run the what-if again"
         );
     }

@@ -171,11 +171,10 @@ impl Plan {
         struct FormatOnly {
             format: Option<String>,
         }
-        let format: FormatOnly =
-            serde_json::from_slice(bytes).map_err(|e| PlanError::Invalid {
-                path: path.to_owned(),
-                detail: e.to_string(),
-            })?;
+        let format: FormatOnly = serde_json::from_slice(bytes).map_err(|e| PlanError::Invalid {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })?;
         match format.format.as_deref() {
             Some(PLAN_FORMAT) => {}
             Some(other) => {
@@ -392,7 +391,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         if self.in_table {
-            return Err(de::Error::custom("a hashtable cannot hold another hashtable"));
+            return Err(de::Error::custom(
+                "a hashtable cannot hold another hashtable",
+            ));
         }
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
@@ -404,7 +405,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
                 Value::Text(t) => Leaf::Text(t),
                 Value::Texts(v) => Leaf::Texts(v),
                 Value::Table(_) => {
-                    return Err(de::Error::custom("a hashtable cannot hold another hashtable"));
+                    return Err(de::Error::custom(
+                        "a hashtable cannot hold another hashtable",
+                    ));
                 }
             };
             entries.push((key, leaf));

@@ -139,7 +139,11 @@ fn powershell(value: &Value) -> String {
         Value::Text(t) => quote(t),
         Value::Texts(items) => format!(
             "@({})",
-            items.iter().map(|t| quote(t)).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(|t| quote(t))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Value::Table(entries) => format!(
             "@{{{}}}",
@@ -225,7 +229,9 @@ mod tests {
 
     #[test]
     fn control_characters_cannot_reach_the_terminal() {
-        let p = plan(vec![Call::new("Set-Mailbox").param("Identity", "a\u{1b}[2Jb")]);
+        let p = plan(vec![
+            Call::new("Set-Mailbox").param("Identity", "a\u{1b}[2Jb"),
+        ]);
         let text = render_plan(&p, "d", None);
         assert!(!text.contains('\u{1b}'));
         assert!(text.contains("'a?[2Jb'"));

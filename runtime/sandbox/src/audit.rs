@@ -95,7 +95,11 @@ impl AuditObserver {
     }
 
     /// Writes an end record made by the caller (`exorun apply`), and fsyncs.
-    pub fn finish_with(&self, end: RunEndEvent, plan_sha256: Option<&str>) -> Result<(), AuditError> {
+    pub fn finish_with(
+        &self,
+        end: RunEndEvent,
+        plan_sha256: Option<&str>,
+    ) -> Result<(), AuditError> {
         let mut run = self.run.clone();
         if let Some(digest) = plan_sha256 {
             run.plan_sha256 = Some(digest.to_owned());

@@ -27,11 +27,11 @@ pub mod outputs;
 pub mod plugin;
 pub mod run;
 
+pub use audit::AuditObserver;
 pub use engine::{Sandbox, SandboxConfig};
 pub use error::{LoadError, RunError};
-pub use plugin::Plugin;
-pub use audit::AuditObserver;
 pub use outputs::{OutputFile, OutputsLimitExceeded, OutputsReport};
+pub use plugin::Plugin;
 pub use run::{
     CallRecord, Decision, LogLevel, LogLine, Observer, Observers, RunReport, RunRequest,
 };

@@ -27,7 +27,7 @@
 //! cap plus that margin. The folder is kept after a failed run, so the
 //! operator can see what was written.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use exorun_policy::Outputs;
@@ -123,7 +123,7 @@ impl OutputsFolder {
     }
 
     #[cfg(test)]
-    pub fn folder(&self) -> &Path {
+    pub fn folder(&self) -> &std::path::Path {
         &self.folder
     }
 
@@ -159,7 +159,10 @@ impl OutputsFolder {
     /// Walks the folder without following links, stopping as soon as it
     /// is over either cap. Entries that vanish during the walk (the
     /// plugin deleting them) are skipped.
-    fn measure(&self, mut files: Option<&mut Vec<OutputFile>>) -> Result<Usage, OutputsLimitExceeded> {
+    fn measure(
+        &self,
+        mut files: Option<&mut Vec<OutputFile>>,
+    ) -> Result<Usage, OutputsLimitExceeded> {
         let mut usage = Usage::default();
         let mut stack = vec![self.folder.clone()];
         while let Some(dir) = stack.pop() {
@@ -225,11 +228,9 @@ mod tests {
 
     fn folder(max_mib: u64, max_files: u64) -> (tempfile::TempDir, OutputsFolder) {
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputsFolder::create(
-            &Outputs { max_mib, max_files },
-            dir.path().join("runs/one"),
-        )
-        .unwrap();
+        let out =
+            OutputsFolder::create(&Outputs { max_mib, max_files }, dir.path().join("runs/one"))
+                .unwrap();
         (dir, out)
     }
 
@@ -273,7 +274,10 @@ mod tests {
         std::fs::write(out.folder().join("big"), vec![0u8; (1 << 20) + 1]).unwrap();
         let error = out.check().unwrap_err();
         assert_eq!(error.bytes, (1 << 20) + 1);
-        assert!(error.to_string().contains("more than 1048576 bytes"), "{error}");
+        assert!(
+            error.to_string().contains("more than 1048576 bytes"),
+            "{error}"
+        );
         assert!(error.to_string().ends_with("([outputs] max-mib)"));
     }
 
@@ -293,7 +297,10 @@ mod tests {
         }
         let error = out.check().unwrap_err();
         assert_eq!(error.entries, 4);
-        assert!(error.to_string().ends_with("([outputs] max-files)"), "{error}");
+        assert!(
+            error.to_string().ends_with("([outputs] max-files)"),
+            "{error}"
+        );
     }
 
     #[cfg(unix)]

@@ -324,9 +324,10 @@ impl Sandbox {
         let outputs = match &manifest.outputs {
             None => None,
             Some(spec) => {
-                let folder = request.outputs_dir.clone().unwrap_or_else(|| {
-                    unique_folder(&config.outputs_root, &manifest.plugin.name)
-                });
+                let folder = request
+                    .outputs_dir
+                    .clone()
+                    .unwrap_or_else(|| unique_folder(&config.outputs_root, &manifest.plugin.name));
                 let made = OutputsFolder::create(spec, folder.clone())
                     .map_err(|e| format!("{}: {e}", folder.display()))
                     .and_then(|outputs| {

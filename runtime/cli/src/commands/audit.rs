@@ -90,7 +90,10 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             .split_once(':')
             .context("--expect takes SEQ:HASH, for example 1200:9f86d081…")?;
         options.expect_last = Some(exorun_audit::Anchor {
-            seq: seq.trim().parse().context("--expect: SEQ is not a number")?,
+            seq: seq
+                .trim()
+                .parse()
+                .context("--expect: SEQ is not a number")?,
             hash: hash.trim().to_ascii_lowercase(),
         });
     }

@@ -22,10 +22,9 @@ pub fn main(command: Command) -> anyhow::Result<ExitCode> {
         Command::Show(args) => {
             let read = Plan::read(&args.plan)?;
             // The manifest, when it can still be read, marks sensitive values.
-            let manifest = exorun_policy::Manifest::load(std::path::Path::new(
-                &read.plan.plugin.manifest,
-            ))
-            .ok();
+            let manifest =
+                exorun_policy::Manifest::load(std::path::Path::new(&read.plan.plugin.manifest))
+                    .ok();
             print!(
                 "{}",
                 exorun_plan::render_plan(

@@ -230,7 +230,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let audit_failure = audit.failure().or_else(|| audit_result.err().map(|e| e.to_string()));
+    let audit_failure = audit
+        .failure()
+        .or_else(|| audit_result.err().map(|e| e.to_string()));
     if args.json {
         println!(
             "{}",
@@ -277,7 +279,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 outputs.folder.display()
             );
             for file in &outputs.files {
-                eprintln!("  {}  {} bytes", outputs.folder.join(&file.name).display(), file.bytes);
+                eprintln!(
+                    "  {}  {} bytes",
+                    outputs.folder.join(&file.name).display(),
+                    file.bytes
+                );
             }
         }
         if let Some((path, digest, calls)) = &plan {

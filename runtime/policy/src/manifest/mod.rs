@@ -395,12 +395,13 @@ fn validate_outputs(loc: &Locator<'_>, raw: RawOutputs) -> Result<Outputs, Manif
     let bounded = |value: Option<Spanned<u64>>, key: &str, ceiling: u64| match value {
         Some(v) if *v.get_ref() == 0 => Err(loc.at(
             &v,
-            format!("[outputs] {key} must be greater than 0 (leave [outputs] out for no folder at all)"),
+            format!(
+                "[outputs] {key} must be greater than 0 (leave [outputs] out for no folder at all)"
+            ),
         )),
-        Some(v) if *v.get_ref() > ceiling => Err(loc.at(
-            &v,
-            format!("[outputs] {key} may be at most {ceiling}"),
-        )),
+        Some(v) if *v.get_ref() > ceiling => {
+            Err(loc.at(&v, format!("[outputs] {key} may be at most {ceiling}")))
+        }
         Some(v) => Ok(Some(*v.get_ref())),
         None => Ok(None),
     };

@@ -231,7 +231,10 @@ fn an_empty_outputs_table_grants_the_default_folder() {
 
 #[test]
 fn outputs_limits_are_read() {
-    let m = parse(&format!("{PLUGIN}\n[outputs]\nmax-mib = 2\nmax-files = 3\n")).unwrap();
+    let m = parse(&format!(
+        "{PLUGIN}\n[outputs]\nmax-mib = 2\nmax-files = 3\n"
+    ))
+    .unwrap();
     assert_eq!(
         m.outputs,
         Some(crate::Outputs {
