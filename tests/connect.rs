@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use exorun_e2e::{Exorun, built_plugin, exorun, exorun_binary};
+use exorun_e2e::{Exorun, built_plugin, exorun, exorun_binary, exorun_command};
 
 /// `exorun sim` as a child process, stopped when dropped.
 struct Sim {
@@ -193,9 +193,12 @@ fn no_token_assertion_key_or_password_reaches_the_output_or_logs_of_a_run() {
         &certs.join("exorun-app.pfx"),
         &certs.join("exorun-app.pfx.password"),
     ));
-    let output = Command::new(exorun_binary())
+    let audit_log = dir.path().join("audit.jsonl");
+    let output = exorun_command()
         .arg("run")
         .args(&args)
+        .arg("--audit-log")
+        .arg(&audit_log)
         .env(
             "EXORUN_LOG",
             "debug,exorun=trace,exorun_exchange=trace,exorun_sandbox=trace,reqwest=trace,hyper=trace,hyper_util=trace,cranelift_codegen=warn,wasmtime=info",
@@ -209,13 +212,16 @@ fn no_token_assertion_key_or_password_reaches_the_output_or_logs_of_a_run() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(everything.len() > 1000, "trace logging produced output");
+    let audit = std::fs::read_to_string(&audit_log).unwrap();
+    assert!(audit.contains("\"clientRequestId\""), "{audit}");
+    let everything = format!("{everything}{audit}");
     let password = std::fs::read_to_string(certs.join("exorun-app.pfx.password")).unwrap();
     // Every JWT (access token or client assertion) starts with the
     // base64url of `{"`.
     for secret in ["eyJ", "PRIVATE KEY", "Bearer ", password.trim()] {
         assert!(
             !everything.contains(secret),
-            "found {secret:?} in the run's output"
+            "found {secret:?} in the run's output or audit trail"
         );
     }
 }

@@ -38,10 +38,7 @@ struct FirstCall {
 #[async_trait]
 impl Backend for FirstCall {
     async fn open_pages(&self, call: &Call) -> Result<Box<dyn PageStream>, CmdletError> {
-        self.at
-            .lock()
-            .unwrap()
-            .get_or_insert_with(Instant::now);
+        self.at.lock().unwrap().get_or_insert_with(Instant::now);
         self.inner.open_pages(call).await
     }
 }
@@ -67,7 +64,11 @@ async fn start_to_first_call(sandbox: &Sandbox, manifest: &Path) -> (Duration, C
     let plugin = Plugin::load(sandbox, manifest).expect("load");
     let report = sandbox.run(&plugin, RunRequest::new(backend.clone())).await;
     assert!(report.outcome.is_ok(), "{:?}", report.outcome);
-    let first = backend.at.lock().unwrap().expect("the plugin made its call");
+    let first = backend
+        .at
+        .lock()
+        .unwrap()
+        .expect("the plugin made its call");
     (first - started, plugin.cache_outcome().clone())
 }
 
@@ -108,7 +109,9 @@ fn main() {
         .expect("runtime");
     let caches = tempfile::tempdir().expect("cache dir");
     let exorun = release_exorun();
-    println!("| language | component | cold start (compile) | warm start, median of {WARM_RUNS} | exorun run wall, median of {WALL_RUNS} |");
+    println!(
+        "| language | component | cold start (compile) | warm start, median of {WARM_RUNS} | exorun run wall, median of {WALL_RUNS} |"
+    );
     println!("|---|---|---|---|---|");
     for (language, dir) in PLUGINS {
         if !filter.is_empty() && !filter.iter().any(|f| language.eq_ignore_ascii_case(f)) {
@@ -125,8 +128,7 @@ fn main() {
         );
         let size = std::fs::metadata(&component).expect("component").len();
         let cache = caches.path().join(language);
-        let (cold, outcome) =
-            runtime.block_on(start_to_first_call(&sandbox(&cache), &manifest));
+        let (cold, outcome) = runtime.block_on(start_to_first_call(&sandbox(&cache), &manifest));
         assert_eq!(outcome, CacheOutcome::Miss);
 
         // A new sandbox (as a new process would have), warm cache.

@@ -173,18 +173,30 @@ pub fn sandbox_config() -> exorun_sandbox::SandboxConfig {
     }
 }
 
+/// The `exorun` binary as a command, run in the repository root with the
+/// user's data folder (audit trail, run outputs) under `target/e2e-data`
+/// and the shared test compile cache, so tests never write to the real ones.
+pub fn exorun_command() -> std::process::Command {
+    let mut command = std::process::Command::new(exorun_binary());
+    command
+        .current_dir(repo_root())
+        .env_remove("EXORUN_LOG")
+        .env_remove("EXORUN_AUDIT_LOG")
+        .env("XDG_DATA_HOME", repo_root().join("target/e2e-data"))
+        .env("EXORUN_CACHE_DIR", compile_cache().dir);
+    command
+}
+
 /// Runs `exorun` with `args` in the repository root.
 pub fn exorun(args: &[&str]) -> Exorun {
     exorun_in(&repo_root(), args)
 }
 
-/// Runs `exorun` with `args` in `dir`, with the shared test compile cache.
+/// Runs `exorun` with `args` in `dir`.
 pub fn exorun_in(dir: &Path, args: &[&str]) -> Exorun {
-    let output = std::process::Command::new(exorun_binary())
-        .args(args)
+    let output = exorun_command()
         .current_dir(dir)
-        .env_remove("EXORUN_LOG")
-        .env("EXORUN_CACHE_DIR", compile_cache().dir)
+        .args(args)
         .output()
         .expect("run exorun");
     Exorun {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use exorun_cmdlet::{Call, CmdletError};
 
 use crate::operator::current_operator;
-use crate::record::{Parameters, PluginRef, RunStatus};
+use crate::record::{Parameters, PluginRef, RunMode, RunStatus};
 use crate::redact::{clean_message, redact_parameters};
 
 /// Everything every record of a run repeats.
@@ -32,6 +32,10 @@ pub struct RunInfo {
     pub operator: String,
     pub tenant: String,
     pub app_id: String,
+    /// A plain run, a what-if run or the application of a plan.
+    pub mode: RunMode,
+    /// The SHA-256 of the plan a what-if run wrote or an apply executes.
+    pub plan_sha256: Option<String>,
 }
 
 impl RunInfo {
@@ -43,7 +47,19 @@ impl RunInfo {
             operator: current_operator(),
             tenant: tenant.into(),
             app_id: app_id.into(),
+            mode: RunMode::Run,
+            plan_sha256: None,
         }
+    }
+
+    pub fn mode(mut self, mode: RunMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    pub fn plan_sha256(mut self, digest: impl Into<String>) -> Self {
+        self.plan_sha256 = Some(digest.into());
+        self
     }
 }
 
@@ -64,6 +80,8 @@ pub enum CallOutcome {
     Ok { objects: u64 },
     /// Failed; `kind` is [`CmdletError::kind`], `message` already cleaned.
     Failed { kind: String, message: String },
+    /// Captured into a what-if plan instead of being sent.
+    Planned,
 }
 
 /// One cmdlet call, redacted on construction.
@@ -105,6 +123,12 @@ impl CallEvent {
 
     /// Objects returned, or the error (its message scrubbed of redacted
     /// values and capped at [`crate::MAX_MESSAGE_BYTES`]).
+    /// Captured into a what-if plan: allowed, never sent.
+    pub fn planned(mut self) -> Self {
+        self.outcome = CallOutcome::Planned;
+        self
+    }
+
     pub fn outcome(mut self, outcome: Result<u64, &CmdletError>) -> Self {
         self.outcome = match outcome {
             Ok(objects) => CallOutcome::Ok { objects },
@@ -139,6 +163,8 @@ pub struct RunEndEvent {
     pub denied: u64,
     pub failed: u64,
     pub duration: Duration,
+    /// The folder the run's output files were written to.
+    pub outputs: Option<String>,
 }
 
 impl RunEndEvent {
@@ -152,6 +178,7 @@ impl RunEndEvent {
             denied: 0,
             failed: 0,
             duration: Duration::ZERO,
+            outputs: None,
         }
     }
 
@@ -175,6 +202,11 @@ impl RunEndEvent {
 
     pub fn duration(mut self, duration: Duration) -> Self {
         self.duration = duration;
+        self
+    }
+
+    pub fn outputs(mut self, folder: impl Into<String>) -> Self {
+        self.outputs = Some(folder.into());
         self
     }
 }
@@ -214,6 +246,8 @@ pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) 
         operator: run.operator.clone(),
         tenant: run.tenant.clone(),
         app_id: run.app_id.clone(),
+        mode: (run.mode != RunMode::Run).then_some(run.mode),
+        plan: run.plan_sha256.clone(),
         cmdlet: None,
         parameters: None,
         read_only: None,
@@ -229,6 +263,7 @@ pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) 
         calls: None,
         denied: None,
         failed: None,
+        outputs: None,
         prev,
         hash: String::new(),
     };
@@ -255,6 +290,7 @@ pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) 
                     record.outcome = Some(kind.clone());
                     record.message = Some(message.clone());
                 }
+                CallOutcome::Planned => record.outcome = Some("planned".to_owned()),
             }
             record.duration_ms = Some(millis(call.duration));
             record.client_request_id = call.client_request_id.clone();
@@ -268,6 +304,7 @@ pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) 
             record.denied = Some(end.denied);
             record.failed = Some(end.failed);
             record.duration_ms = Some(millis(end.duration));
+            record.outputs = end.outputs.clone();
         }
     }
     record

@@ -74,10 +74,10 @@ pub use log::{AuditLog, Durability, MAX_LINE_BYTES};
 pub use operator::current_operator;
 pub use path::{ENV_AUDIT_LOG, default_path, path_from_env};
 pub use query::{Filter, Query, query};
-pub use record::{DecisionKind, Kind, Parameters, PluginRef, Record, RunStatus};
+pub use record::{DecisionKind, Kind, Parameters, PluginRef, Record, RunMode, RunStatus};
 pub use redact::{MAX_MESSAGE_BYTES, REDACTED, is_sensitive_name};
 pub use table::render_table;
-pub use time::format_rfc3339_millis;
+pub use time::{format_rfc3339_millis, parse_rfc3339};
 pub use verify::{
     AnchorSource, BreakReason, HeadPolicy, MAX_TORN_LISTED, Summary, TornLine, VerifyError,
     VerifyOptions, verify, verify_with,

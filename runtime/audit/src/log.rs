@@ -7,12 +7,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use sha2::{Digest, Sha256};
+
 use crate::chain::seal;
 use crate::entry::{Entry, to_record};
 use crate::error::AuditError;
 use crate::head::{Anchor, head_path, write_head};
 use crate::record::Record;
-use crate::tail::read_tail;
+use crate::tail::{Tail, read_tail};
 use crate::time::format_rfc3339_millis;
 
 /// The longest line the log writes or reads. Far above any real record
@@ -41,6 +43,10 @@ pub struct AuditLog {
     file: File,
     head: File,
     durability: Durability,
+    /// The tail this handle last wrote, and the file's length just after:
+    /// while the length is unchanged, no other writer has appended and the
+    /// tail need not be read back from the file.
+    written: Option<(u64, Tail)>,
 }
 
 impl AuditLog {
@@ -71,6 +77,7 @@ impl AuditLog {
             file,
             head,
             durability: Durability::default(),
+            written: None,
         };
         log.init_head()?;
         Ok(log)
@@ -96,7 +103,15 @@ impl AuditLog {
     /// as durable as asked, then updates the head file.
     pub fn append(&mut self, entry: Entry<'_>) -> Result<Record, AuditError> {
         let _lock = Locked::exclusive(&self.file).map_err(AuditError::io(&self.path))?;
-        let tail = read_tail(&self.file, &self.path)?;
+        let len = self
+            .file
+            .metadata()
+            .map_err(AuditError::io(&self.path))?
+            .len();
+        let tail = match self.written.take() {
+            Some((written_len, tail)) if written_len == len => tail,
+            _ => read_tail(&self.file, &self.path)?,
+        };
         if tail.needs_newline {
             tracing::warn!(path = %self.path.display(), after_seq = tail.seq, "audit log ends in a torn line; starting the next record on a new line");
         }
@@ -131,6 +146,17 @@ impl AuditLog {
             Durability::Flush => (&self.file).flush(),
         }
         .map_err(AuditError::io(&self.path))?;
+        let line_digest: [u8; 32] = Sha256::digest(&line).into();
+        let line_hash = crate::chain::to_hex(&line_digest);
+        self.written = Some((
+            len + buf.len() as u64,
+            Tail {
+                seq,
+                hash: hash.clone(),
+                line_hash: String::from_utf8_lossy(&line_hash).into_owned(),
+                needs_newline: false,
+            },
+        ));
         record.hash = hash;
         let anchor = Anchor {
             seq: record.seq,
@@ -144,6 +170,13 @@ impl AuditLog {
             });
         }
         Ok(record)
+    }
+
+    /// Makes every record appended so far survive a power cut
+    /// (`fdatasync`): what a [`Durability::Flush`] writer calls at the
+    /// points that matter, such as the start and end of a run.
+    pub fn sync(&self) -> Result<(), AuditError> {
+        self.file.sync_data().map_err(AuditError::io(&self.path))
     }
 
     /// Gives a new head file its first contents, from the log's tail (the

@@ -27,6 +27,20 @@ pub struct PluginRef {
     pub sha256: String,
 }
 
+/// Why a run happened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunMode {
+    /// `exorun run`: every allowed call is sent.
+    #[default]
+    Run,
+    /// `exorun run --what-if`: reads are sent, writes are captured into a
+    /// plan (their outcome is `planned`).
+    WhatIf,
+    /// `exorun apply`: the calls of a reviewed plan, sent.
+    Apply,
+}
+
 /// The policy gate's decision on a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -105,6 +119,12 @@ pub struct Record {
     pub operator: String,
     pub tenant: String,
     pub app_id: String,
+    /// Absent for a plain run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RunMode>,
+    /// SHA-256 of the plan file a what-if run wrote or an apply executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 
     // Calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +139,8 @@ pub struct Record {
     /// The manifest rule that denied the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-    /// `"ok"` or the error kind (`"not-found"`, `"outcome-unknown"`, ...).
+    /// `"ok"`, `"planned"` (what-if) or the error kind (`"not-found"`,
+    /// `"outcome-unknown"`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     /// The error text, capped and with sensitive values removed.
@@ -147,6 +168,9 @@ pub struct Record {
     pub denied: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<u64>,
+    /// The folder the run's output files went to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<String>,
 
     /// Hex SHA-256 of the previous line's bytes, 64 zeros for the first.
     pub prev: String,

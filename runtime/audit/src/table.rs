@@ -1,7 +1,7 @@
 //! The human-readable listing for `exorun audit show` (the JSON listing is
 //! just the records, one per line).
 
-use crate::record::{DecisionKind, Kind, Record, RunStatus};
+use crate::record::{DecisionKind, Kind, Record, RunMode, RunStatus};
 
 const HEADERS: [&str; 8] = [
     "TIME", "RUN", "PLUGIN", "CMDLET", "DECISION", "OUTCOME", "OBJECTS", "DURATION",
@@ -37,11 +37,23 @@ pub fn render_table(records: &[Record]) -> String {
     out
 }
 
+fn mode(record: &Record) -> &'static str {
+    match record.mode {
+        Some(RunMode::WhatIf) => "what-if",
+        Some(RunMode::Apply) => "apply",
+        Some(RunMode::Run) | None => "run",
+    }
+}
+
 fn row(record: &Record) -> [String; 8] {
     let run: String = record.run_id.chars().take(8).collect();
     let plugin = format!("{}@{}", record.plugin.name, record.plugin.version);
     let (cmdlet, decision, outcome) = match record.kind {
-        Kind::RunStart => ("(run start)".to_owned(), String::new(), String::new()),
+        Kind::RunStart => (
+            format!("({} start)", mode(record)),
+            String::new(),
+            String::new(),
+        ),
         Kind::RunEnd => {
             let status = match record.status {
                 Some(RunStatus::Ok) => "ok",
@@ -49,7 +61,7 @@ fn row(record: &Record) -> [String; 8] {
                 None => "",
             };
             let outcome = record.error.clone().unwrap_or_else(|| status.to_owned());
-            ("(run end)".to_owned(), String::new(), outcome)
+            (format!("({} end)", mode(record)), String::new(), outcome)
         }
         Kind::Call => {
             let decision = match (record.decision, &record.rule) {

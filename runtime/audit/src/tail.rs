@@ -18,7 +18,7 @@ const CHUNK: u64 = 8 * 1024;
 const MAX_TORN_SKIPPED: u32 = 64;
 
 /// What the next record chains from.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Tail {
     /// Seq of the last complete record, 0 for none.
     pub seq: u64,

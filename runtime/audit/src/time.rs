@@ -24,6 +24,80 @@ pub fn format_rfc3339_millis(at: SystemTime) -> String {
     )
 }
 
+/// Parses a UTC time as records write it (`2026-11-28T22:18:00.123Z`),
+/// or shorter: `2026-11-28`, `2026-11-28T22:18`, `2026-11-28 22:18:00`; a
+/// trailing `Z` is optional, other offsets are refused. `None` for anything
+/// else, or a time before 1970.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    let text = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+    let (date, time) = match text.split_once(['T', 't', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (text, None),
+    };
+    let mut parts = date.split('-');
+    let year: i64 = number(parts.next()?, 4)?;
+    let month: u32 = number(parts.next()?, 2)?;
+    let day: u32 = number(parts.next()?, 2)?;
+    if parts.next().is_some() || !(1..=12).contains(&month) || day == 0 || day > 31 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    if civil_from_days(days) != (year, month, day) {
+        return None; // 2026-02-30 and the like
+    }
+    let mut seconds = 0u64;
+    let mut nanos = 0u32;
+    if let Some(time) = time {
+        let (hms, fraction) = match time.split_once('.') {
+            Some((hms, f)) => (hms, Some(f)),
+            None => (time, None),
+        };
+        let mut fields = hms.split(':');
+        let hour: u64 = number(fields.next()?, 2)?;
+        let minute: u64 = number(fields.next()?, 2)?;
+        let second: u64 = match fields.next() {
+            Some(s) => number(s, 2)?,
+            None => 0,
+        };
+        if fields.next().is_some() || hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        seconds = hour * 3600 + minute * 60 + second;
+        if let Some(fraction) = fraction {
+            if fraction.is_empty()
+                || fraction.len() > 9
+                || !fraction.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            let padded = format!("{fraction:0<9}");
+            nanos = padded.parse().ok()?;
+        }
+    }
+    let days = u64::try_from(days).ok()?;
+    Some(UNIX_EPOCH + std::time::Duration::new(days * 86_400 + seconds, nanos))
+}
+
+fn number<T: std::str::FromStr>(text: &str, width: usize) -> Option<T> {
+    if text.len() != width || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// (year, month, day) to days since 1970-01-01; Howard Hinnant's
+/// `days_from_civil`.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
 /// calendar; Howard Hinnant's `civil_from_days`.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -76,6 +150,46 @@ mod tests {
             format_rfc3339_millis(at(946_684_799, 999)),
             "1999-12-31T23:59:59.999Z"
         );
+    }
+
+    #[test]
+    fn formatted_times_parse_back_exactly() {
+        for t in [
+            at(1_795_904_280, 123),
+            at(1_709_208_000, 0),
+            at(946_684_799, 999),
+        ] {
+            assert_eq!(parse_rfc3339(&format_rfc3339_millis(t)), Some(t));
+        }
+    }
+
+    #[test]
+    fn shorter_forms_parse_as_utc() {
+        assert_eq!(parse_rfc3339("2024-02-29"), Some(at(1_709_164_800, 0)));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:00"),
+            Some(at(1_709_208_000, 0))
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29 12:00:00Z"),
+            Some(at(1_709_208_000, 0))
+        );
+    }
+
+    #[test]
+    fn malformed_or_impossible_times_do_not_parse() {
+        for bad in [
+            "",
+            "2024",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-01-01T24:00",
+            "2024-01-01T12:00+02:00",
+            "yesterday",
+            "2024-01-01T12:00:00.",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod commands;
 mod profiles;
+mod progress;
 mod tenant;
 
 use std::process::ExitCode;
@@ -32,8 +33,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one automation and print (or write) its output.
+    /// Run one automation and print (or write) its output; --what-if plans its changes instead.
     Run(commands::run::Args),
+    /// Send the changes of a reviewed what-if plan, after checking it again.
+    Apply(commands::apply::Args),
+    /// Review a what-if plan.
+    #[command(subcommand)]
+    Plan(commands::plan::Command),
+    /// Verify or read the audit trail of runs and calls.
+    #[command(subcommand)]
+    Audit(commands::audit::Command),
     /// Show what a plugin may do: cmdlets, parameters and their constraints, inputs, limits, digest.
     Inspect(commands::inspect::Args),
     /// Build a plugin from source and pin its component's sha256 in exorun.toml.
@@ -64,6 +73,9 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Run(args) => commands::run::main(args),
+        Command::Apply(args) => commands::apply::main(args),
+        Command::Plan(command) => commands::plan::main(command),
+        Command::Audit(command) => commands::audit::main(command),
         Command::Inspect(args) => commands::inspect::main(args),
         Command::Build(args) => commands::build::main(args),
         Command::New(args) => commands::new::main(args),

@@ -37,6 +37,24 @@ pub fn config_dir() -> PathBuf {
         .join("exorun")
 }
 
+/// The user's exorun data folder (`$XDG_DATA_HOME/exorun`, else
+/// `~/.local/share/exorun`): the audit trail and run outputs live here.
+pub fn data_dir() -> anyhow::Result<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        });
+    match base {
+        Some(base) => Ok(base.join("exorun")),
+        None => bail!("no data folder: set XDG_DATA_HOME or HOME, or pass --outputs-dir"),
+    }
+}
+
 /// The config file: `EXORUN_CONFIG`, else `config.toml` in [`config_dir`].
 pub fn config_file() -> PathBuf {
     std::env::var_os("EXORUN_CONFIG")

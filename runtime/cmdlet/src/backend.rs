@@ -31,6 +31,13 @@ pub trait Backend: Send + Sync + 'static {
 pub trait PageStream: Send {
     /// The next page, or `None` when the result set is exhausted.
     async fn next_page(&mut self) -> Result<Option<Vec<Object>>, CmdletError>;
+
+    /// The `client-request-id` this read carries to Exchange (every page
+    /// of one call sends the same), so that an audit record can be joined
+    /// with Exchange's own logs. `None` for backends that have none.
+    fn client_request_id(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Reads every page of a stream into one list.

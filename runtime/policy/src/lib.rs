@@ -12,9 +12,11 @@ pub mod gate;
 pub mod inputs;
 pub mod limits;
 pub mod manifest;
+pub mod outputs;
 
 pub use capabilities::{Capabilities, CmdletRule, Constraint, ParamRule};
 pub use gate::{Denial, DenyReason, check};
 pub use inputs::{InputError, InputSpec, InputType, InputValue, ResolvedInputs};
 pub use limits::{Ceilings, LimitError, Limits};
 pub use manifest::{Manifest, ManifestError, PluginInfo};
+pub use outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};

@@ -33,6 +33,8 @@ pub struct Ceilings {
     pub memory_mib: u64,
     pub timeout: Duration,
     pub max_calls: u64,
+    /// The largest `[outputs] max-mib` a plugin may ask for.
+    pub outputs_mib: u64,
 }
 
 impl Default for Ceilings {
@@ -41,16 +43,19 @@ impl Default for Ceilings {
             memory_mib: 1024,
             timeout: Duration::from_secs(3600),
             max_calls: 1_000_000,
+            outputs_mib: 256,
         }
     }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "the plugin asks for {asked} {what}, above the operator's ceiling of {ceiling}; lower [limits] {key} in exorun.toml or raise the ceiling with {flag}"
+    "the plugin asks for {asked} {what}, above the operator's ceiling of {ceiling}; lower [{table}] {key} in exorun.toml or raise the ceiling with {flag}"
 )]
 pub struct LimitError {
     pub what: &'static str,
+    /// The manifest table the key is in.
+    pub table: &'static str,
     pub key: &'static str,
     pub flag: &'static str,
     pub asked: u64,
@@ -64,6 +69,7 @@ impl Limits {
         if self.memory_mib > ceilings.memory_mib {
             return Err(LimitError {
                 what: "MiB of memory",
+                table: "limits",
                 key: "memory-mib",
                 flag: "--max-memory-mib",
                 asked: self.memory_mib,
@@ -73,6 +79,7 @@ impl Limits {
         if self.timeout > ceilings.timeout {
             return Err(LimitError {
                 what: "seconds of run time",
+                table: "limits",
                 key: "timeout-seconds",
                 flag: "--max-timeout-seconds",
                 asked: self.timeout.as_secs(),
@@ -82,6 +89,7 @@ impl Limits {
         if self.max_calls > ceilings.max_calls {
             return Err(LimitError {
                 what: "cmdlet calls",
+                table: "limits",
                 key: "max-calls",
                 flag: "--max-calls",
                 asked: self.max_calls,

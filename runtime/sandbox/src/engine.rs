@@ -42,6 +42,9 @@ pub struct SandboxConfig {
     /// (libraries and tests stay free of side effects by default; the CLI
     /// turns it on).
     pub compile_cache: Option<CacheConfig>,
+    /// Where a run's `[outputs]` folder is made when the request names none
+    /// (`<root>/<plugin>/<unique>`).
+    pub outputs_root: std::path::PathBuf,
 }
 
 impl Default for SandboxConfig {
@@ -55,6 +58,7 @@ impl Default for SandboxConfig {
             invoke_many_concurrency: 16,
             pooling: true,
             compile_cache: None,
+            outputs_root: std::env::temp_dir().join("exorun-outputs"),
         }
     }
 }

@@ -65,6 +65,12 @@ pub enum RunError {
     /// The inputs given do not match the manifest.
     #[error("{0}")]
     Inputs(String),
+    /// The `[outputs]` folder went over its cap.
+    #[error(transparent)]
+    OutputsLimit(#[from] crate::outputs::OutputsLimitExceeded),
+    /// The `[outputs]` folder could not be made.
+    #[error("cannot create the outputs folder: {0}")]
+    Outputs(String),
 }
 
 impl RunError {
@@ -80,6 +86,8 @@ impl RunError {
             RunError::Instantiate(_) => "instantiate",
             RunError::Trap(_) => "trap",
             RunError::Inputs(_) => "inputs",
+            RunError::OutputsLimit(_) => "outputs-limit",
+            RunError::Outputs(_) => "outputs",
         }
     }
 }

@@ -15,19 +15,27 @@
 //!   compiles;
 //! - [`host`]: the host side of the WIT imports;
 //! - [`limits`]: memory and table limits of one run;
-//! - [`run`]: one run, from a fresh store to a [`RunReport`].
+//! - [`run`]: one run, from a fresh store to a [`RunReport`];
+//! - [`outputs`]: the `[outputs]` capability, a size-capped folder;
+//! - [`audit`]: the audit trail as an [`Observer`] of runs.
 
+pub mod audit;
 mod bindings;
 pub mod cache;
 pub mod engine;
 mod error;
 pub mod host;
 mod limits;
+pub mod outputs;
 pub mod plugin;
 pub mod run;
 
+pub use audit::AuditObserver;
 pub use cache::{CacheConfig, CacheOutcome, CompileCache};
 pub use engine::{Sandbox, SandboxConfig};
 pub use error::{LoadError, RunError};
+pub use outputs::{OutputFile, OutputsLimitExceeded, OutputsReport};
 pub use plugin::Plugin;
-pub use run::{CallRecord, Decision, LogLevel, LogLine, Observer, RunReport, RunRequest};
+pub use run::{
+    CallRecord, Decision, LogLevel, LogLine, Observer, Observers, RunReport, RunRequest,
+};

@@ -1,8 +1,10 @@
 //! One run: a fresh store with its own limits, WASI context and log, the
 //! plugin's `run` export called under a wall-clock deadline, and a report.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use exorun_cmdlet::{Backend, Call, CmdletError};
 use exorun_policy::{Capabilities, ResolvedInputs};
@@ -14,6 +16,7 @@ use crate::engine::Sandbox;
 use crate::error::RunError;
 use crate::host::stdio::{LogLimitExceeded, LogSink, StdioPipe};
 use crate::limits::{MemoryLimitExceeded, RunLimiter, TableLimitExceeded};
+use crate::outputs::{OutputsFolder, OutputsLimitExceeded, OutputsReport};
 use crate::plugin::{Plugin, PluginInner};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,7 +56,11 @@ pub struct CallRecord {
     pub decision: Decision,
     /// Objects returned, or the error. For a paged read, the objects read so far.
     pub outcome: Result<u64, CmdletError>,
+    /// For a paged read, from opening to the last page read.
     pub elapsed: Duration,
+    /// The id the backend sent with the call (Exchange's `client-request-id`),
+    /// when the call reached one.
+    pub client_request_id: Option<String>,
 }
 
 /// Watches a run as it happens (the CLI's progress bar, the audit trail).
@@ -61,11 +68,41 @@ pub struct CallRecord {
 pub trait Observer: Send + Sync {
     fn log(&self, _line: &LogLine) {}
     fn progress(&self, _done: u64, _total: Option<u64>) {}
+    /// One call, once it has ended: a paged read when its last page was
+    /// read, it failed, the plugin dropped it or the run ended.
     fn call(&self, _record: &CallRecord) {}
+    /// `Some(reason)` refuses every further cmdlet call of the run before
+    /// it reaches the gate: an observer the operator relies on (the audit
+    /// trail) can no longer record what calls do, so none may happen.
+    fn blocked(&self) -> Option<String> {
+        None
+    }
 }
 
 struct NoObserver;
 impl Observer for NoObserver {}
+
+/// Several observers as one, told in order (the console and the audit
+/// trail of one run). The first that is blocked blocks the run.
+pub struct Observers(pub Vec<Arc<dyn Observer>>);
+
+impl Observer for Observers {
+    fn log(&self, line: &LogLine) {
+        self.0.iter().for_each(|o| o.log(line));
+    }
+
+    fn progress(&self, done: u64, total: Option<u64>) {
+        self.0.iter().for_each(|o| o.progress(done, total));
+    }
+
+    fn call(&self, record: &CallRecord) {
+        self.0.iter().for_each(|o| o.call(record));
+    }
+
+    fn blocked(&self) -> Option<String> {
+        self.0.iter().find_map(|o| o.blocked())
+    }
+}
 
 /// What to run a plugin with.
 pub struct RunRequest {
@@ -73,6 +110,10 @@ pub struct RunRequest {
     /// `name=value` pairs, checked against the manifest's `[inputs]`.
     pub inputs: Vec<String>,
     pub observer: Option<Arc<dyn Observer>>,
+    /// The fresh folder to make for a plugin that declares `[outputs]`
+    /// (it must not exist); by default one under
+    /// [`crate::SandboxConfig::outputs_root`]. Ignored for other plugins.
+    pub outputs_dir: Option<PathBuf>,
 }
 
 impl RunRequest {
@@ -81,7 +122,13 @@ impl RunRequest {
             backend,
             inputs: Vec::new(),
             observer: None,
+            outputs_dir: None,
         }
+    }
+
+    pub fn outputs_dir(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.outputs_dir = Some(folder.into());
+        self
     }
 
     pub fn input(mut self, name: &str, value: &str) -> Self {
@@ -106,6 +153,8 @@ pub struct RunReport {
     pub calls: Vec<CallRecord>,
     pub progress: Option<(u64, Option<u64>)>,
     pub elapsed: Duration,
+    /// The `[outputs]` folder and what the plugin left in it.
+    pub outputs: Option<OutputsReport>,
 }
 
 impl RunReport {
@@ -123,6 +172,18 @@ pub struct RunState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: RunLimiter,
     pub(crate) ctx: RunContext,
+    pub(crate) outputs: Option<OutputsFolder>,
+}
+
+impl RunState {
+    /// Measures the outputs folder if a check is due; past its cap the
+    /// plugin is stopped.
+    pub(crate) fn check_outputs(&mut self) -> wasmtime::Result<()> {
+        match &mut self.outputs {
+            Some(outputs) => outputs.check_due().map_err(wasmtime::Error::new),
+            None => Ok(()),
+        }
+    }
 }
 
 impl WasiView for RunState {
@@ -148,6 +209,8 @@ pub(crate) struct RunContext {
     pub log: LogSink,
     pub observer: Arc<dyn Observer>,
     pub records: Vec<CallRecord>,
+    /// Paged reads still open: recorded, not yet told to the observer.
+    pub open_reads: Vec<usize>,
     pub progress: Option<(u64, Option<u64>)>,
 }
 
@@ -160,20 +223,56 @@ impl RunContext {
         &self.plugin.manifest.plugin.name
     }
 
-    /// Stores a record and tells the observer; returns its index.
-    pub fn record(&mut self, record: CallRecord) -> usize {
+    /// Stores a record of a call that has ended and tells the observer.
+    pub fn record(&mut self, record: CallRecord) {
         self.observer.call(&record);
         self.records.push(record);
-        self.records.len() - 1
+    }
+
+    /// Stores the record of a paged read that has just opened; the
+    /// observer hears of it when it ends ([`RunContext::close_read`]).
+    pub fn open_read(&mut self, record: CallRecord) -> usize {
+        self.records.push(record);
+        let index = self.records.len() - 1;
+        self.open_reads.push(index);
+        index
     }
 
     /// Updates a paged read's record as pages arrive.
-    pub fn update_objects(&mut self, index: usize, objects: u64, error: Option<&CmdletError>) {
+    pub fn update_read(
+        &mut self,
+        index: usize,
+        objects: u64,
+        error: Option<&CmdletError>,
+        elapsed: Duration,
+    ) {
         if let Some(record) = self.records.get_mut(index) {
             record.outcome = match error {
                 Some(e) => Err(e.clone()),
                 None => Ok(objects),
             };
+            record.elapsed = elapsed;
+        }
+    }
+
+    /// A paged read has ended: tells the observer, once.
+    pub fn close_read(&mut self, index: usize) {
+        if let Some(position) = self.open_reads.iter().position(|&i| i == index) {
+            self.open_reads.swap_remove(position);
+            if let Some(record) = self.records.get(index) {
+                self.observer.call(record);
+            }
+        }
+    }
+
+    /// At the end of a run: every paged read the plugin left open.
+    fn close_all_reads(&mut self) {
+        let mut open = std::mem::take(&mut self.open_reads);
+        open.sort_unstable();
+        for index in open {
+            if let Some(record) = self.records.get(index) {
+                self.observer.call(record);
+            }
         }
     }
 }
@@ -199,6 +298,7 @@ impl Sandbox {
             calls: Vec::new(),
             progress: None,
             elapsed: Duration::ZERO,
+            outputs: None,
         };
         let inputs = match ResolvedInputs::resolve(&manifest.inputs, &request.inputs) {
             Ok(inputs) => inputs,
@@ -213,15 +313,39 @@ impl Sandbox {
         let memory_bytes = limits.memory_mib.saturating_mul(1 << 20);
         let log = LogSink::new(config.max_log_bytes, observer.clone());
 
-        let wasi = WasiCtxBuilder::new()
-            .args(&[manifest.plugin.name.as_str()])
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.args(&[manifest.plugin.name.as_str()])
             .stdout(StdioPipe::new(log.clone(), LogSource::Stdout))
             .stderr(StdioPipe::new(log.clone(), LogSource::Stderr))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }))
-            .build();
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        let outputs = match &manifest.outputs {
+            None => None,
+            Some(spec) => {
+                let folder = request
+                    .outputs_dir
+                    .clone()
+                    .unwrap_or_else(|| unique_folder(&config.outputs_root, &manifest.plugin.name));
+                let made = OutputsFolder::create(spec, folder.clone())
+                    .map_err(|e| format!("{}: {e}", folder.display()))
+                    .and_then(|outputs| {
+                        outputs
+                            .add_to(&mut wasi)
+                            .map(|()| outputs)
+                            .map_err(|e| format!("{}: {e:#}", folder.display()))
+                    });
+                match made {
+                    Ok(outputs) => Some(outputs),
+                    Err(message) => {
+                        report.outcome = Err(RunError::Outputs(message));
+                        return report;
+                    }
+                }
+            }
+        };
+        let wasi = wasi.build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(config.max_resources);
         let state = RunState {
@@ -239,8 +363,10 @@ impl Sandbox {
                 log: log.clone(),
                 observer,
                 records: Vec::new(),
+                open_reads: Vec::new(),
                 progress: None,
             },
+            outputs,
         };
         let mut store = Store::new(self.engine(), state);
         store.limiter_async(|state| &mut state.limiter);
@@ -248,12 +374,13 @@ impl Sandbox {
         store.set_epoch_deadline(1);
         // Each tick either yields (so other runs on this thread progress) or,
         // past the deadline, stops the plugin.
-        store.epoch_deadline_callback(move |_| {
+        // The tick is also when the outputs folder is measured.
+        store.epoch_deadline_callback(move |mut store| {
             if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(DeadlineExceeded))
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+                return Err(wasmtime::Error::new(DeadlineExceeded));
             }
+            store.data_mut().check_outputs()?;
+            Ok(UpdateDeadline::Yield(1))
         });
 
         let execution = async {
@@ -280,7 +407,18 @@ impl Sandbox {
             }
             Ok(Ok(Ok(output))) => Ok(output),
         };
+        let mut outcome = outcome;
+        if let Some(outputs) = &store.data().outputs {
+            let (listing, check) = outputs.finish();
+            report.outputs = Some(listing);
+            if let Err(exceeded) = check
+                && !matches!(outcome, Err(RunError::OutputsLimit(_)))
+            {
+                outcome = Err(RunError::OutputsLimit(exceeded));
+            }
+        }
         let ctx = &mut store.data_mut().ctx;
+        ctx.close_all_reads();
         report.calls = std::mem::take(&mut ctx.records);
         report.progress = ctx.progress;
         report.log = log.finish();
@@ -311,6 +449,9 @@ fn classify(
             mib: limits.memory_mib,
         };
     }
+    if let Some(e) = error.downcast_ref::<OutputsLimitExceeded>() {
+        return RunError::OutputsLimit(e.clone());
+    }
     if let Some(e) = error.downcast_ref::<LogLimitExceeded>() {
         return RunError::LogLimit { bytes: e.limit };
     }
@@ -330,6 +471,20 @@ fn classify(
     } else {
         RunError::Trap(truncate(message, 4096))
     }
+}
+
+/// A folder no other run of this process (or an earlier one) uses.
+fn unique_folder(root: &std::path::Path, plugin: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    root.join(plugin).join(format!(
+        "{nanos}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 fn truncate(mut text: String, max: usize) -> String {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use exorun_audit::{
     AuditLog, CallEvent, Decision, Durability, Entry, Event, PluginRef, Record, RunEndEvent,
-    RunInfo,
+    RunInfo, RunMode,
 };
 use exorun_cmdlet::{Call, CmdletError};
 
@@ -20,6 +20,8 @@ pub fn run_info(run_id: &str) -> RunInfo {
         operator: "alice".to_owned(),
         tenant: "contoso.onmicrosoft.com".to_owned(),
         app_id: "11111111-2222-3333-4444-555555555555".to_owned(),
+        mode: RunMode::Run,
+        plan_sha256: None,
     }
 }
 

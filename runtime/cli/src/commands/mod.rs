@@ -1,8 +1,11 @@
+pub mod apply;
+pub mod audit;
 pub mod build;
 pub mod cache;
 pub mod cert;
 pub mod connect;
 pub mod inspect;
 pub mod new;
+pub mod plan;
 pub mod run;
 pub mod sim;

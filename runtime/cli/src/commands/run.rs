@@ -1,19 +1,25 @@
 //! `exorun run <plugin>`: one automation, its output on stdout (or --out),
-//! its log and a summary on stderr.
+//! its log, progress and a summary on stderr, every call in the audit
+//! trail. With `--what-if`, writes are captured into a plan instead of sent.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
-use exorun_policy::Ceilings;
+use anyhow::{Context, bail};
+use exorun_audit::{PluginRef, RunInfo, RunMode};
+use exorun_cmdlet::Backend;
+use exorun_plan::{Plan, PlanPlugin, WhatIfBackend};
+use exorun_policy::{Ceilings, ResolvedInputs};
 use exorun_sandbox::{
-    CacheConfig, CacheOutcome, CallRecord, Decision, LogLevel, LogLine, Observer, Plugin,
+    AuditObserver, CacheConfig, CacheOutcome, Decision, Observer, Observers, Plugin, RunReport,
     RunRequest, Sandbox, SandboxConfig,
 };
 use serde_json::json;
 
+use crate::commands::audit::AuditLogArg;
+use crate::progress::{ConsoleObserver, Mode};
 use crate::tenant::{self, TenantArgs};
 
 #[derive(clap::Args)]
@@ -26,12 +32,25 @@ pub struct Args {
     /// Write the output to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Print a machine-readable summary on stdout (the output goes to --out).
+    /// Print one machine-readable summary on stdout (the output goes to --out).
     #[arg(long)]
     json: bool,
-    /// Print nothing but the output and errors.
+    /// Print nothing but the output and errors (no progress).
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Run reads for real but capture every other call into a plan instead
+    /// of sending it (review it with `exorun plan show`, send it with
+    /// `exorun apply`).
+    #[arg(long)]
+    what_if: bool,
+    /// Where --what-if writes the plan (default: <plugin>-<run id>.plan.json
+    /// in the current folder). Never overwrites a file.
+    #[arg(long, value_name = "FILE", requires = "what_if")]
+    plan: Option<PathBuf>,
+    /// Folder under which a plugin with [outputs] gets its run's folder
+    /// (default: outputs/ in the user's exorun data folder).
+    #[arg(long, value_name = "DIR")]
+    outputs_dir: Option<PathBuf>,
     /// Highest memory a plugin may ask for, in MiB.
     #[arg(long, default_value_t = Ceilings::default().memory_mib)]
     max_memory_mib: u64,
@@ -41,8 +60,24 @@ pub struct Args {
     /// Most cmdlet calls a plugin may ask for.
     #[arg(long, default_value_t = Ceilings::default().max_calls)]
     max_calls: u64,
+    /// Largest [outputs] max-mib a plugin may ask for.
+    #[arg(long, default_value_t = Ceilings::default().outputs_mib)]
+    max_outputs_mib: u64,
+    #[command(flatten)]
+    audit: AuditLogArg,
     #[command(flatten)]
     tenant: TenantArgs,
+}
+
+impl Args {
+    pub fn ceilings(&self) -> Ceilings {
+        Ceilings {
+            memory_mib: self.max_memory_mib,
+            timeout: Duration::from_secs(self.max_timeout_seconds),
+            max_calls: self.max_calls,
+            outputs_mib: self.max_outputs_mib,
+        }
+    }
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
@@ -55,11 +90,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sandbox = Sandbox::new(SandboxConfig {
-        ceilings: Ceilings {
-            memory_mib: args.max_memory_mib,
-            timeout: Duration::from_secs(args.max_timeout_seconds),
-            max_calls: args.max_calls,
-        },
+        ceilings: args.ceilings(),
         max_concurrent_runs: 4,
         compile_cache: CacheConfig::user_default(),
         ..SandboxConfig::default()
@@ -84,19 +115,130 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    let manifest = plugin.manifest();
+    // Inputs are checked before anything is connected or audited.
+    let resolved = match ResolvedInputs::resolve(&manifest.inputs, &args.inputs) {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            eprintln!("exorun: error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if let Some(plan) = &args.plan
+        && plan.exists()
+    {
+        bail!(
+            "{} exists already; a plan is never overwritten (choose another --plan)",
+            plan.display()
+        );
+    }
     let connection = tenant::connect(&args.tenant).await?;
     if !args.quiet {
         eprintln!("exorun: {}", connection.notice);
     }
-    let observer = Arc::new(ConsoleObserver::new(args.quiet));
-    let request = RunRequest {
-        backend: connection.backend.clone(),
-        inputs: args.inputs.clone(),
-        observer: Some(observer),
+
+    let mode = if args.what_if {
+        RunMode::WhatIf
+    } else {
+        RunMode::Run
     };
+    let run_info = RunInfo::new(
+        PluginRef {
+            name: manifest.plugin.name.clone(),
+            version: manifest.plugin.version.to_string(),
+            sha256: plugin.sha256().to_owned(),
+        },
+        connection.name.clone(),
+        connection.connection.app_id(),
+    )
+    .mode(mode);
+    let audit_path = args.audit.path()?;
+    let audit = Arc::new(
+        AuditObserver::start(&audit_path, run_info.clone(), &manifest.capabilities)
+            .context("writing the audit trail (the run was not started)")?,
+    );
+    let console = Arc::new(ConsoleObserver::new(Mode::detect(args.quiet)));
+
+    let what_if = args
+        .what_if
+        .then(|| Arc::new(WhatIfBackend::new(connection.backend.clone())));
+    let backend: Arc<dyn Backend> = match &what_if {
+        Some(capture) => capture.clone(),
+        None => connection.backend.clone(),
+    };
+    let mut request = RunRequest::new(backend);
+    request.inputs = args.inputs.clone();
+    request.observer = Some(Arc::new(Observers(vec![
+        console.clone() as Arc<dyn Observer>,
+        audit.clone(),
+    ])));
+    if manifest.outputs.is_some() {
+        let root = match &args.outputs_dir {
+            Some(dir) => dir.clone(),
+            None => crate::profiles::data_dir()?.join("outputs"),
+        };
+        request.outputs_dir = Some(root.join(&manifest.plugin.name).join(&run_info.run_id));
+    }
     let report = sandbox.run(&plugin, request).await;
+    console.finish();
+
+    // The plan is written before the run's end record, which names it.
+    let plan = match &what_if {
+        Some(capture) if report.outcome.is_ok() => {
+            let path = args.plan.clone().unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "{}-{}.plan.json",
+                    manifest.plugin.name,
+                    &run_info.run_id[..8]
+                ))
+            });
+            let mut plan = Plan {
+                format: exorun_plan::PLAN_FORMAT.to_owned(),
+                created_at: exorun_audit::format_rfc3339_millis(SystemTime::now()),
+                what_if_run_id: run_info.run_id.clone(),
+                operator: run_info.operator.clone(),
+                plugin: PlanPlugin {
+                    name: manifest.plugin.name.clone(),
+                    version: manifest.plugin.version.to_string(),
+                    sha256: plugin.sha256().to_owned(),
+                    manifest: absolute(&manifest.path).display().to_string(),
+                },
+                tenant: connection.name.clone(),
+                app_id: connection.connection.app_id().to_owned(),
+                inputs: resolved
+                    .iter()
+                    .map(|(name, value)| {
+                        let sensitive = manifest
+                            .inputs
+                            .iter()
+                            .any(|spec| spec.name == name && spec.sensitive);
+                        let shown = if sensitive {
+                            exorun_audit::REDACTED.to_owned()
+                        } else {
+                            value.to_string()
+                        };
+                        (name.to_owned(), shown)
+                    })
+                    .collect(),
+                calls: capture.captured(),
+                checksum: String::new(),
+            };
+            let digest = plan
+                .write_new(&path)
+                .with_context(|| format!("writing the plan {}", path.display()))?;
+            Some((path, digest, plan.calls.len()))
+        }
+        _ => None,
+    };
+    let outputs_folder = report.outputs.as_ref().map(|o| o.folder.as_path());
+    let audit_result = audit.finish(&report, outputs_folder, plan.as_ref().map(|p| p.1.as_str()));
 
     let denied = report.denials().count();
+    let failed = report
+        .calls
+        .iter()
+        .filter(|c| c.decision == Decision::Allowed && c.outcome.is_err())
+        .count();
     let output_path = match (&report.outcome, &args.out) {
         (Ok(output), Some(path)) => {
             std::fs::write(path, output)
@@ -105,20 +247,22 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
+    let audit_failure = audit
+        .failure()
+        .or_else(|| audit_result.err().map(|e| e.to_string()));
     if args.json {
-        let summary = json!({
-            "status": if report.outcome.is_ok() { "ok" } else { "failed" },
-            "error": report.outcome.as_ref().err().map(|e| json!({"kind": e.kind(), "message": e.to_string()})),
-            "plugin": report.plugin,
-            "version": report.version,
-            "sha256": report.sha256,
-            "tenant": connection.name,
-            "calls": report.calls.len(),
-            "denied": denied,
-            "elapsedMs": report.elapsed.as_millis() as u64,
-            "output": output_path,
-        });
-        println!("{summary}");
+        println!(
+            "{}",
+            summary(
+                &report,
+                &connection.name,
+                &run_info,
+                &audit_path,
+                output_path.as_deref(),
+                plan.as_ref(),
+                audit_failure.as_deref(),
+            )
+        );
     } else if let (Ok(output), None) = (&report.outcome, &args.out) {
         print!("{output}");
         if !output.ends_with('\n') {
@@ -131,7 +275,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => format!("FAILED ({})", e.kind()),
         };
         eprintln!(
-            "exorun: {} {} (sha256 {}…) against {}: {status}, {} cmdlet calls ({denied} denied) in {:.2} s{}",
+            "exorun: {} {} (sha256 {}…) against {}: {status}, {} cmdlet calls ({denied} denied, {failed} failed) in {:.2} s{}",
             report.plugin,
             report.version,
             &report.sha256[..12.min(report.sha256.len())],
@@ -139,9 +283,46 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             report.calls.len(),
             report.elapsed.as_secs_f64(),
             output_path
+                .as_ref()
                 .map(|p| format!(", output written to {}", p.display()))
                 .unwrap_or_default()
         );
+        if let Some(outputs) = &report.outputs {
+            eprintln!(
+                "exorun: {} output file{} ({} bytes) in {}",
+                outputs.files.len(),
+                if outputs.files.len() == 1 { "" } else { "s" },
+                outputs.bytes,
+                outputs.folder.display()
+            );
+            for file in &outputs.files {
+                eprintln!(
+                    "  {}  {} bytes",
+                    outputs.folder.join(&file.name).display(),
+                    file.bytes
+                );
+            }
+        }
+        if let Some((path, digest, calls)) = &plan {
+            eprintln!(
+                "exorun: what-if: nothing was changed; {calls} change{} planned in {} (sha256 {digest})",
+                if *calls == 1 { "" } else { "s" },
+                path.display()
+            );
+            eprintln!(
+                "exorun: review it with `exorun plan show {0}`, send it with `exorun apply {0}`",
+                path.display()
+            );
+        }
+        eprintln!(
+            "exorun: audit run {} in {}",
+            run_info.run_id,
+            audit_path.display()
+        );
+    }
+    if let Some(failure) = &audit_failure {
+        eprintln!("exorun: error: the audit trail is incomplete: {failure}");
+        return Ok(ExitCode::from(1));
     }
     match report.outcome {
         Ok(_) => Ok(ExitCode::SUCCESS),
@@ -152,53 +333,60 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Shows the plugin's log, denials and progress on stderr as they happen.
-struct ConsoleObserver {
-    quiet: bool,
-    last_progress: Mutex<Option<Instant>>,
+/// The `--json` summary: one object on one line.
+fn summary(
+    report: &RunReport,
+    tenant: &str,
+    run: &RunInfo,
+    audit_path: &Path,
+    output: Option<&Path>,
+    plan: Option<&(PathBuf, String, usize)>,
+    audit_failure: Option<&str>,
+) -> serde_json::Value {
+    let denied = report.denials().count();
+    let failed = report
+        .calls
+        .iter()
+        .filter(|c| c.decision == Decision::Allowed && c.outcome.is_err())
+        .count();
+    let objects: u64 = report
+        .calls
+        .iter()
+        .filter_map(|c| c.outcome.as_ref().ok())
+        .sum();
+    let status = if report.outcome.is_err() || audit_failure.is_some() {
+        "failed"
+    } else {
+        "ok"
+    };
+    json!({
+        "status": status,
+        "error": report.outcome.as_ref().err().map(|e| json!({"kind": e.kind(), "message": e.to_string()})),
+        "plugin": report.plugin,
+        "version": report.version,
+        "sha256": report.sha256,
+        "tenant": tenant,
+        "mode": if plan.is_some() || run.mode == RunMode::WhatIf { "what-if" } else { "run" },
+        "calls": report.calls.len(),
+        "denied": denied,
+        "failed": failed,
+        "objects": objects,
+        "elapsedMs": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+        "output": output,
+        "outputs": report.outputs.as_ref().map(|o| json!({
+            "folder": o.folder,
+            "bytes": o.bytes,
+            "files": o.files.iter().map(|f| json!({"name": f.name, "bytes": f.bytes})).collect::<Vec<_>>(),
+        })),
+        "plan": plan.map(|(path, digest, calls)| json!({"path": path, "sha256": digest, "calls": calls})),
+        "audit": {
+            "runId": run.run_id,
+            "log": audit_path,
+            "error": audit_failure,
+        },
+    })
 }
 
-impl ConsoleObserver {
-    fn new(quiet: bool) -> Self {
-        ConsoleObserver {
-            quiet,
-            last_progress: Mutex::new(None),
-        }
-    }
-}
-
-impl Observer for ConsoleObserver {
-    fn log(&self, line: &LogLine) {
-        if self.quiet && line.level < LogLevel::Error {
-            return;
-        }
-        let level = match line.level {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        };
-        eprintln!("  [{level}] {}", line.message);
-    }
-
-    fn progress(&self, done: u64, total: Option<u64>) {
-        if self.quiet {
-            return;
-        }
-        let mut last = self.last_progress.lock().unwrap_or_else(|e| e.into_inner());
-        let finished = total == Some(done);
-        if finished || last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-            *last = Some(Instant::now());
-            match total {
-                Some(total) => eprintln!("  progress: {done}/{total}"),
-                None => eprintln!("  progress: {done}"),
-            }
-        }
-    }
-
-    fn call(&self, record: &CallRecord) {
-        if let Decision::Denied { rule, message } = &record.decision {
-            eprintln!("  DENIED {}: {message} [{rule}]", record.call.cmdlet);
-        }
-    }
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

@@ -130,6 +130,10 @@ pub(crate) struct InvokePages {
 
 #[async_trait]
 impl PageStream for InvokePages {
+    fn client_request_id(&self) -> Option<String> {
+        Some(self.call.request_id.to_string())
+    }
+
     async fn next_page(&mut self) -> Result<Option<Vec<Object>>, CmdletError> {
         let url = match self.next.take() {
             None => return Ok(None),

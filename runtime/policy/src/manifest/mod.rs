@@ -17,7 +17,8 @@ use toml::Spanned;
 use crate::capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, Pattern, SetEntry};
 use crate::inputs::{InputSpec, InputType, InputValue};
 use crate::limits::Limits;
-use raw::{RawCmdlet, RawInput, RawManifest, RawParam};
+use crate::outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};
+use raw::{RawCmdlet, RawInput, RawManifest, RawOutputs, RawParam};
 
 /// Compiled patterns above this size are refused: a manifest from a
 /// marketplace must not be able to make the host build a huge automaton.
@@ -71,6 +72,9 @@ pub struct Manifest {
     pub capabilities: Capabilities,
     pub inputs: Vec<InputSpec>,
     pub limits: Limits,
+    /// `[outputs]`: a per-run folder for report files; `None` means the
+    /// plugin gets no filesystem at all.
+    pub outputs: Option<Outputs>,
 }
 
 impl Manifest {
@@ -117,12 +121,18 @@ impl Manifest {
                 .unwrap_or(defaults.max_calls),
         };
 
+        let outputs = raw
+            .outputs
+            .map(|outputs| validate_outputs(&located, outputs))
+            .transpose()?;
+
         Ok(Manifest {
             path: path.to_path_buf(),
             plugin,
             capabilities,
             inputs,
             limits,
+            outputs,
         })
     }
 }
@@ -378,6 +388,28 @@ fn typed_default(ty: InputType, value: &toml::Value) -> Option<InputValue> {
             .map(InputValue::Texts),
         _ => None,
     }
+}
+
+fn validate_outputs(loc: &Locator<'_>, raw: RawOutputs) -> Result<Outputs, ManifestError> {
+    let defaults = Outputs::default();
+    let bounded = |value: Option<Spanned<u64>>, key: &str, ceiling: u64| match value {
+        Some(v) if *v.get_ref() == 0 => Err(loc.at(
+            &v,
+            format!(
+                "[outputs] {key} must be greater than 0 (leave [outputs] out for no folder at all)"
+            ),
+        )),
+        Some(v) if *v.get_ref() > ceiling => {
+            Err(loc.at(&v, format!("[outputs] {key} may be at most {ceiling}")))
+        }
+        Some(v) => Ok(Some(*v.get_ref())),
+        None => Ok(None),
+    };
+    Ok(Outputs {
+        max_mib: bounded(raw.max_mib, "max-mib", MAX_OUTPUTS_MIB)?.unwrap_or(defaults.max_mib),
+        max_files: bounded(raw.max_files, "max-files", MAX_OUTPUTS_FILES)?
+            .unwrap_or(defaults.max_files),
+    })
 }
 
 fn positive(

@@ -17,6 +17,7 @@ pub(super) struct RawManifest {
     pub inputs: IndexMap<String, Spanned<RawInput>>,
     #[serde(default)]
     pub limits: RawLimits,
+    pub outputs: Option<RawOutputs>,
 }
 
 #[derive(Deserialize)]
@@ -69,4 +70,11 @@ pub(super) struct RawLimits {
     pub memory_mib: Option<Spanned<u64>>,
     pub timeout_seconds: Option<Spanned<u64>>,
     pub max_calls: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawOutputs {
+    pub max_mib: Option<Spanned<u64>>,
+    pub max_files: Option<Spanned<u64>>,
 }

@@ -211,3 +211,71 @@ fn toml_syntax_error_points_at_the_line() {
         error_of(&text)
     );
 }
+
+#[test]
+fn no_outputs_table_means_no_folder() {
+    assert_eq!(parse(PLUGIN).unwrap().outputs, None);
+}
+
+#[test]
+fn an_empty_outputs_table_grants_the_default_folder() {
+    let m = parse(&format!("{PLUGIN}\n[outputs]\n")).unwrap();
+    assert_eq!(
+        m.outputs,
+        Some(crate::Outputs {
+            max_mib: 16,
+            max_files: 100
+        })
+    );
+}
+
+#[test]
+fn outputs_limits_are_read() {
+    let m = parse(&format!(
+        "{PLUGIN}\n[outputs]\nmax-mib = 2\nmax-files = 3\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        m.outputs,
+        Some(crate::Outputs {
+            max_mib: 2,
+            max_files: 3
+        })
+    );
+}
+
+#[test]
+fn outputs_limits_must_be_positive_and_below_the_hard_ceiling() {
+    assert_eq!(
+        error_of(&format!("{PLUGIN}\n[outputs]\nmax-mib = 0\n")),
+        "plugins/demo/exorun.toml:8:11: [outputs] max-mib must be greater than 0 (leave [outputs] out for no folder at all)"
+    );
+    assert_eq!(
+        error_of(&format!("{PLUGIN}\n[outputs]\nmax-files = 10001\n")),
+        "plugins/demo/exorun.toml:8:13: [outputs] max-files may be at most 10000"
+    );
+}
+
+#[test]
+fn unknown_outputs_key_is_rejected_with_its_location() {
+    let text = format!("{PLUGIN}\n[outputs]\nmax-size = 5\n");
+    let error = error_of(&text);
+    assert!(
+        error.starts_with("plugins/demo/exorun.toml:8:1: unknown field `max-size`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn outputs_above_the_operator_ceiling_are_refused_naming_the_flag() {
+    let m = parse(&format!("{PLUGIN}\n[outputs]\nmax-mib = 300\n")).unwrap();
+    let error = m
+        .outputs
+        .unwrap()
+        .within(&crate::Ceilings::default())
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the plugin asks for 300 MiB of output files, above the operator's ceiling of 256; lower [outputs] max-mib in exorun.toml or raise the ceiling with --max-outputs-mib"
+    );
+}

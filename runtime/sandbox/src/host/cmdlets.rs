@@ -20,20 +20,57 @@ use crate::run::{CallRecord, Decision, RunState};
 /// An open paged read, owned by the plugin through a `pages` handle.
 pub struct PageReader {
     stream: Box<dyn PageStream>,
-    /// Bytes handed out so far, for the record.
+    /// Objects handed out so far, for the record.
     objects: u64,
     index: usize,
+    started: Instant,
 }
 
 type WitResult = Result<Vec<Object>, wit::CmdletError>;
 
-/// When an admitted call of a batch started, and how it ended.
-type Ran = (Instant, Result<Vec<Object>, CmdletError>);
+/// How an admitted call ended: when it started, its client-request-id and
+/// its result.
+struct Ran {
+    started: Instant,
+    request_id: Option<String>,
+    result: Result<Vec<Object>, CmdletError>,
+}
+
+/// Runs one admitted call to its end: opens it and reads every page.
+async fn run_call(backend: &dyn exorun_cmdlet::Backend, call: &Call, budget: u64) -> Ran {
+    let started = Instant::now();
+    match backend.open_pages(call).await {
+        Ok(pages) => {
+            let request_id = pages.client_request_id();
+            Ran {
+                started,
+                request_id,
+                result: collect_bounded(pages, budget).await,
+            }
+        }
+        Err(e) => Ran {
+            started,
+            request_id: None,
+            result: Err(e),
+        },
+    }
+}
 
 impl RunState {
     /// The gate and the budget. On success the call is counted.
     fn admit(&mut self, call: &Call) -> Result<(), CmdletError> {
         let ctx = &mut self.ctx;
+        if let Some(reason) = ctx.observer.blocked() {
+            let error = CmdletError::failed("AuditUnavailable", reason);
+            ctx.record(CallRecord {
+                call: call.clone(),
+                decision: Decision::Allowed,
+                outcome: Err(error.clone()),
+                elapsed: Default::default(),
+                client_request_id: None,
+            });
+            return Err(error);
+        }
         if let Err(denial) = exorun_policy::check(ctx.capabilities(), call) {
             tracing::warn!(
                 plugin = %ctx.plugin_name(),
@@ -54,6 +91,7 @@ impl RunState {
                 },
                 outcome: Err(error.clone()),
                 elapsed: Default::default(),
+                client_request_id: None,
             });
             return Err(error);
         }
@@ -69,6 +107,7 @@ impl RunState {
                 decision: Decision::Allowed,
                 outcome: Err(error.clone()),
                 elapsed: Default::default(),
+                client_request_id: None,
             });
             return Err(error);
         }
@@ -76,8 +115,8 @@ impl RunState {
         Ok(())
     }
 
-    fn finish(&mut self, call: Call, started: Instant, result: &Result<Vec<Object>, CmdletError>) {
-        let outcome = match result {
+    fn finish(&mut self, call: Call, ran: &Ran) {
+        let outcome = match &ran.result {
             Ok(objects) => Ok(objects.len() as u64),
             Err(e) => Err(e.clone()),
         };
@@ -85,7 +124,8 @@ impl RunState {
             call,
             decision: Decision::Allowed,
             outcome,
-            elapsed: started.elapsed(),
+            elapsed: ran.started.elapsed(),
+            client_request_id: ran.request_id.clone(),
         });
     }
 }
@@ -115,25 +155,22 @@ async fn collect_bounded(
 
 impl Host for RunState {
     async fn invoke(&mut self, c: wit::Call) -> wasmtime::Result<WitResult> {
+        self.check_outputs()?;
         let call = call_from_wit(c);
         if let Err(e) = self.admit(&call) {
             return Ok(Err(error_to_wit(e)));
         }
-        let started = Instant::now();
         let backend = self.ctx.backend.clone();
-        let budget = self.ctx.result_byte_budget;
-        let result = match backend.open_pages(&call).await {
-            Ok(pages) => collect_bounded(pages, budget).await,
-            Err(e) => Err(e),
-        };
-        self.finish(call, started, &result);
-        Ok(result.map_err(error_to_wit))
+        let ran = run_call(backend.as_ref(), &call, self.ctx.result_byte_budget).await;
+        self.finish(call, &ran);
+        Ok(ran.result.map_err(error_to_wit))
     }
 
     async fn open_pages(
         &mut self,
         c: wit::Call,
     ) -> wasmtime::Result<Result<Resource<PageReader>, wit::CmdletError>> {
+        self.check_outputs()?;
         let call = call_from_wit(c);
         if let Err(e) = self.admit(&call) {
             return Ok(Err(error_to_wit(e)));
@@ -142,34 +179,48 @@ impl Host for RunState {
         let backend = self.ctx.backend.clone();
         match backend.open_pages(&call).await {
             Ok(stream) => {
-                let index = self.ctx.record(CallRecord {
+                let index = self.ctx.open_read(CallRecord {
                     call,
                     decision: Decision::Allowed,
                     outcome: Ok(0),
                     elapsed: started.elapsed(),
+                    client_request_id: stream.client_request_id(),
                 });
                 let reader = PageReader {
                     stream,
                     objects: 0,
                     index,
+                    started,
                 };
                 // A full table means the plugin holds too many open readers:
                 // that is its own fault, so it gets an error, not the host.
                 match self.table.push(reader) {
                     Ok(handle) => Ok(Ok(handle)),
-                    Err(e) => Ok(Err(error_to_wit(CmdletError::LimitExceeded {
-                        message: format!("too many open resources: {e}"),
-                    }))),
+                    Err(e) => {
+                        let error = CmdletError::LimitExceeded {
+                            message: format!("too many open resources: {e}"),
+                        };
+                        self.ctx
+                            .update_read(index, 0, Some(&error), started.elapsed());
+                        self.ctx.close_read(index);
+                        Ok(Err(error_to_wit(error)))
+                    }
                 }
             }
             Err(e) => {
-                self.finish(call, started, &Err(e.clone()));
+                let ran = Ran {
+                    started,
+                    request_id: None,
+                    result: Err(e.clone()),
+                };
+                self.finish(call, &ran);
                 Ok(Err(error_to_wit(e)))
             }
         }
     }
 
     async fn invoke_many(&mut self, calls: Vec<wit::Call>) -> wasmtime::Result<Vec<WitResult>> {
+        self.check_outputs()?;
         let calls: Vec<Call> = calls.into_iter().map(call_from_wit).collect();
         // Decide every call first, in order, so that denials and the budget
         // are deterministic whatever the concurrency.
@@ -187,12 +238,7 @@ impl Host for RunState {
                 let call = admitted.is_ok().then(|| call.clone());
                 async move {
                     let call = call?;
-                    let started = Instant::now();
-                    let result = match backend.open_pages(&call).await {
-                        Ok(pages) => collect_bounded(pages, budget).await,
-                        Err(e) => Err(e),
-                    };
-                    Some((started, result))
+                    Some(run_call(backend.as_ref(), &call, budget).await)
                 }
             })
             .collect();
@@ -205,19 +251,19 @@ impl Host for RunState {
         for ((call, admitted), result) in calls.into_iter().zip(admitted).zip(results) {
             match (admitted, result) {
                 (Err(e), _) => out.push(Err(error_to_wit(e))),
-                (Ok(()), Some((started, mut result))) => {
-                    if let Ok(objects) = &result {
+                (Ok(()), Some(mut ran)) => {
+                    if let Ok(objects) = &ran.result {
                         total_bytes += objects.iter().map(|o| o.len() as u64).sum::<u64>();
                         if total_bytes > budget {
-                            result = Err(CmdletError::LimitExceeded {
+                            ran.result = Err(CmdletError::LimitExceeded {
                                 message: format!(
                                     "the batch's results exceed the plugin's memory limit ({budget} bytes); send smaller batches"
                                 ),
                             });
                         }
                     }
-                    self.finish(call, started, &result);
-                    out.push(result.map_err(error_to_wit));
+                    self.finish(call, &ran);
+                    out.push(ran.result.map_err(error_to_wit));
                 }
                 // Cannot happen (an admitted call always runs), but a wrong
                 // answer is better than a panic in the host.
@@ -241,13 +287,18 @@ impl HostPages for RunState {
         if let Ok(Some(objects)) = &page {
             reader.objects += objects.len() as u64;
         }
-        let (index, objects) = (reader.index, reader.objects);
-        self.ctx.update_objects(index, objects, page.as_ref().err());
+        let (index, objects, elapsed) = (reader.index, reader.objects, reader.started.elapsed());
+        self.ctx
+            .update_read(index, objects, page.as_ref().err(), elapsed);
+        if !matches!(page, Ok(Some(_))) {
+            self.ctx.close_read(index);
+        }
         Ok(page.map_err(error_to_wit))
     }
 
     async fn drop(&mut self, handle: Resource<PageReader>) -> wasmtime::Result<()> {
-        self.table.delete(handle)?;
+        let reader = self.table.delete(handle)?;
+        self.ctx.close_read(reader.index);
         Ok(())
     }
 }

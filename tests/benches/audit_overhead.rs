@@ -1,0 +1,178 @@
+//! What the audit trail costs a run: the same run of 10,000 cmdlet calls
+//! (the ops-probe plugin, one Get-Mailbox per call) with and without the
+//! audit observer, alternating, medians of several runs each. Target: the
+//! audit adds at most 5 % to the run time.
+//!
+//! Two backends:
+//! * the simulated tenant over HTTPS through the Exchange client, as
+//!   `exorun run` uses by default (the realistic case);
+//! * an in-process fake that answers at once (the worst case: nothing but
+//!   the sandbox and the audit).
+//!
+//! The audit observer appends each call record with `Durability::Flush`
+//! and fsyncs at run start and end (see `exorun_sandbox::audit`).
+//! Run with `cargo bench -p exorun-e2e --bench audit_overhead`; without
+//! `--bench` (as `cargo test --all-targets` runs it) it does a quick pass.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use exorun_audit::{PluginRef, RunInfo};
+use exorun_cmdlet::Backend;
+use exorun_e2e::{FakeBackend, built_plugin, connect_to_sim};
+use exorun_sandbox::{AuditObserver, Plugin, RunRequest, Sandbox, SandboxConfig};
+use exorun_sim::{SimConfig, TenantSource};
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn one_run(
+    sandbox: &Sandbox,
+    plugin: &Plugin,
+    backend: Arc<dyn Backend>,
+    calls: u64,
+    audit: Option<&std::path::Path>,
+    outputs: &std::path::Path,
+) -> Duration {
+    let mut request = RunRequest::new(backend)
+        .input("calls", &calls.to_string())
+        .outputs_dir(outputs.join(uuid_like()));
+    let started = Instant::now();
+    let observer = audit.map(|path| {
+        let info = RunInfo::new(
+            PluginRef {
+                name: plugin.manifest().plugin.name.clone(),
+                version: plugin.manifest().plugin.version.to_string(),
+                sha256: plugin.sha256().to_owned(),
+            },
+            "contoso.onmicrosoft.com",
+            "app",
+        );
+        Arc::new(AuditObserver::start(path, info, &plugin.manifest().capabilities).expect("audit"))
+    });
+    if let Some(observer) = &observer {
+        request = request.observer(observer.clone());
+    }
+    let report = sandbox.run(plugin, request).await;
+    if let Some(observer) = &observer {
+        observer.finish(&report, None, None).expect("audit end");
+    }
+    let elapsed = started.elapsed();
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert_eq!(report.calls.len() as u64, calls);
+    elapsed
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("run-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn compare(
+    label: &str,
+    sandbox: &Sandbox,
+    plugin: &Plugin,
+    backend: Arc<dyn Backend>,
+    calls: u64,
+    rounds: usize,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("audit.jsonl");
+    // Warm-up: compile caches, connections, token.
+    one_run(
+        sandbox,
+        plugin,
+        backend.clone(),
+        calls.min(500),
+        Some(&log),
+        dir.path(),
+    )
+    .await;
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    for _ in 0..rounds {
+        without.push(one_run(sandbox, plugin, backend.clone(), calls, None, dir.path()).await);
+        with.push(
+            one_run(
+                sandbox,
+                plugin,
+                backend.clone(),
+                calls,
+                Some(&log),
+                dir.path(),
+            )
+            .await,
+        );
+    }
+    let (a, b) = (median(without.clone()), median(with.clone()));
+    println!(
+        "{label}: {calls} calls, median of {rounds}: without audit {:.3} s, with audit {:.3} s, overhead {:+.1} % ({:.1} µs per call record)",
+        a.as_secs_f64(),
+        b.as_secs_f64(),
+        (b.as_secs_f64() / a.as_secs_f64() - 1.0) * 100.0,
+        (b.as_secs_f64() - a.as_secs_f64()) * 1e6 / calls as f64,
+    );
+    println!(
+        "  without: {:?}\n  with:    {:?}",
+        without
+            .iter()
+            .map(|d| format!("{:.3}", d.as_secs_f64()))
+            .collect::<Vec<_>>(),
+        with.iter()
+            .map(|d| format!("{:.3}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+    );
+    let records = exorun_audit::verify(&log)
+        .expect("the log verifies")
+        .records;
+    println!("  audit log: {records} records, verified");
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let (calls, rounds) = if quick { (200, 1) } else { (10_000, 5) };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let state = tempfile::tempdir().expect("state dir");
+        let sim = exorun_sim::start(SimConfig {
+            tenant: TenantSource::Generate {
+                mailboxes: 50,
+                seed: 1,
+            },
+            state_dir: state.path().to_path_buf(),
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulated tenant");
+        let connection = connect_to_sim(&sim.info);
+        let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
+        let plugin =
+            Plugin::load(&sandbox, &built_plugin("tests/plugins/ops-probe")).expect("plugin");
+        compare(
+            "simulated tenant over HTTPS",
+            &sandbox,
+            &plugin,
+            Arc::new(connection.client()),
+            calls,
+            rounds,
+        )
+        .await;
+        compare(
+            "in-process fake backend (worst case)",
+            &sandbox,
+            &plugin,
+            Arc::new(FakeBackend::new()),
+            calls,
+            rounds,
+        )
+        .await;
+        sim.shutdown().await;
+    });
+}

