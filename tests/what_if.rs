@@ -21,6 +21,10 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Setup {
+        Setup::with_plugin("tests/plugins/forwarding-cleanup").await
+    }
+
+    async fn with_plugin(rel: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let sim = exorun_sim::start(SimConfig {
             tenant: TenantSource::Generate {
@@ -32,11 +36,7 @@ impl Setup {
         })
         .await
         .unwrap();
-        let plugin = built_plugin("tests/plugins/forwarding-cleanup")
-            .parent()
-            .unwrap()
-            .display()
-            .to_string();
+        let plugin = built_plugin(rel).parent().unwrap().display().to_string();
         Setup { sim, dir, plugin }
     }
 
@@ -245,6 +245,48 @@ async fn what_if_changes_nothing_and_apply_makes_exactly_the_planned_changes() {
         setup.path("audit.jsonl").to_str().unwrap(),
     ]);
     assert_eq!(verified.code, 0, "{}", verified.stdout);
+}
+
+/// The JavaScript example plugin, through the same review cycle: its
+/// what-if sends no write, and applying its plan leaves the tenant exactly
+/// as running those calls would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_if_of_the_js_remove_forwarding_plugin_changes_nothing_and_apply_makes_its_plan() {
+    let setup = Setup::with_plugin("plugins/remove-external-forwarding").await;
+    let before = setup.sim.tenant.to_json();
+    let plan_path = setup.path("remove-forwarding.plan.json");
+
+    let out = setup.what_if(&plan_path).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        setup.sim.tenant.to_json(),
+        before,
+        "the what-if changed the tenant"
+    );
+
+    let plan = Plan::read(&plan_path).unwrap().plan;
+    assert_eq!(plan.plugin.name, "remove-external-forwarding");
+    let cmdlets: std::collections::BTreeSet<&str> =
+        plan.calls.iter().map(|c| c.cmdlet.as_str()).collect();
+    assert_eq!(
+        cmdlets,
+        ["Disable-InboxRule", "Set-Mailbox"].into_iter().collect()
+    );
+    assert!(
+        plan.calls
+            .iter()
+            .filter(|c| c.cmdlet == "Set-Mailbox")
+            .all(|c| c.get("ForwardingSmtpAddress") == Some(&Value::Null))
+    );
+
+    let applied = setup
+        .exorun(&["apply", plan_path.to_str().unwrap(), "--yes"])
+        .await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert_eq!(
+        setup.sim.tenant.to_json(),
+        expected_after(&plan.calls, &setup.sim.info.app_id)
+    );
 }
 
 /// Writes a changed copy of a plan, sealed as `exorun` seals plans.
