@@ -240,3 +240,29 @@ fn sim_prints_its_connection_info_and_stops_on_sigterm() {
     assert!(status.success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn run_against_the_built_in_simulator_leaves_no_key_files_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = exorun_e2e::exorun_command()
+        .args(["run", "--quiet"])
+        .arg(
+            exorun_e2e::built_plugin("tests/plugins/one-call")
+                .parent()
+                .unwrap(),
+        )
+        .args(["--input", "identity=admin@contoso.com"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
+}

@@ -84,6 +84,9 @@ pub struct Tenant {
     pub notice: String,
     /// Keeps the in-process simulated tenant alive as long as the connection.
     pub _simulator: Option<exorun_sim::RunningSim>,
+    /// The simulator's files (its CA and the app's key and PFX), deleted
+    /// when the run ends. Declared last so the simulator stops first.
+    pub _state_dir: Option<tempfile::TempDir>,
 }
 
 pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
@@ -165,11 +168,17 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
         name: organization.clone(),
         notice: format!("connecting to {organization}"),
         _simulator: None,
+        _state_dir: None,
     })
 }
 
 async fn connect_simulated(args: &TenantArgs) -> anyhow::Result<Tenant> {
-    let state_dir = private_state_dir()?;
+    // A fresh 0700 folder, removed when the run ends: it holds a private key.
+    let state = tempfile::Builder::new()
+        .prefix("exorun-sim-")
+        .tempdir()
+        .context("creating the simulator's private folder")?;
+    let state_dir = state.path().to_path_buf();
     let sim = exorun_sim::start(exorun_sim::SimConfig {
         tenant: exorun_sim::TenantSource::Generate {
             mailboxes: args.sim_mailboxes,
@@ -209,6 +218,7 @@ async fn connect_simulated(args: &TenantArgs) -> anyhow::Result<Tenant> {
         ),
         connection,
         _simulator: Some(sim),
+        _state_dir: Some(state),
     })
 }
 
