@@ -37,11 +37,22 @@ pub fn head_path(log: &Path) -> PathBuf {
 /// Replaces the head file's contents; the caller holds the log's lock.
 pub(crate) fn write_head(mut file: &File, anchor: &Anchor) -> std::io::Result<()> {
     let mut content = serde_json::to_vec(anchor).map_err(std::io::Error::other)?;
+    // Padded to a fixed width, so that every update overwrites the whole
+    // previous head in place: no truncation (an inode update) per append.
+    if content.len() < HEAD_WIDTH {
+        content.resize(HEAD_WIDTH, b' ');
+    }
     content.push(b'\n');
     file.seek(SeekFrom::Start(0))?;
     file.write_all(&content)?;
-    file.set_len(content.len() as u64)
+    if file.metadata()?.len() != content.len() as u64 {
+        file.set_len(content.len() as u64)?;
+    }
+    Ok(())
 }
+
+/// Bytes of a head line before its newline: room for any `seq` and hash.
+const HEAD_WIDTH: usize = 120;
 
 /// Reads a head file: `Ok(None)` when it does not exist or is empty.
 pub(crate) fn read_head(path: &Path) -> Result<Option<Anchor>, String> {

@@ -102,13 +102,26 @@ impl AuditLog {
     /// (starting with `\n` when a crash left the file without one), makes it
     /// as durable as asked, then updates the head file.
     pub fn append(&mut self, entry: Entry<'_>) -> Result<Record, AuditError> {
+        let mut records = self.append_all(std::iter::once(entry))?;
+        Ok(records.pop().expect("one entry makes one record"))
+    }
+
+    /// Appends several records under one lock, with one `write` and one
+    /// head update: a group commit. The records chain exactly as if they
+    /// had been appended one by one, and share the time they were written.
+    /// On [`AuditError::HeadNotUpdated`] all of them are in the log; the
+    /// error carries the last.
+    pub fn append_all<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = Entry<'a>>,
+    ) -> Result<Vec<Record>, AuditError> {
         let _lock = Locked::exclusive(&self.file).map_err(AuditError::io(&self.path))?;
         let len = self
             .file
             .metadata()
             .map_err(AuditError::io(&self.path))?
             .len();
-        let tail = match self.written.take() {
+        let mut tail = match self.written.take() {
             Some((written_len, tail)) if written_len == len => tail,
             _ => read_tail(&self.file, &self.path)?,
         };
@@ -116,29 +129,46 @@ impl AuditLog {
             tracing::warn!(path = %self.path.display(), after_seq = tail.seq, "audit log ends in a torn line; starting the next record on a new line");
         }
         let time = format_rfc3339_millis(SystemTime::now());
-        let seq = tail
-            .seq
-            .checked_add(1)
-            .ok_or_else(|| AuditError::CorruptTail {
-                path: self.path.clone(),
-                offset: 0,
-                detail: "the last record's seq is the largest possible".to_owned(),
-            })?;
-        let mut record = to_record(entry, seq, time, tail.line_hash);
-        let canonical = serde_json::to_vec(&record)?;
-        let (hash, line) = seal(&canonical);
-        if line.len() > MAX_LINE_BYTES {
-            return Err(AuditError::TooLarge {
-                bytes: line.len(),
-                limit: MAX_LINE_BYTES,
-            });
-        }
-        let mut buf = Vec::with_capacity(line.len() + 2);
+        let mut buf = Vec::new();
         if tail.needs_newline {
             buf.push(b'\n');
         }
-        buf.extend_from_slice(&line);
-        buf.push(b'\n');
+        let mut records = Vec::new();
+        for entry in entries {
+            let seq = tail
+                .seq
+                .checked_add(1)
+                .ok_or_else(|| AuditError::CorruptTail {
+                    path: self.path.clone(),
+                    offset: 0,
+                    detail: "the last record's seq is the largest possible".to_owned(),
+                })?;
+            let mut record = to_record(entry, seq, time.clone(), tail.line_hash.clone());
+            let canonical = serde_json::to_vec(&record)?;
+            let (hash, line) = seal(&canonical);
+            if line.len() > MAX_LINE_BYTES {
+                return Err(AuditError::TooLarge {
+                    bytes: line.len(),
+                    limit: MAX_LINE_BYTES,
+                });
+            }
+            buf.extend_from_slice(&line);
+            buf.push(b'\n');
+            let line_digest: [u8; 32] = Sha256::digest(&line).into();
+            tail = Tail {
+                seq,
+                hash: hash.clone(),
+                line_hash: String::from_utf8_lossy(&crate::chain::to_hex(&line_digest))
+                    .into_owned(),
+                needs_newline: false,
+            };
+            record.hash = hash;
+            records.push(record);
+        }
+        let Some(last) = records.last() else {
+            self.written = Some((len, tail));
+            return Ok(records);
+        };
         let io = AuditError::io(&self.path);
         (&self.file).write_all(&buf).map_err(io)?;
         match self.durability {
@@ -146,30 +176,19 @@ impl AuditLog {
             Durability::Flush => (&self.file).flush(),
         }
         .map_err(AuditError::io(&self.path))?;
-        let line_digest: [u8; 32] = Sha256::digest(&line).into();
-        let line_hash = crate::chain::to_hex(&line_digest);
-        self.written = Some((
-            len + buf.len() as u64,
-            Tail {
-                seq,
-                hash: hash.clone(),
-                line_hash: String::from_utf8_lossy(&line_hash).into_owned(),
-                needs_newline: false,
-            },
-        ));
-        record.hash = hash;
         let anchor = Anchor {
-            seq: record.seq,
-            hash: record.hash.clone(),
+            seq: last.seq,
+            hash: last.hash.clone(),
         };
+        self.written = Some((len + buf.len() as u64, tail));
         if let Err(source) = write_head(&self.head, &anchor) {
             return Err(AuditError::HeadNotUpdated {
                 path: head_path(&self.path),
-                record: Box::new(record),
+                record: Box::new(last.clone()),
                 source,
             });
         }
-        Ok(record)
+        Ok(records)
     }
 
     /// Makes every record appended so far survive a power cut

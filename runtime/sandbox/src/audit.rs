@@ -2,19 +2,24 @@
 //! starts, one per cmdlet call (allowed or denied) as it ends, one when the
 //! run ends, appended to the hash-chained log of `exorun-audit`.
 //!
-//! Durability: the start record is fsynced before the plugin runs, call
-//! records are handed to the kernel (`Durability::Flush`, about 20 µs) as
-//! each call ends, and the end record is fsynced again. A killed process
-//! therefore loses no record it wrote; a power cut can lose the call
-//! records of the run in flight, never the fact that it started. An fsync
-//! per call (0.2–4.5 ms) would cost more than the 5 % overhead budget.
+//! Durability: the start record is fsynced before the plugin runs; call
+//! records are group-committed (handed to the kernel in batches of up to
+//! [`BATCH`] records, or once [`BATCH_AGE`] has passed since the last
+//! write, with one lock, one `write` and one head update per batch); the
+//! end record is fsynced after the last batch. A process killed with
+//! SIGKILL loses at most the batch it had not written yet, and its log
+//! verifies; a power cut can lose the call records of the run in flight,
+//! never the fact that it started. Appending each record on its own
+//! measured 30-45 µs (a lock, a write and a head update each) and an fsync
+//! per call 0.2-4.5 ms, both beyond the 5 % overhead budget.
 //!
-//! Fail closed: once a call record cannot be written, [`Observer::blocked`]
-//! refuses every further call of the run, so nothing reaches the tenant
-//! that the trail does not show.
+//! Fail closed: once call records cannot be written, [`Observer::blocked`]
+//! refuses every further call of the run, so at most one batch of calls
+//! reaches the tenant that the trail may not show.
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use exorun_audit::{
     AuditError, AuditLog, CallEvent, Decision as AuditDecision, Durability, Entry, Event,
@@ -30,6 +35,8 @@ use crate::run::{CallRecord, Decision, Observer, RunReport};
 /// the same log at the same time.
 pub struct AuditObserver {
     log: Mutex<AuditLog>,
+    /// Call records not yet written, and when the last batch was.
+    pending: Mutex<(Vec<Event>, Instant)>,
     run: RunInfo,
     capabilities: Capabilities,
     /// The first append that failed; from then on calls are refused.
@@ -49,6 +56,7 @@ impl AuditObserver {
         log.sync()?;
         Ok(AuditObserver {
             log: Mutex::new(log),
+            pending: Mutex::new((Vec::new(), Instant::now())),
             run,
             capabilities: capabilities.clone(),
             failure: Mutex::new(None),
@@ -104,9 +112,41 @@ impl AuditObserver {
         if let Some(digest) = plan_sha256 {
             run.plan_sha256 = Some(digest.to_owned());
         }
+        self.flush();
         let mut log = lock(&self.log);
         append(&mut log, &run, &Event::RunEnd(end))?;
         log.sync()
+    }
+
+    /// Writes the pending call records as one batch. A batch that cannot
+    /// be written is retried record by record, so one bad record (say, one
+    /// too large) costs only itself; any failure blocks further calls.
+    pub fn flush(&self) {
+        let events = {
+            let mut pending = lock(&self.pending);
+            pending.1 = Instant::now();
+            std::mem::take(&mut pending.0)
+        };
+        if events.is_empty() {
+            return;
+        }
+        let mut log = lock(&self.log);
+        let batch = log.append_all(events.iter().map(|e| Entry::new(&self.run, e)));
+        let failed = match batch {
+            Ok(_) => None,
+            Err(AuditError::HeadNotUpdated { path, source, .. }) => {
+                tracing::warn!(head = %path.display(), error = %source, "audit records written, but their head file lags");
+                None
+            }
+            Err(_) => events
+                .iter()
+                .filter_map(|e| append(&mut log, &self.run, e).err())
+                .last(),
+        };
+        if let Some(e) = failed {
+            tracing::error!(run_id = %self.run.run_id, error = %e, "cannot write the audit record of a call; refusing further calls of this run");
+            lock(&self.failure).get_or_insert_with(|| e.to_string());
+        }
     }
 
     /// The audit event of one call, its sensitive values redacted.
@@ -138,13 +178,24 @@ impl AuditObserver {
     }
 }
 
+/// A run that ends without `finish` (an error on the host's side) still
+/// leaves its call records in the log.
+impl Drop for AuditObserver {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 impl Observer for AuditObserver {
     fn call(&self, record: &CallRecord) {
         let event = Event::Call(self.call_event(record));
-        let result = append(&mut lock(&self.log), &self.run, &event);
-        if let Err(e) = result {
-            tracing::error!(run_id = %self.run.run_id, error = %e, "cannot write the audit record of a call; refusing further calls of this run");
-            lock(&self.failure).get_or_insert_with(|| e.to_string());
+        let due = {
+            let mut pending = lock(&self.pending);
+            pending.0.push(event);
+            pending.0.len() >= BATCH || pending.1.elapsed() >= BATCH_AGE
+        };
+        if due {
+            self.flush();
         }
     }
 
@@ -154,6 +205,13 @@ impl Observer for AuditObserver {
             .map(|e| format!("the audit trail cannot record calls ({e}); no further call is made"))
     }
 }
+
+/// Most call records written in one batch.
+pub const BATCH: usize = 256;
+
+/// A call record waits at most this long for its batch (counted from the
+/// previous batch, and checked as calls end).
+pub const BATCH_AGE: Duration = Duration::from_millis(50);
 
 /// Appends one event. A record that is written but whose head file could
 /// not be updated is in the log: that is a warning, not a lost record.

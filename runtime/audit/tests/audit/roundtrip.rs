@@ -197,10 +197,14 @@ fn a_new_empty_log_verifies_and_its_head_anchors_nothing() {
     let summary = verify(&path).unwrap();
     assert_eq!(summary.records, 0);
     assert_eq!(summary.last.hash, ZERO_HASH);
+    // The head is one line, padded with spaces to a fixed width so that
+    // updates overwrite it in place.
+    let head = std::fs::read_to_string(head_path(&path)).unwrap();
     assert_eq!(
-        std::fs::read_to_string(head_path(&path)).unwrap(),
-        format!("{{\"seq\":0,\"hash\":\"{ZERO_HASH}\"}}\n")
+        head.trim_end(),
+        format!("{{\"seq\":0,\"hash\":\"{ZERO_HASH}\"}}")
     );
+    assert!(head.ends_with('\n') && head.lines().count() == 1);
 }
 
 #[test]
@@ -209,8 +213,10 @@ fn the_head_file_follows_every_append() {
     let path = dir.path().join("audit.jsonl");
     let records = write_calls(&path, 4);
     assert_eq!(
-        std::fs::read_to_string(head_path(&path)).unwrap(),
-        format!("{{\"seq\":4,\"hash\":\"{}\"}}\n", records[3].hash)
+        std::fs::read_to_string(head_path(&path))
+            .unwrap()
+            .trim_end(),
+        format!("{{\"seq\":4,\"hash\":\"{}\"}}", records[3].hash)
     );
 }
 
@@ -332,4 +338,34 @@ fn records_longer_than_the_tail_reader_chunk_chain_correctly() {
     let summary = verify(&path).unwrap();
     assert_eq!(summary.records, 3);
     assert!(summary.bytes > 120_000);
+}
+
+#[test]
+fn a_batch_chains_exactly_like_single_appends_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let run = run_info("run-batch");
+    let events: Vec<Event> = (1..=5).map(crate::common::call_event).collect();
+    let mut log = AuditLog::open(&path)
+        .unwrap()
+        .with_durability(Durability::Flush);
+    log.append(Entry::new(&run, &Event::RunStart)).unwrap();
+    let batch = log
+        .append_all(events.iter().map(|e| Entry::new(&run, e)))
+        .unwrap();
+    assert_eq!(
+        batch.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [2, 3, 4, 5, 6]
+    );
+    let after = log.append(Entry::new(&run, &Event::RunStart)).unwrap();
+    assert_eq!(after.seq, 7);
+    assert!(log.append_all(std::iter::empty()).unwrap().is_empty());
+    let summary = verify(&path).unwrap();
+    assert_eq!(summary.records, 7);
+    assert_eq!(
+        std::fs::read_to_string(head_path(&path))
+            .unwrap()
+            .trim_end(),
+        format!("{{\"seq\":7,\"hash\":\"{}\"}}", after.hash)
+    );
 }
