@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use exorun_sim::{FaultConfig, SimConfig, TenantSource, ThrottleConfig};
+use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -82,6 +83,10 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => FaultConfig::default(),
     };
+    // Listen before anyone can learn the address: a SIGTERM sent the moment
+    // the info line appears must stop the simulator cleanly.
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let sim = exorun_sim::start(SimConfig {
         port: args.port,
         tenant,
@@ -105,21 +110,10 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         "exorun: simulated tenant {} serving on {} until interrupted (Ctrl-C)",
         sim.info.initial_domain, sim.info.login_base
     );
-    shutdown_signal().await;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
     sim.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }
