@@ -4,91 +4,21 @@
 
 use std::sync::{Arc, OnceLock};
 
-use exorun_e2e::{FakeBackend, built_plugin};
-use exorun_sandbox::{
-    Decision, LoadError, Plugin, RunError, RunReport, RunRequest, Sandbox, SandboxConfig,
-};
+use exorun_e2e::{Arena, FakeBackend, built_plugin, denial_rules};
+use exorun_sandbox::{LoadError, Plugin, RunError, RunReport, RunRequest};
 
-fn sandbox() -> Sandbox {
-    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX
-        .get_or_init(|| {
-            Sandbox::new(SandboxConfig {
-                max_concurrent_runs: 64,
-                ..SandboxConfig::default()
-            })
-            .expect("sandbox")
-        })
-        .clone()
+/// The sandbox with this language's hostile plugin and a bystander.
+fn arena() -> &'static Arena {
+    static ARENA: OnceLock<Arena> = OnceLock::new();
+    ARENA.get_or_init(|| Arena::new("tests/plugins/hostile"))
 }
 
-fn hostile() -> Plugin {
-    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
-    PLUGIN
-        .get_or_init(|| {
-            Plugin::load(&sandbox(), &built_plugin("tests/plugins/hostile")).expect("load hostile")
-        })
-        .clone()
-}
-
-fn one_call() -> Plugin {
-    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
-    PLUGIN
-        .get_or_init(|| {
-            Plugin::load(&sandbox(), &built_plugin("tests/plugins/one-call"))
-                .expect("load one-call")
-        })
-        .clone()
-}
-
-/// Runs one attack while a well-behaved plugin runs beside it on the same
-/// sandbox; asserts the well-behaved run was untouched.
 async fn attack(name: &str) -> (RunReport, Arc<FakeBackend>) {
-    attack_with(name, &[]).await
+    arena().attack(name).await
 }
 
 async fn attack_with(name: &str, extra: &[(&str, &str)]) -> (RunReport, Arc<FakeBackend>) {
-    let backend = Arc::new(FakeBackend::new());
-    let mut request = RunRequest::new(backend.clone()).input("attack", name);
-    for (k, v) in extra {
-        request = request.input(k, v);
-    }
-    let hostile = hostile();
-    let bystander_backend = Arc::new(FakeBackend::new());
-    let bystander = one_call();
-    let sandbox = sandbox();
-    let (report, bystander_report) = tokio::join!(
-        sandbox.run(&hostile, request),
-        sandbox.run(&bystander, RunRequest::new(bystander_backend.clone()))
-    );
-    assert_eq!(
-        bystander_report
-            .outcome
-            .as_deref()
-            .map(|o| o.contains("Fake ann@contoso.com")),
-        Ok(true),
-        "a well-behaved run beside the '{name}' attack must succeed"
-    );
-    // And the sandbox still serves a run after the attack.
-    let after = sandbox
-        .run(&bystander, RunRequest::new(Arc::new(FakeBackend::new())))
-        .await;
-    assert!(
-        after.outcome.is_ok(),
-        "run after '{name}': {:?}",
-        after.outcome
-    );
-    (report, backend)
-}
-
-fn denial_rules(report: &RunReport) -> Vec<String> {
-    report
-        .denials()
-        .map(|c| match &c.decision {
-            Decision::Denied { rule, .. } => rule.clone(),
-            Decision::Allowed => unreachable!(),
-        })
-        .collect()
+    arena().attack_with(name, extra).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,7 +183,7 @@ async fn contains_a_trap_and_keeps_the_panic_message_in_the_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_to_load_a_plugin_importing_an_unknown_interface() {
     let manifest = built_plugin("tests/plugins/hostile-import");
-    let error = Plugin::load(&sandbox(), &manifest)
+    let error = Plugin::load(arena().sandbox(), &manifest)
         .err()
         .expect("load must fail");
     assert!(
@@ -276,7 +206,7 @@ async fn refuses_a_component_whose_digest_differs_from_the_manifest() {
     bytes.extend_from_slice(b"\0tampered");
     std::fs::write(dir.path().join("one_call.wasm"), bytes).unwrap();
     std::fs::write(dir.path().join("exorun.toml"), text).unwrap();
-    let error = Plugin::load(&sandbox(), dir.path())
+    let error = Plugin::load(arena().sandbox(), dir.path())
         .err()
         .expect("load must fail");
     assert!(matches!(error, LoadError::DigestMismatch { .. }), "{error}");
@@ -285,8 +215,9 @@ async fn refuses_a_component_whose_digest_differs_from_the_manifest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_missing_required_input_without_running() {
     let backend = Arc::new(FakeBackend::new());
-    let report = sandbox()
-        .run(&hostile(), RunRequest::new(backend.clone()))
+    let report = arena()
+        .sandbox()
+        .run(arena().hostile(), RunRequest::new(backend.clone()))
         .await;
     assert_eq!(
         report.outcome,

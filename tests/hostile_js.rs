@@ -8,98 +8,24 @@
 //! engine's internal paths to files (its module loader) and the network
 //! (`fetch`) end in a trap at a stubbed import before anything leaves it.
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use exorun_e2e::{FakeBackend, built_plugin};
+use exorun_e2e::{Arena, FakeBackend, denial_rules};
 use exorun_sandbox::run::LogSource;
-use exorun_sandbox::{
-    Decision, LogLevel, Plugin, RunError, RunReport, RunRequest, Sandbox, SandboxConfig,
-};
+use exorun_sandbox::{LogLevel, RunError, RunReport};
 
-fn sandbox() -> Sandbox {
-    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX
-        .get_or_init(|| {
-            Sandbox::new(SandboxConfig {
-                max_concurrent_runs: 64,
-                ..exorun_e2e::sandbox_config()
-            })
-            .expect("sandbox")
-        })
-        .clone()
+/// The sandbox with this language's hostile plugin and a bystander.
+fn arena() -> &'static Arena {
+    static ARENA: OnceLock<Arena> = OnceLock::new();
+    ARENA.get_or_init(|| Arena::new("tests/plugins/hostile-js"))
 }
 
-/// The manifest (with its component beside it) of the built hostile plugin.
-fn hostile_manifest() -> &'static Path {
-    static MANIFEST: OnceLock<std::path::PathBuf> = OnceLock::new();
-    MANIFEST.get_or_init(|| built_plugin("tests/plugins/hostile-js"))
-}
-
-fn hostile() -> Plugin {
-    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
-    PLUGIN
-        .get_or_init(|| Plugin::load(&sandbox(), hostile_manifest()).expect("load hostile-js"))
-        .clone()
-}
-
-fn one_call() -> Plugin {
-    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
-    PLUGIN
-        .get_or_init(|| {
-            Plugin::load(&sandbox(), &built_plugin("tests/plugins/one-call"))
-                .expect("load one-call")
-        })
-        .clone()
-}
-
-/// Runs one attack while a well-behaved plugin runs beside it on the same
-/// sandbox; asserts the well-behaved run was untouched and that the sandbox
-/// still serves a run afterwards.
 async fn attack(name: &str) -> (RunReport, Arc<FakeBackend>) {
-    attack_with(name, &[]).await
+    arena().attack(name).await
 }
 
 async fn attack_with(name: &str, extra: &[(&str, &str)]) -> (RunReport, Arc<FakeBackend>) {
-    let backend = Arc::new(FakeBackend::new());
-    let mut request = RunRequest::new(backend.clone()).input("attack", name);
-    for (k, v) in extra {
-        request = request.input(k, v);
-    }
-    let hostile = hostile();
-    let bystander = one_call();
-    let sandbox = sandbox();
-    let (report, bystander_report) = tokio::join!(
-        sandbox.run(&hostile, request),
-        sandbox.run(&bystander, RunRequest::new(Arc::new(FakeBackend::new())))
-    );
-    assert_eq!(
-        bystander_report
-            .outcome
-            .as_deref()
-            .map(|o| o.contains("Fake ann@contoso.com")),
-        Ok(true),
-        "a well-behaved run beside the '{name}' attack must succeed"
-    );
-    let after = sandbox
-        .run(&bystander, RunRequest::new(Arc::new(FakeBackend::new())))
-        .await;
-    assert!(
-        after.outcome.is_ok(),
-        "run after '{name}': {:?}",
-        after.outcome
-    );
-    (report, backend)
-}
-
-fn denial_rules(report: &RunReport) -> Vec<String> {
-    report
-        .denials()
-        .map(|c| match &c.decision {
-            Decision::Denied { rule, .. } => rule.clone(),
-            Decision::Allowed => unreachable!(),
-        })
-        .collect()
+    arena().attack_with(name, extra).await
 }
 
 /// The trap message of a run that must have trapped.
@@ -189,7 +115,8 @@ fn component_imports(bytes: &[u8]) -> Vec<String> {
 
 #[test]
 fn imports_no_filesystem_environment_socket_or_http_interface() {
-    let component = hostile_manifest()
+    let component = arena()
+        .manifest()
         .parent()
         .expect("manifest folder")
         .join("hostile_js.wasm");

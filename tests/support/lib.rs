@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
 
+mod arena;
+pub use arena::{Arena, denial_rules};
+
 /// The repository's root folder.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
