@@ -2,21 +2,22 @@
 //! plugin against a simulated tenant (HTTPS, in this test process, so its
 //! state can be compared), `exorun plan show`, `exorun apply`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use exorun_cmdlet::{Call, Value};
-use exorun_e2e::{Exorun, built_plugin, exorun};
+use exorun_e2e::{Exorun, SimHarness, exorun};
 use exorun_plan::Plan;
-use exorun_sim::{RunningSim, SimConfig, TenantSource};
-use exorun_sim_tenant::{Caller, GenerateOptions, Tenant};
 
 const MAILBOXES: usize = 200;
 const SEED: u64 = 1;
 
-struct Setup {
-    sim: RunningSim,
-    dir: tempfile::TempDir,
-    plugin: String,
+struct Setup(SimHarness);
+
+impl std::ops::Deref for Setup {
+    type Target = SimHarness;
+    fn deref(&self) -> &SimHarness {
+        &self.0
+    }
 }
 
 impl Setup {
@@ -25,60 +26,7 @@ impl Setup {
     }
 
     async fn with_plugin(rel: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = exorun_sim::start(SimConfig {
-            tenant: TenantSource::Generate {
-                mailboxes: MAILBOXES,
-                seed: SEED,
-            },
-            state_dir: dir.path().join("state"),
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let plugin = built_plugin(rel).parent().unwrap().display().to_string();
-        Setup { sim, dir, plugin }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// `exorun <args> <connection flags> --audit-log …`, off the runtime's
-    /// threads so the simulator keeps serving.
-    async fn exorun(&self, args: &[&str]) -> Exorun {
-        let info = &self.sim.info;
-        let password = self.path("pfx.password");
-        std::fs::write(&password, &info.client_certificate_pfx_password).unwrap();
-        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        for (flag, value) in [
-            ("--organization", info.initial_domain.clone()),
-            ("--app-id", info.app_id.clone()),
-            (
-                "--certificate-file-path",
-                info.client_certificate_pfx.display().to_string(),
-            ),
-            (
-                "--certificate-password-file",
-                password.display().to_string(),
-            ),
-            ("--authority", info.login_base.clone()),
-            ("--exchange-url", info.exchange_base.clone()),
-            ("--ca-file", info.ca_pem.display().to_string()),
-            (
-                "--audit-log",
-                self.path("audit.jsonl").display().to_string(),
-            ),
-        ] {
-            all.push(flag.to_owned());
-            all.push(value);
-        }
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = all.iter().map(String::as_str).collect();
-            exorun(&args)
-        })
-        .await
-        .unwrap()
+        Setup(SimHarness::start(rel, MAILBOXES, SEED).await)
     }
 
     async fn what_if(&self, plan: &Path) -> Exorun {
@@ -94,28 +42,12 @@ impl Setup {
         .await
     }
 
-    fn audit(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.path("audit.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+    /// `exorun apply PLAN --plugin <the built plugin> <extra>`.
+    async fn apply(&self, plan: &Path, extra: &[&str]) -> Exorun {
+        let mut args = vec!["apply", plan.to_str().unwrap(), "--plugin", &self.plugin];
+        args.extend_from_slice(extra);
+        self.exorun(&args).await
     }
-}
-
-/// The tenant as it is after running `calls` on a fresh copy of the
-/// simulator's starting tenant.
-fn expected_after(calls: &[Call], app_id: &str) -> String {
-    let tenant = Tenant::generate(&GenerateOptions {
-        mailboxes: MAILBOXES,
-        seed: SEED,
-    });
-    for call in calls {
-        tenant
-            .execute(&Caller::exchange_administrator(app_id), call)
-            .unwrap_or_else(|e| panic!("{call:?}: {e:?}"));
-    }
-    tenant.to_json()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,9 +136,7 @@ async fn what_if_changes_nothing_and_apply_makes_exactly_the_planned_changes() {
         show.stdout
     );
 
-    let applied = setup
-        .exorun(&["apply", plan_path.to_str().unwrap(), "--yes"])
-        .await;
+    let applied = setup.apply(&plan_path, &["--yes"]).await;
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     assert!(
         applied.stderr.contains(&format!(
@@ -219,12 +149,23 @@ async fn what_if_changes_nothing_and_apply_makes_exactly_the_planned_changes() {
     );
     let after = setup.sim.tenant.to_json();
     assert_ne!(after, before);
-    assert_eq!(after, expected_after(&plan.calls, &setup.sim.info.app_id));
+    assert_eq!(after, setup.expected_after(&plan.calls));
 
     let audit = setup.audit();
     let apply_records: Vec<&serde_json::Value> =
         audit.iter().filter(|r| r["mode"] == "apply").collect();
-    assert_eq!(apply_records.len(), plan.calls.len() + 2);
+    // A start, an intent (fsynced before it was sent) and an outcome per
+    // change, an end.
+    assert_eq!(apply_records.len(), 2 * plan.calls.len() + 2);
+    let intents: Vec<&&serde_json::Value> = apply_records
+        .iter()
+        .filter(|r| r["kind"] == "intent")
+        .collect();
+    assert_eq!(intents.len(), plan.calls.len());
+    for (intent, call) in intents.iter().zip(&plan.calls) {
+        assert_eq!(intent["cmdlet"], call.cmdlet.as_str());
+        assert!(intent.get("outcome").is_none());
+    }
     assert!(
         apply_records
             .iter()
@@ -245,6 +186,27 @@ async fn what_if_changes_nothing_and_apply_makes_exactly_the_planned_changes() {
         setup.path("audit.jsonl").to_str().unwrap(),
     ]);
     assert_eq!(verified.code, 0, "{}", verified.stdout);
+
+    // The same plan again: refused, nothing sent, unless asked explicitly.
+    let requests = setup.sim.invoke_requests();
+    let again = setup.apply(&plan_path, &["--yes"]).await;
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again.stderr.contains(&format!(
+            "exorun: apply refused: the plan sha256 {} was applied before (audit run ",
+            read.sha256
+        )),
+        "{}",
+        again.stderr
+    );
+    assert!(again.stderr.contains("pass --again to apply it once more"));
+    assert_eq!(setup.sim.invoke_requests(), requests);
+    let again = setup.apply(&plan_path, &["--yes", "--again"]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        setup.sim.tenant.to_json(),
+        setup.expected_after(&plan.calls)
+    );
 }
 
 /// The JavaScript example plugin, through the same review cycle: its
@@ -279,13 +241,11 @@ async fn what_if_of_the_js_remove_forwarding_plugin_changes_nothing_and_apply_ma
             .all(|c| c.get("ForwardingSmtpAddress") == Some(&Value::Null))
     );
 
-    let applied = setup
-        .exorun(&["apply", plan_path.to_str().unwrap(), "--yes"])
-        .await;
+    let applied = setup.apply(&plan_path, &["--yes"]).await;
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     assert_eq!(
         setup.sim.tenant.to_json(),
-        expected_after(&plan.calls, &setup.sim.info.app_id)
+        setup.expected_after(&plan.calls)
     );
 }
 
@@ -328,9 +288,7 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
         text.replacen(&first_identity, "ceo@contoso.com", 1),
     )
     .unwrap();
-    let out = setup
-        .exorun(&["apply", altered.to_str().unwrap(), "--yes"])
-        .await;
+    let out = setup.apply(&altered, &["--yes"]).await;
     refused(&out, "the plan ");
     assert!(
         out.stderr.contains("was altered after it was written"),
@@ -344,31 +302,19 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
             std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400),
         );
     });
-    let out = setup
-        .exorun(&["apply", stale.to_str().unwrap(), "--yes"])
-        .await;
+    let out = setup.apply(&stale, &["--yes"]).await;
     refused(
         &out,
         "the plan was written 2 d ago, longer than the 24 h a plan may wait (--max-age)",
     );
-    let out = setup
-        .exorun(&[
-            "apply",
-            plan_path.to_str().unwrap(),
-            "--yes",
-            "--max-age",
-            "0s",
-        ])
-        .await;
+    let out = setup.apply(&plan_path, &["--yes", "--max-age", "0s"]).await;
     refused(&out, "the plan was written ");
 
     let other_build = setup.path("other-build.plan.json");
     reseal(&plan_path, &other_build, |p| {
         p.plugin.sha256 = "00".repeat(32)
     });
-    let out = setup
-        .exorun(&["apply", other_build.to_str().unwrap(), "--yes"])
-        .await;
+    let out = setup.apply(&other_build, &["--yes"]).await;
     refused(
         &out,
         &format!(
@@ -381,9 +327,7 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
     reseal(&plan_path, &other_tenant, |p| {
         p.tenant = "fabrikam.onmicrosoft.com".into()
     });
-    let out = setup
-        .exorun(&["apply", other_tenant.to_str().unwrap(), "--yes"])
-        .await;
+    let out = setup.apply(&other_tenant, &["--yes"]).await;
     refused(
         &out,
         &format!(
@@ -400,9 +344,7 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
                 .param("ForwardingSmtpAddress", "exfil@evil.example"),
         )
     });
-    let out = setup
-        .exorun(&["apply", outside.to_str().unwrap(), "--yes"])
-        .await;
+    let out = setup.apply(&outside, &["--yes"]).await;
     refused(&out, "call ");
     assert!(
         out.stderr.contains("is no longer allowed by the manifest"),
@@ -417,17 +359,11 @@ async fn a_stale_altered_or_foreign_plan_is_refused_and_nothing_is_sent() {
     );
 
     let out = setup
-        .exorun(&[
-            "apply",
-            plan_path.to_str().unwrap(),
-            "--yes",
-            "--expect-sha256",
-            &"ab".repeat(32),
-        ])
+        .apply(&plan_path, &["--yes", "--expect-sha256", &"ab".repeat(32)])
         .await;
     refused(&out, "the plan file has sha256 ");
 
-    let out = setup.exorun(&["apply", plan_path.to_str().unwrap()]).await;
+    let out = setup.apply(&plan_path, &[]).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains("pass --yes to apply without asking"),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, PageStream};
-use exorun_e2e::{FakeBackend, built_plugin, repo_root};
+use exorun_e2e::{FakeBackend, built_plugin, release_exorun, repo_root};
 use exorun_sandbox::{CacheConfig, CacheOutcome, Plugin, RunRequest, Sandbox, SandboxConfig};
 
 const PLUGINS: [(&str, &str); 3] = [
@@ -79,21 +79,6 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-/// The release `exorun`, built like the benchmarks themselves.
-fn release_exorun() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--release", "-p", "exorun"])
-        .current_dir(repo_root())
-        .status()
-        .expect("cargo build --release -p exorun");
-    assert!(status.success());
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"))
-        .join("release/exorun")
 }
 
 fn main() {

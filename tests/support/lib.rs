@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
 
 mod arena;
+mod sim_harness;
 pub use arena::{Arena, denial_rules};
+pub use sim_harness::{SimHarness, run_blocking};
 
 /// The repository's root folder.
 pub fn repo_root() -> PathBuf {
@@ -148,6 +150,21 @@ pub fn exorun_binary() -> PathBuf {
             target.join("debug").join("exorun")
         })
         .clone()
+}
+
+/// The release `exorun`, built like the benchmarks themselves.
+pub fn release_exorun() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--release", "-p", "exorun"])
+        .current_dir(repo_root())
+        .status()
+        .expect("cargo build --release -p exorun");
+    assert!(status.success());
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("release/exorun")
 }
 
 /// The result of running the `exorun` binary.

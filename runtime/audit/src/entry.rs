@@ -215,6 +215,8 @@ impl RunEndEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     RunStart,
+    /// A write about to be sent (its parameters; no outcome yet).
+    Intent(CallEvent),
     Call(CallEvent),
     RunEnd(RunEndEvent),
 }
@@ -269,6 +271,14 @@ pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) 
     };
     match entry.event {
         Event::RunStart => {}
+        Event::Intent(call) => {
+            record.kind = Kind::Intent;
+            record.cmdlet = Some(call.cmdlet.clone());
+            record.parameters = Some(call.parameters.clone());
+            record.read_only = Some(call.read_only);
+            record.decision = Some(DecisionKind::Allowed);
+            record.client_request_id = call.client_request_id.clone();
+        }
         Event::Call(call) => {
             record.kind = Kind::Call;
             record.cmdlet = Some(call.cmdlet.clone());

@@ -79,6 +79,6 @@ pub use redact::{MAX_MESSAGE_BYTES, REDACTED, is_sensitive_name};
 pub use table::render_table;
 pub use time::{format_rfc3339_millis, parse_rfc3339};
 pub use verify::{
-    AnchorSource, BreakReason, HeadPolicy, MAX_TORN_LISTED, Summary, TornLine, VerifyError,
-    VerifyOptions, verify, verify_with,
+    AnchorSource, BreakReason, HeadPolicy, MAX_TORN_LISTED, Summary, TornLine, UnfinishedRun,
+    VerifyError, VerifyOptions, verify, verify_with,
 };

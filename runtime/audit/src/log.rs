@@ -125,9 +125,18 @@ impl AuditLog {
             Some((written_len, tail)) if written_len == len => tail,
             _ => read_tail(&self.file, &self.path)?,
         };
-        if tail.needs_newline {
-            tracing::warn!(path = %self.path.display(), after_seq = tail.seq, "audit log ends in a torn line; starting the next record on a new line");
-        }
+        let len = if tail.end < len {
+            // A crash cut the last append short. The torn bytes hold no
+            // complete record; they are removed, so a torn line can only
+            // ever be the last line of a log (which `verify` relies on).
+            tracing::warn!(path = %self.path.display(), after_seq = tail.seq, bytes = len - tail.end, "audit log ends in a torn line; removing it before the next record");
+            self.file
+                .set_len(tail.end)
+                .map_err(AuditError::io(&self.path))?;
+            tail.end
+        } else {
+            len
+        };
         let time = format_rfc3339_millis(SystemTime::now());
         let mut buf = Vec::new();
         if tail.needs_newline {
@@ -161,6 +170,7 @@ impl AuditLog {
                 line_hash: String::from_utf8_lossy(&crate::chain::to_hex(&line_digest))
                     .into_owned(),
                 needs_newline: false,
+                end: 0,
             };
             record.hash = hash;
             records.push(record);
@@ -171,6 +181,7 @@ impl AuditLog {
         };
         let io = AuditError::io(&self.path);
         (&self.file).write_all(&buf).map_err(io)?;
+        tail.end = len + buf.len() as u64;
         match self.durability {
             Durability::Fsync => self.file.sync_data(),
             Durability::Flush => (&self.file).flush(),

@@ -14,6 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     RunStart,
+    /// A call that changes the tenant, written and fsynced before it is
+    /// sent; its `call` record follows once it ends.
+    Intent,
     Call,
     RunEnd,
 }

@@ -45,12 +45,34 @@ pub(crate) fn redact_parameters(
                 collect_secrets(value, &mut secrets);
                 Json::from(REDACTED)
             } else {
-                to_json(value, &mut secrets)
+                abbreviated(to_json(value, &mut secrets))
             };
             (name.clone(), json)
         })
         .collect();
     (Parameters(pairs), secrets)
+}
+
+/// A value as the record keeps it: whole up to
+/// [`exorun_cmdlet::MAX_RECORDED_VALUE_BYTES`], else its first 3 KiB, its
+/// length and its SHA-256 (text as is, lists and tables as compact JSON),
+/// so one call can never make a record too large to write. Applied after
+/// redaction, so an abbreviation never shows a secret.
+fn abbreviated(json: Json) -> Json {
+    match &json {
+        Json::String(text) => match exorun_cmdlet::abbreviate(text) {
+            Some(short) => Json::String(short),
+            None => json,
+        },
+        Json::Array(_) | Json::Object(_) => {
+            let text = json.to_string();
+            match exorun_cmdlet::abbreviate(&text) {
+                Some(short) => Json::String(short),
+                None => json,
+            }
+        }
+        _ => json,
+    }
 }
 
 /// A parameter value as JSON; hashtable entries with secret-looking keys

@@ -63,6 +63,11 @@ fn row(record: &Record) -> [String; 8] {
             let outcome = record.error.clone().unwrap_or_else(|| status.to_owned());
             (format!("({} end)", mode(record)), String::new(), outcome)
         }
+        Kind::Intent => (
+            record.cmdlet.clone().unwrap_or_default(),
+            "allowed".to_owned(),
+            "(sending)".to_owned(),
+        ),
         Kind::Call => {
             let decision = match (record.decision, &record.rule) {
                 (Some(DecisionKind::Denied), Some(rule)) => format!("denied ({rule})"),

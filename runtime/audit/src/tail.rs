@@ -26,18 +26,25 @@ pub(crate) struct Tail {
     pub hash: String,
     /// Hex SHA-256 of that record's line, the next record's `prev`.
     pub line_hash: String,
-    /// The file does not end in `\n`: a write was cut short, so the next
-    /// record must start on a new line.
+    /// The file does not end in `\n` right after the last record (a write
+    /// was cut short just before its newline), so the next record must
+    /// start on a new line.
     pub needs_newline: bool,
+    /// Where the next record goes: just after the last complete record.
+    /// Anything after it is a torn line (a write a crash cut short), which
+    /// the next append removes, so that only the very end of a log can ever
+    /// hold an incomplete line.
+    pub end: u64,
 }
 
 impl Tail {
-    fn empty(needs_newline: bool) -> Tail {
+    fn empty() -> Tail {
         Tail {
             seq: 0,
             hash: ZERO_HASH.to_owned(),
             line_hash: ZERO_HASH.to_owned(),
-            needs_newline,
+            needs_newline: false,
+            end: 0,
         }
     }
 }
@@ -49,7 +56,7 @@ pub(crate) fn read_tail(file: &File, path: &Path) -> Result<Tail, AuditError> {
     let io = AuditError::io(path);
     let len = file.metadata().map_err(AuditError::io(path))?.len();
     if len == 0 {
-        return Ok(Tail::empty(false));
+        return Ok(Tail::empty());
     }
     let mut last = [0u8; 1];
     read_at(file, len - 1, &mut last).map_err(io)?;
@@ -65,11 +72,19 @@ pub(crate) fn read_tail(file: &File, path: &Path) -> Result<Tail, AuditError> {
         };
         match inspect(&line) {
             Ok(sealed) if sealed.hash_matches() => {
+                // The last line of the file may lack only its newline; a
+                // record before torn lines always has one.
+                let (end, needs_newline) = if skipped == 0 {
+                    (len, needs_newline)
+                } else {
+                    (start + line.len() as u64 + 1, false)
+                };
                 return Ok(Tail {
                     seq: sealed.seq,
                     hash: sealed.hash.to_owned(),
                     line_hash: String::from_utf8_lossy(&to_hex(&sealed.line_hash)).into_owned(),
                     needs_newline,
+                    end,
                 });
             }
             Ok(_) => return Err(corrupt("its hash does not match its contents".to_owned())),
@@ -80,7 +95,7 @@ pub(crate) fn read_tail(file: &File, path: &Path) -> Result<Tail, AuditError> {
             Err(_) => return Err(corrupt("not a record".to_owned())),
         }
         if start == 0 {
-            return Ok(Tail::empty(needs_newline));
+            return Ok(Tail::empty());
         }
         end = start - 1;
     }

@@ -9,12 +9,19 @@
 //! anchor's hash is its `hash`. The first failure is reported with its line
 //! number (1-based) and stops the pass.
 //!
-//! Torn lines (a crash cut an append short, see [`crate::chain`]) are not
-//! records and not failures: they are listed in [`Summary::torn`] and the
-//! chain links the records on either side of them. A cut at the very end of
-//! the file looks the same as such a crash, which is why an anchor matters:
-//! with the head file (or [`VerifyOptions::expect_last`]) a record that was
-//! acknowledged and then cut, whole or in part, is reported as truncation.
+//! A torn line (a crash cut an append short, see [`crate::chain`]) is not
+//! a record and not a failure, but only as the file's last line without a
+//! newline: the next append removes a torn tail before it writes, so
+//! anything incomplete in the middle of a log was put there, and fails
+//! naming its line. A cut at the very end of the file looks the same as
+//! such a crash, which is why an anchor matters: with the head file (or
+//! [`VerifyOptions::expect_last`]) a record that was acknowledged and then
+//! cut, whole or in part, is reported as truncation.
+//!
+//! Runs are followed too: a run with a start record and no end record (the
+//! process was killed, or is still running) is listed in
+//! [`Summary::unfinished`], with the writes whose intent was recorded and
+//! whose outcome was not: those may or may not have reached the tenant.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -134,6 +141,8 @@ pub struct Summary {
     pub torn_count: u64,
     /// What the head file said, when it was read.
     pub head: Option<Anchor>,
+    /// Runs that started and have no end record: killed, or still running.
+    pub unfinished: Vec<UnfinishedRun>,
 }
 
 /// Verifies a log against its head file.
@@ -189,6 +198,7 @@ pub fn verify_with(
     let mut last_hash = [b'0'; 64];
     // The torn line right before this one, if any.
     let mut torn_before: Option<u64> = None;
+    let mut runs = Runs::default();
     loop {
         buf.clear();
         let n = (&mut reader)
@@ -212,7 +222,7 @@ pub fn verify_with(
         let line = if at_end { &buf[..] } else { &buf[..n - 1] };
         let sealed = match inspect(line) {
             Ok(sealed) => sealed,
-            Err(Unsealed::Incomplete) if looks_torn(line, Some(state.seq + 1)) => {
+            Err(Unsealed::Incomplete) if at_end && looks_torn(line, Some(state.seq + 1)) => {
                 torn_before.get_or_insert(state.lines);
                 torn_count += 1;
                 if torn.len() < MAX_TORN_LISTED {
@@ -227,7 +237,7 @@ pub fn verify_with(
             }
             Err(Unsealed::Incomplete) => {
                 return Err(broken(BreakReason::NotARecord {
-                    detail: "no hash at the end of the line".to_owned(),
+                    detail: "no hash at the end of the line (only the last line of a log, cut short by a crash, may be incomplete)".to_owned(),
                 }));
             }
             Err(Unsealed::Invalid(detail)) => {
@@ -273,6 +283,7 @@ pub fn verify_with(
                 }));
             }
         }
+        runs.see(line, state.lines);
         last_hash.copy_from_slice(sealed.hash.as_bytes());
         torn_before = None;
         state.seq = sealed.seq;
@@ -302,7 +313,90 @@ pub fn verify_with(
         torn,
         torn_count,
         head,
+        unfinished: runs.unfinished(),
     })
+}
+
+/// A run whose start is in the log and whose end is not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnfinishedRun {
+    pub run_id: String,
+    /// The line of its start record.
+    pub line: u64,
+    /// Writes whose intent was recorded (fsynced before they were sent).
+    pub intents: u64,
+    /// Writes whose outcome was recorded.
+    pub outcomes: u64,
+}
+
+impl UnfinishedRun {
+    /// Writes that may or may not have reached the tenant.
+    pub fn unknown_writes(&self) -> u64 {
+        self.intents.saturating_sub(self.outcomes)
+    }
+}
+
+/// The fields of a record that following runs needs.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RunFields<'a> {
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    run_id: std::borrow::Cow<'a, str>,
+    read_only: Option<bool>,
+    #[serde(borrow, default)]
+    decision: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    outcome: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Runs started and not yet ended, in the order they started.
+#[derive(Default)]
+struct Runs {
+    open: Vec<UnfinishedRun>,
+}
+
+impl Runs {
+    fn see(&mut self, line: &[u8], number: u64) {
+        let Ok(fields) = serde_json::from_slice::<RunFields<'_>>(line) else {
+            return;
+        };
+        let find =
+            |open: &mut Vec<UnfinishedRun>| open.iter().rposition(|r| r.run_id == fields.run_id);
+        match fields.kind.as_ref() {
+            "run-start" => self.open.push(UnfinishedRun {
+                run_id: fields.run_id.clone().into_owned(),
+                line: number,
+                intents: 0,
+                outcomes: 0,
+            }),
+            "run-end" => {
+                if let Some(i) = find(&mut self.open) {
+                    self.open.remove(i);
+                }
+            }
+            "intent" => {
+                if let Some(i) = find(&mut self.open) {
+                    self.open[i].intents += 1;
+                }
+            }
+            "call"
+                if fields.read_only == Some(false)
+                    && fields.decision.as_deref() == Some("allowed")
+                    && fields.outcome.as_deref() != Some("planned") =>
+            {
+                if let Some(i) = find(&mut self.open) {
+                    self.open[i].outcomes += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn unfinished(self) -> Vec<UnfinishedRun> {
+        self.open
+    }
 }
 
 /// Where the chain stands after the lines read so far.

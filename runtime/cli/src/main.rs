@@ -18,13 +18,14 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// Host log detail as a tracing filter: error, warn, info, debug, trace,
-    /// or per module (also EXORUN_LOG). By default denials show once, as the
-    /// run's DENIED lines, rather than also as a host log line.
+    /// or per target (also EXORUN_LOG). By default denials show once, as the
+    /// run's DENIED lines, rather than also as host log lines (target
+    /// `exorun::denial`).
     #[arg(
         long,
         global = true,
         env = "EXORUN_LOG",
-        default_value = "warn,exorun_sandbox::host::cmdlets=error"
+        default_value = "warn,exorun::denial=error"
     )]
     log_level: String,
     #[command(subcommand)]
@@ -69,6 +70,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: escape sequences in a log file or a
+        // pipe are noise, and hide whether a plugin tried to send some.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let result = match cli.command {

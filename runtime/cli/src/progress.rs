@@ -3,6 +3,7 @@
 //! bar with rate and ETA (indicatif); otherwise a plain line at most once
 //! a second and at the end; with `--quiet`, nothing but errors.
 
+use exorun_cmdlet::Escaped;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -125,7 +126,9 @@ impl Observer for ConsoleObserver {
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",
         };
-        self.print(&format!("  [{level}] {}", line.message));
+        // Plugin text: escaped, so it cannot drive the terminal or forge
+        // exorun's own lines.
+        self.print(&format!("  [{level}] {}", Escaped(&line.message)));
     }
 
     fn progress(&self, done: u64, total: Option<u64>) {
@@ -159,8 +162,10 @@ impl Observer for ConsoleObserver {
     fn call(&self, record: &CallRecord) {
         if let Decision::Denied { rule, message } = &record.decision {
             self.print(&format!(
-                "  DENIED {}: {message} [{rule}]",
-                record.call.cmdlet
+                "  DENIED {}: {} [{}]",
+                Escaped(&record.call.cmdlet),
+                Escaped(message),
+                Escaped(rule)
             ));
         }
     }

@@ -10,11 +10,13 @@
 mod backend;
 mod call;
 mod error;
+mod escape;
 mod result_size;
 
 pub use backend::{Backend, Object, PageStream, collect_pages};
-pub use call::{Call, Leaf, Value};
+pub use call::{Call, Leaf, MAX_RECORDED_VALUE_BYTES, Value, abbreviate};
 pub use error::CmdletError;
+pub use escape::{Escaped, escaped, is_unsafe_char};
 pub use result_size::{DEFAULT_RESULT_SIZE, ResultSize};
 
 /// True for cmdlets whose verb only reads (`Get-`, `Test-`, `Search-`).

@@ -35,9 +35,17 @@ pub async fn apply(plan: &Plan, backend: &dyn Backend, observer: &dyn Observer) 
     let mut stopped_at = None;
     for (index, call) in plan.calls.iter().enumerate() {
         let call_started = Instant::now();
-        let (outcome, client_request_id) = match observer.blocked() {
-            Some(reason) => (Err(CmdletError::failed("AuditUnavailable", reason)), None),
-            None => match backend.open_pages(call).await {
+        let intent = match observer.blocked() {
+            Some(reason) => Err(reason),
+            // Sent only once its intent is durably in the audit trail.
+            None if !call.is_read_only() => observer.before_write(&[call]).map_err(|reason| {
+                format!("the audit trail cannot record the intent of this write ({reason}); it was not sent")
+            }),
+            None => Ok(()),
+        };
+        let (outcome, client_request_id) = match intent {
+            Err(reason) => (Err(CmdletError::failed("AuditUnavailable", reason)), None),
+            Ok(()) => match backend.open_pages(call).await {
                 Ok(pages) => {
                     let id = pages.client_request_id();
                     (collect_pages(pages).await.map(|o| o.len() as u64), id)
@@ -127,7 +135,7 @@ mod tests {
                 name: String::new(),
                 version: String::new(),
                 sha256: String::new(),
-                manifest: String::new(),
+                manifest_sha256: String::new(),
             },
             tenant: String::new(),
             app_id: String::new(),

@@ -36,6 +36,10 @@ pub enum Refusal {
         "the plugin's component has sha256 {actual}, but its manifest pins {pinned}; refusing a component that is not the one reviewed"
     )]
     ComponentMismatch { pinned: String, actual: String },
+    #[error(
+        "the plan was captured under a manifest with sha256 {plan}, but the plugin given has manifest sha256 {current}; a plan is applied only with the grants it was reviewed under (run the what-if again with this manifest)"
+    )]
+    ManifestDigest { plan: String, current: String },
     #[error("the plan is for tenant {plan}, but this connection is to {current}")]
     Tenant { plan: String, current: String },
     #[error(
@@ -88,6 +92,16 @@ pub fn check_plan(plan: &Plan, with: &PlanCheck<'_>) -> Result<(), Refusal> {
         return Err(Refusal::PluginDigest {
             plan: plan.plugin.sha256.clone(),
             current: with.component_sha256.to_owned(),
+        });
+    }
+    if !plan
+        .plugin
+        .manifest_sha256
+        .eq_ignore_ascii_case(&manifest.sha256)
+    {
+        return Err(Refusal::ManifestDigest {
+            plan: plan.plugin.manifest_sha256.clone(),
+            current: manifest.sha256.clone(),
         });
     }
     if !plan.tenant.eq_ignore_ascii_case(with.tenant) {
@@ -208,7 +222,7 @@ max-calls = 3
                 name: "cleanup".to_owned(),
                 version: "0.1.0".to_owned(),
                 sha256: SHA.to_owned(),
-                manifest: "p/exorun.toml".to_owned(),
+                manifest_sha256: manifest().sha256,
             },
             tenant: "contoso.onmicrosoft.com".to_owned(),
             app_id: "app".to_owned(),
@@ -280,6 +294,25 @@ max-calls = 3
                 plan: "fabrikam.onmicrosoft.com".to_owned(),
                 current: "Contoso.onmicrosoft.com".to_owned()
             }
+        );
+    }
+
+    #[test]
+    fn a_plan_captured_under_another_manifest_is_refused_naming_both_digests() {
+        let mut p = plan("2026-11-28T11:30:00.000Z");
+        p.plugin.manifest_sha256 = "ef".repeat(32);
+        let refusal = check(&p).unwrap_err();
+        assert_eq!(
+            refusal,
+            Refusal::ManifestDigest {
+                plan: "ef".repeat(32),
+                current: manifest().sha256,
+            }
+        );
+        let text = refusal.to_string();
+        assert!(
+            text.contains(&"ef".repeat(32)) && text.contains(&manifest().sha256),
+            "{text}"
         );
     }
 

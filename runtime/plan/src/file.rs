@@ -6,7 +6,7 @@
 //!   "createdAt": "2026-11-28T22:18:00.123Z",
 //!   "whatIfRunId": "5f0c2a8e-…",
 //!   "operator": "alice",
-//!   "plugin": {"name": "…", "version": "0.1.0", "sha256": "…", "manifest": "/…/exorun.toml"},
+//!   "plugin": {"name": "…", "version": "0.1.0", "sha256": "…", "manifestSha256": "…"},
 //!   "tenant": "contoso.onmicrosoft.com",
 //!   "appId": "…",
 //!   "inputs": {"domain": "contoso.com"},
@@ -18,11 +18,15 @@
 //! Parameter values map one to one onto [`Value`]: `null`, booleans,
 //! integers, strings, arrays of strings and objects (hashtables) of those;
 //! members keep their order. The checksum covers the plan's content (the
-//! compact serialization without `checksum`), so an edit that does not
-//! recompute it is refused; one that does is still checked call by call
-//! against the manifest at apply time, and the plan's digest (SHA-256 of
-//! the file's bytes) is what the audit trail records and the reviewer can
-//! pin with `exorun apply --expect-sha256`.
+//! compact serialization without `checksum`), so an accidental edit is
+//! refused. It is no seal: whoever can edit the plan can recompute it. What
+//! makes an edited plan harmless is that it chooses nothing: `exorun apply`
+//! takes the plugin from the operator (`--plugin`), refuses it unless its
+//! manifest and component are the very ones the plan was captured under
+//! (`manifestSha256`, `sha256`), and checks every call again against that
+//! manifest. The plan's digest (SHA-256 of the file's bytes) is what the
+//! audit trail records, what `--expect-sha256` pins, and what stops the same
+//! plan from being applied twice.
 //!
 //! The file holds the values the calls need, sensitive ones included, so
 //! it is written readable by its owner only.
@@ -38,21 +42,23 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 /// The `format` of the files this version writes and reads.
-pub const PLAN_FORMAT: &str = "exorun-plan/1";
+pub const PLAN_FORMAT: &str = "exorun-plan/2";
 
 /// The largest plan file read (a plan is a list of calls, not a data set).
 const MAX_PLAN_BYTES: u64 = 64 << 20;
 
-/// Which plugin build made the plan.
+/// Which plugin build made the plan. No path: the plan names the plugin,
+/// the operator supplies it at apply time, and the digests must match.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanPlugin {
     pub name: String,
     pub version: String,
     /// The component's SHA-256, as the manifest pins it.
     pub sha256: String,
-    /// The manifest the what-if run loaded, for `exorun apply` to load again.
-    pub manifest: String,
+    /// SHA-256 of the manifest file's bytes the what-if run was checked
+    /// against: the grants the plan was captured under.
+    pub manifest_sha256: String,
 }
 
 /// A reviewed-to-be list of changes.
@@ -102,6 +108,28 @@ pub enum PlanError {
     Altered { path: String },
 }
 
+/// A plan's file, created empty before the run; dropped unwritten (the
+/// what-if run failed) it is removed again.
+#[derive(Debug)]
+pub struct PlanFile {
+    file: Option<std::fs::File>,
+    path: std::path::PathBuf,
+}
+
+impl PlanFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PlanFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// A plan read back, with the digest of its file.
 #[derive(Clone, Debug)]
 pub struct ReadPlan {
@@ -122,9 +150,41 @@ impl Plan {
         hex::encode(Sha256::digest(bytes))
     }
 
+    /// Creates the plan's file before the what-if run starts, so a path
+    /// that cannot be written fails before anything runs: a new file only
+    /// (never over an existing one, never through a link, dangling or
+    /// not), readable by its owner only.
+    pub fn reserve(path: &Path) -> Result<PlanFile, PlanError> {
+        let io = |source| PlanError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        // O_CREAT | O_EXCL never follows a link in the last component.
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(path).map_err(io)?;
+        Ok(PlanFile {
+            file: Some(file),
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Seals the plan and writes it to a new file (never over an existing
     /// one), readable by its owner only. Returns the file's SHA-256.
     pub fn write_new(&mut self, path: &Path) -> Result<String, PlanError> {
+        let reserved = Plan::reserve(path)?;
+        self.write_into(reserved)
+    }
+
+    /// Seals the plan and writes it into its reserved file. Returns the
+    /// file's SHA-256.
+    pub fn write_into(&mut self, mut reserved: PlanFile) -> Result<String, PlanError> {
+        let path = reserved.path.clone();
         self.checksum = self.compute_checksum();
         let mut text = serde_json::to_vec_pretty(&*self).map_err(|e| PlanError::Invalid {
             path: path.display().to_string(),
@@ -135,14 +195,10 @@ impl Plan {
             path: path.display().to_string(),
             source,
         };
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(io)?;
+        let mut file = reserved
+            .file
+            .take()
+            .ok_or_else(|| io(std::io::Error::other("the plan file was already written")))?;
         file.write_all(&text).map_err(io)?;
         file.sync_all().map_err(io)?;
         Ok(hex::encode(Sha256::digest(&text)))
@@ -155,11 +211,24 @@ impl Plan {
             path: shown.clone(),
             source,
         };
-        let len = std::fs::metadata(path).map_err(io)?.len();
-        if len > MAX_PLAN_BYTES {
+        // One open file for every check, so it cannot be swapped between
+        // them; a FIFO or device would block or never end.
+        let file = std::fs::File::open(path).map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(PlanError::Invalid {
+                path: shown,
+                detail: "it is not a regular file".to_owned(),
+            });
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_PLAN_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(io)?;
+        if bytes.len() as u64 > MAX_PLAN_BYTES {
             return Err(PlanError::TooLarge { path: shown });
         }
-        let bytes = std::fs::read(path).map_err(io)?;
         Plan::from_bytes(&bytes, &shown)
     }
 
@@ -439,7 +508,7 @@ mod tests {
                 name: "cleanup".to_owned(),
                 version: "0.1.0".to_owned(),
                 sha256: "ab".repeat(32),
-                manifest: "/plugins/cleanup/exorun.toml".to_owned(),
+                manifest_sha256: "cd".repeat(32),
             },
             tenant: "contoso.onmicrosoft.com".to_owned(),
             app_id: "app".to_owned(),
@@ -542,7 +611,7 @@ mod tests {
         let error = Plan::from_bytes(br#"{"format":"exorun-plan/9","x":1}"#, "p").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "p is a plan of format 'exorun-plan/9'; this exorun reads exorun-plan/1"
+            "p is a plan of format 'exorun-plan/9'; this exorun reads exorun-plan/2"
         );
     }
 

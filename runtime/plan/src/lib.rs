@@ -23,5 +23,5 @@ pub mod render;
 pub use apply::{ApplyReport, apply};
 pub use capture::WhatIfBackend;
 pub use check::{PlanCheck, Refusal, check_plan};
-pub use file::{PLAN_FORMAT, Plan, PlanError, PlanPlugin, ReadPlan};
+pub use file::{PLAN_FORMAT, Plan, PlanError, PlanFile, PlanPlugin, ReadPlan};
 pub use render::render_plan;

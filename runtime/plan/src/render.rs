@@ -24,7 +24,6 @@ use crate::file::Plan;
 /// the manifest could be read, marks sensitive parameters.
 pub fn render_plan(plan: &Plan, digest: &str, capabilities: Option<&Capabilities>) -> String {
     let mut out = String::new();
-    let short = |s: &str| s.chars().take(12).collect::<String>();
     let _ = writeln!(
         out,
         "Plan      {} (sha256 {})",
@@ -33,12 +32,22 @@ pub fn render_plan(plan: &Plan, digest: &str, capabilities: Option<&Capabilities
     );
     let _ = writeln!(
         out,
-        "Plugin    {} {} (sha256 {}…)",
+        "Plugin    {} {}",
         clean(&plan.plugin.name),
         clean(&plan.plugin.version),
-        short(&plan.plugin.sha256)
     );
-    let _ = writeln!(out, "Tenant    {}", clean(&plan.tenant));
+    let _ = writeln!(out, "Component sha256 {}", clean(&plan.plugin.sha256));
+    let _ = writeln!(
+        out,
+        "Manifest  sha256 {} (apply needs --plugin with exactly this manifest and component)",
+        clean(&plan.plugin.manifest_sha256)
+    );
+    let _ = writeln!(
+        out,
+        "Tenant    {} (app {})",
+        clean(&plan.tenant),
+        clean(&plan.app_id)
+    );
     let _ = writeln!(
         out,
         "Made by   {} in what-if run {}",
@@ -184,7 +193,7 @@ mod tests {
                 name: "cleanup".to_owned(),
                 version: "0.1.0".to_owned(),
                 sha256: "ab".repeat(32),
-                manifest: "m".to_owned(),
+                manifest_sha256: "cd".repeat(32),
             },
             tenant: "contoso.onmicrosoft.com".to_owned(),
             app_id: "app".to_owned(),
@@ -222,7 +231,11 @@ mod tests {
             \n  4  Set-Mailbox -Identity 'bob@contoso.com' -EmailAddresses @{Remove='o''neil@x.com'} -Password <redacted>\n";
         assert!(text.ends_with(expected_changes), "{text}");
         assert!(text.starts_with(
-            "Plan      2026-11-28T22:18:00.123Z (sha256 ff00)\nPlugin    cleanup 0.1.0 (sha256 abababababab…)\nTenant    contoso.onmicrosoft.com\n"
+            &format!(
+                "Plan      2026-11-28T22:18:00.123Z (sha256 ff00)\nPlugin    cleanup 0.1.0\nComponent sha256 {}\nManifest  sha256 {} (apply needs --plugin with exactly this manifest and component)\nTenant    contoso.onmicrosoft.com (app app)\n",
+                "ab".repeat(32),
+                "cd".repeat(32)
+            )
         ), "{text}");
         assert!(text.contains("Inputs    domain=contoso.com\n"));
     }

@@ -1,7 +1,7 @@
 //! The validated allow-list a manifest grants: which cmdlets, which of their
 //! parameters, and which values.
 
-use regex::Regex;
+pub use crate::pattern::Pattern;
 
 /// Everything one plugin may call. Built only by [`crate::Manifest`], so a
 /// value of this type has already passed validation.
@@ -57,6 +57,11 @@ pub struct ParamRule {
     pub constraint: Constraint,
     /// Values are redacted in logs and audit records.
     pub sensitive: bool,
+    /// `clear = true`: the parameter may also be cleared, with `$null`, an
+    /// empty list `@()` or an empty edit `@{}`, whatever its constraint.
+    /// Without it an empty collection passes no constrained parameter: it
+    /// holds no value to check, yet on a multi-valued property it clears.
+    pub clear: bool,
 }
 
 /// How a parameter's value is constrained.
@@ -71,31 +76,15 @@ pub enum Constraint {
     Pattern(Pattern),
 }
 
-/// A compiled pattern and its source text (for messages and `inspect`).
-#[derive(Clone, Debug)]
-pub struct Pattern {
-    pub source: String,
-    pub(crate) regex: Regex,
-}
-
-impl Pattern {
-    pub fn is_full_match(&self, text: &str) -> bool {
-        self.regex.is_match(text)
-    }
-}
-
 /// One member of a `set`. `$null`, `$true` and `$false` are written as in
 /// PowerShell, since TOML has no null.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SetEntry {
     Null,
     Bool(bool),
-    /// Stored lowercased for case-insensitive comparison; `display` keeps
-    /// the manifest's spelling.
-    Text {
-        folded: String,
-        display: String,
-    },
+    /// Compared as .NET's `OrdinalIgnoreCase` ([`crate::ordinal`]); kept
+    /// in the manifest's spelling.
+    Text(String),
 }
 
 impl SetEntry {
@@ -107,10 +96,7 @@ impl SetEntry {
         } else if text.eq_ignore_ascii_case("$false") {
             SetEntry::Bool(false)
         } else {
-            SetEntry::Text {
-                folded: text.to_lowercase(),
-                display: text.to_owned(),
-            }
+            SetEntry::Text(text.to_owned())
         }
     }
 
@@ -119,7 +105,7 @@ impl SetEntry {
             SetEntry::Null => "$null",
             SetEntry::Bool(true) => "$true",
             SetEntry::Bool(false) => "$false",
-            SetEntry::Text { display, .. } => display,
+            SetEntry::Text(display) => display,
         }
     }
 }

@@ -9,6 +9,12 @@
 use exorun_cmdlet::{Call, Leaf, Value};
 
 use crate::capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, SetEntry};
+use crate::ordinal;
+
+/// The most bytes one call's parameters (names and values) may take,
+/// measured at the boundary before anything else: Exchange's own request
+/// limit is about 1 MiB, and nothing larger can be a real call.
+pub const MAX_CALL_BYTES: usize = 1 << 20;
 
 /// Why a call was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +28,16 @@ pub enum DenyReason {
     PatternMismatch,
     /// A hashtable with keys other than Add and Remove.
     BadHashtableKey,
+    /// A hashtable with Add (or Remove) twice, perhaps in another case.
+    DuplicateKey,
+    /// `@()`, `@{}`, `@{Add=$null}` or `@{Add=@()}` on a constrained
+    /// parameter that the manifest does not let the plugin clear.
+    EmptyValue,
+    /// The call's parameters are larger than [`MAX_CALL_BYTES`].
+    TooLarge,
+    /// A NUL character in a constrained value: never part of a real value,
+    /// and a classic way to make a checked string read shorter downstream.
+    NulCharacter,
 }
 
 impl DenyReason {
@@ -33,6 +49,10 @@ impl DenyReason {
             DenyReason::NotInSet => "validate-set",
             DenyReason::PatternMismatch => "validate-pattern",
             DenyReason::BadHashtableKey => "hashtable-key",
+            DenyReason::DuplicateKey => "duplicate-key",
+            DenyReason::EmptyValue => "empty-value",
+            DenyReason::TooLarge => "call-too-large",
+            DenyReason::NulCharacter => "nul-character",
         }
     }
 }
@@ -65,6 +85,17 @@ impl std::fmt::Display for Denial {
 
 /// Decides one call. `Ok(())` means it may go to the tenant.
 pub fn check(caps: &Capabilities, call: &Call) -> Result<(), Denial> {
+    let size = call_bytes(call);
+    if size > MAX_CALL_BYTES {
+        return Err(Denial {
+            reason: DenyReason::TooLarge,
+            cmdlet: call.cmdlet.clone(),
+            parameter: None,
+            message: format!(
+                "the call's parameters take {size} bytes, more than the {MAX_CALL_BYTES} one call may send"
+            ),
+        });
+    }
     let Some(rule) = caps.cmdlet(&call.cmdlet) else {
         return Err(Denial {
             reason: DenyReason::CmdletNotDeclared,
@@ -115,6 +146,14 @@ fn check_value(rule: &CmdletRule, param: &ParamRule, value: &Value) -> Result<()
                 "{} -{} takes a hashtable with Add and Remove keys only, not '{shown}'",
                 rule.name, param.name
             ),
+            DenyReason::DuplicateKey => format!(
+                "{} -{} has the key '{shown}' more than once (keys ignore case)",
+                rule.name, param.name
+            ),
+            DenyReason::EmptyValue => format!(
+                "{} -{} {shown} would clear the property without a value to check; the manifest allows {} (add clear = true to allow clearing)",
+                rule.name, param.name, param.constraint
+            ),
             _ => format!(
                 "{} -{} {shown} is not allowed: the manifest allows {}",
                 rule.name, param.name, param.constraint
@@ -127,7 +166,15 @@ fn check_value(rule: &CmdletRule, param: &ParamRule, value: &Value) -> Result<()
             message,
         }
     };
+    let cleared = |shown: &str| {
+        if param.clear {
+            Ok(())
+        } else {
+            Err(deny(DenyReason::EmptyValue, shown))
+        }
+    };
     match value {
+        Value::Null if param.clear => Ok(()),
         Value::Null => check_scalar(&param.constraint, Scalar::Null).map_err(|r| deny(r, "$null")),
         Value::Bool(b) => {
             check_scalar(&param.constraint, Scalar::Bool(*b)).map_err(|r| deny(r, bool_text(*b)))
@@ -140,15 +187,31 @@ fn check_value(rule: &CmdletRule, param: &ParamRule, value: &Value) -> Result<()
         Value::Text(s) => {
             check_scalar(&param.constraint, Scalar::Text(s)).map_err(|r| deny(r, &quoted(s)))
         }
+        Value::Texts(items) if items.is_empty() => cleared("@()"),
         Value::Texts(items) => check_texts(&param.constraint, items).map_err(|(r, s)| deny(r, &s)),
+        Value::Table(entries) if entries.is_empty() => cleared("@{}"),
         Value::Table(entries) => {
-            for (key, leaf) in entries {
+            for (index, (key, leaf)) in entries.iter().enumerate() {
                 if !key.eq_ignore_ascii_case("add") && !key.eq_ignore_ascii_case("remove") {
                     return Err(deny(DenyReason::BadHashtableKey, key));
                 }
+                if entries[..index]
+                    .iter()
+                    .any(|(earlier, _)| earlier.eq_ignore_ascii_case(key))
+                {
+                    return Err(deny(DenyReason::DuplicateKey, key));
+                }
                 let result = match leaf {
-                    Leaf::Null => check_scalar(&param.constraint, Scalar::Null)
-                        .map_err(|r| (r, "$null".to_owned())),
+                    // Adding or removing nothing: a value that checks
+                    // nothing, so it passes only where clearing may.
+                    Leaf::Null => {
+                        cleared(&format!("@{{{key}=$null}}"))?;
+                        continue;
+                    }
+                    Leaf::Texts(items) if items.is_empty() => {
+                        cleared(&format!("@{{{key}=@()}}"))?;
+                        continue;
+                    }
                     Leaf::Bool(b) => check_scalar(&param.constraint, Scalar::Bool(*b))
                         .map_err(|r| (r, bool_text(*b).to_owned())),
                     Leaf::Int(i) => {
@@ -168,6 +231,34 @@ fn check_value(rule: &CmdletRule, param: &ParamRule, value: &Value) -> Result<()
     }
 }
 
+/// The bytes a call's parameters take: names, text and a few bytes per
+/// scalar. An approximation of the request body that never undercounts
+/// the plugin-controlled text.
+pub fn call_bytes(call: &Call) -> usize {
+    let texts = |items: &[String]| items.iter().map(|s| s.len() + 2).sum::<usize>();
+    let leaf = |leaf: &Leaf| match leaf {
+        Leaf::Text(s) => s.len(),
+        Leaf::Texts(items) => texts(items),
+        _ => 8,
+    };
+    call.cmdlet.len()
+        + call
+            .parameters
+            .iter()
+            .map(|(name, value)| {
+                name.len()
+                    + match value {
+                        Value::Text(s) => s.len(),
+                        Value::Texts(items) => texts(items),
+                        Value::Table(entries) => {
+                            entries.iter().map(|(k, l)| k.len() + leaf(l)).sum()
+                        }
+                        _ => 8,
+                    }
+            })
+            .sum::<usize>()
+}
+
 fn check_texts(constraint: &Constraint, items: &[String]) -> Result<(), (DenyReason, String)> {
     for item in items {
         check_scalar(constraint, Scalar::Text(item)).map_err(|r| (r, quoted(item)))?;
@@ -182,13 +273,19 @@ enum Scalar<'a> {
 }
 
 fn check_scalar(constraint: &Constraint, value: Scalar<'_>) -> Result<(), DenyReason> {
+    if let Scalar::Text(text) = value
+        && !matches!(constraint, Constraint::Any)
+        && text.contains('\0')
+    {
+        return Err(DenyReason::NulCharacter);
+    }
     match constraint {
         Constraint::Any => Ok(()),
         Constraint::Set(entries) => {
             let found = entries.iter().any(|entry| match (entry, &value) {
                 (SetEntry::Null, Scalar::Null) => true,
                 (SetEntry::Bool(a), Scalar::Bool(b)) => a == b,
-                (SetEntry::Text { folded, .. }, Scalar::Text(text)) => eq_fold(folded, text),
+                (SetEntry::Text(entry), Scalar::Text(text)) => ordinal::eq_ignore_case(entry, text),
                 _ => false,
             });
             if found {
@@ -203,20 +300,6 @@ fn check_scalar(constraint: &Constraint, value: Scalar<'_>) -> Result<(), DenyRe
             Scalar::Text(text) if pattern.is_full_match(text) => Ok(()),
             _ => Err(DenyReason::PatternMismatch),
         },
-    }
-}
-
-/// Case-insensitive equality against an already-lowercased entry, without
-/// allocating in the common ASCII case.
-fn eq_fold(folded: &str, text: &str) -> bool {
-    if text.is_ascii() {
-        folded.len() == text.len()
-            && folded
-                .bytes()
-                .zip(text.bytes())
-                .all(|(a, b)| a == b.to_ascii_lowercase())
-    } else {
-        folded == text.to_lowercase()
     }
 }
 

@@ -12,11 +12,13 @@ pub mod gate;
 pub mod inputs;
 pub mod limits;
 pub mod manifest;
+pub mod ordinal;
 pub mod outputs;
+pub mod pattern;
 
 pub use capabilities::{Capabilities, CmdletRule, Constraint, ParamRule};
-pub use gate::{Denial, DenyReason, check};
+pub use gate::{Denial, DenyReason, MAX_CALL_BYTES, call_bytes, check};
 pub use inputs::{InputError, InputSpec, InputType, InputValue, ResolvedInputs};
 pub use limits::{Ceilings, LimitError, Limits};
-pub use manifest::{Manifest, ManifestError, PluginInfo};
+pub use manifest::{MAX_MANIFEST_BYTES, Manifest, ManifestError, PluginInfo};
 pub use outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};

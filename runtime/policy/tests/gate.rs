@@ -178,10 +178,19 @@ fn hashtable_edits_are_checked_entry_by_entry() {
         "EmailAddresses",
         Value::Table(vec![
             ("Add".into(), Leaf::Text("smtp:ann2@contoso.com".into())),
-            ("Add".into(), Leaf::Texts(vec!["smtp:x@evil.net".into()])),
+            ("Remove".into(), Leaf::Texts(vec!["smtp:x@evil.net".into()])),
         ]),
     );
     assert_eq!(reason(&sneaky), DenyReason::PatternMismatch);
+    // The same key twice is refused before either value is looked at.
+    let twice = Call::new("Set-Mailbox").param(
+        "EmailAddresses",
+        Value::Table(vec![
+            ("Add".into(), Leaf::Text("smtp:ann2@contoso.com".into())),
+            ("Add".into(), Leaf::Texts(vec!["smtp:x@evil.net".into()])),
+        ]),
+    );
+    assert_eq!(reason(&twice), DenyReason::DuplicateKey);
     let bad_key = Call::new("Set-Mailbox").param(
         "EmailAddresses",
         Value::Table(vec![(
@@ -233,4 +242,164 @@ parameters.Identity = { set = ["ÅSA.ÖBERG@contoso.com"] }
         .capabilities;
     let call = Call::new("Get-Mailbox").param("Identity", "åsa.öberg@CONTOSO.com");
     assert_eq!(check(&caps, &call), Ok(()));
+}
+
+fn caps_with_clear() -> Capabilities {
+    let text = r#"
+[plugin]
+name = "gate-test"
+version = "0.1.0"
+component = "x.wasm"
+
+[[cmdlet]]
+name = "Set-Mailbox"
+parameters.Identity = { pattern = '[^@]+@contoso\.com' }
+parameters.EmailAddresses = { pattern = 'smtp:[^@]+@contoso\.com' }
+parameters.GrantSendOnBehalfTo = { pattern = '[^@]+@contoso\.com', clear = true }
+parameters.ForwardingSmtpAddress = { set = ["$null"] }
+"#;
+    Manifest::parse(Path::new("exorun.toml"), text)
+        .unwrap()
+        .capabilities
+}
+
+fn set_mailbox(name: &str, value: Value) -> Call {
+    Call::new("Set-Mailbox")
+        .param("Identity", "ann@contoso.com")
+        .param(name, value)
+}
+
+#[test]
+fn denies_empty_list_on_a_constrained_parameter() {
+    let denial = check(
+        &caps_with_clear(),
+        &set_mailbox("EmailAddresses", Value::Texts(vec![])),
+    )
+    .unwrap_err();
+    assert_eq!(denial.reason, DenyReason::EmptyValue);
+    assert_eq!(denial.rule(), "empty-value:Set-Mailbox/EmailAddresses");
+    assert!(
+        denial
+            .message
+            .contains("add clear = true to allow clearing")
+    );
+}
+
+#[test]
+fn denies_empty_table_and_null_or_empty_edits_even_where_the_set_allows_null() {
+    for value in [
+        Value::Table(vec![]),
+        Value::Texts(vec![]),
+        Value::Table(vec![("Add".into(), Leaf::Null)]),
+        Value::Table(vec![("Remove".into(), Leaf::Texts(vec![]))]),
+    ] {
+        assert_eq!(
+            check(
+                &caps_with_clear(),
+                &set_mailbox("ForwardingSmtpAddress", value.clone())
+            )
+            .unwrap_err()
+            .reason,
+            DenyReason::EmptyValue,
+            "{value:?}"
+        );
+    }
+}
+
+#[test]
+fn allows_clearing_where_the_manifest_says_clear() {
+    for value in [
+        Value::Texts(vec![]),
+        Value::Table(vec![]),
+        Value::Null,
+        Value::Table(vec![("Add".into(), Leaf::Null)]),
+    ] {
+        assert_eq!(
+            check(
+                &caps_with_clear(),
+                &set_mailbox("GrantSendOnBehalfTo", value.clone())
+            ),
+            Ok(()),
+            "{value:?}"
+        );
+    }
+    assert_eq!(
+        check(
+            &caps_with_clear(),
+            &set_mailbox("GrantSendOnBehalfTo", Value::from("eve@evil.example"))
+        )
+        .unwrap_err()
+        .reason,
+        DenyReason::PatternMismatch
+    );
+}
+
+#[test]
+fn denies_add_or_remove_given_twice_in_any_case() {
+    let call = set_mailbox(
+        "EmailAddresses",
+        Value::Table(vec![
+            ("Add".into(), Leaf::Text("smtp:a@contoso.com".into())),
+            ("add".into(), Leaf::Text("smtp:b@contoso.com".into())),
+        ]),
+    );
+    let denial = check(&caps_with_clear(), &call).unwrap_err();
+    assert_eq!(denial.reason, DenyReason::DuplicateKey);
+    assert_eq!(denial.rule(), "duplicate-key:Set-Mailbox/EmailAddresses");
+}
+
+#[test]
+fn denies_a_call_larger_than_one_mebibyte_whatever_its_grants() {
+    let call = Call::new("Get-Mailbox").param("Identity", "a".repeat(1 << 20));
+    let denial = check(&caps(), &call).unwrap_err();
+    assert_eq!(denial.reason, DenyReason::TooLarge);
+    assert_eq!(denial.rule(), "call-too-large:Get-Mailbox");
+    let just_under = Call::new("Get-Mailbox").param("Identity", "a".repeat((1 << 20) - 40));
+    assert_eq!(check(&caps(), &just_under), Ok(()));
+}
+
+#[test]
+fn denies_kelvin_sign_and_long_s_where_ascii_letters_are_allowed() {
+    let kelvin = Call::new("Get-Mailbox").param("ResultSize", "Unlimited");
+    assert_eq!(check(&caps(), &kelvin), Ok(()));
+    let look_alike = Call::new("Get-Mailbox").param("RecipientTypeDetails", "\u{17F}haredMailbox");
+    assert_eq!(reason(&look_alike), DenyReason::NotInSet);
+    let pattern = Call::new("Set-Mailbox").param("Identity", "ceo@conto\u{17F}o.com");
+    assert_eq!(reason(&pattern), DenyReason::PatternMismatch);
+    let kelvin_pattern =
+        Call::new("Set-Mailbox").param("EmailAddresses", "smtp:a@\u{212A}ontoso.com");
+    assert_eq!(reason(&kelvin_pattern), DenyReason::PatternMismatch);
+}
+
+#[test]
+fn allows_non_ascii_letters_that_dotnet_upper_cases_alike() {
+    let text = r#"
+[plugin]
+name = "gate-test"
+version = "0.1.0"
+component = "x.wasm"
+
+[[cmdlet]]
+name = "Set-User"
+parameters.City = { set = ["München"] }
+parameters.Identity = { pattern = 'müller@contoso\.com' }
+"#;
+    let caps = Manifest::parse(Path::new("exorun.toml"), text)
+        .unwrap()
+        .capabilities;
+    let call = Call::new("Set-User")
+        .param("City", "MÜNCHEN")
+        .param("Identity", "MÜLLER@CONTOSO.COM");
+    assert_eq!(check(&caps, &call), Ok(()));
+}
+
+#[test]
+fn denies_a_nul_character_in_a_constrained_value() {
+    let call = Call::new("Set-Mailbox").param("Identity", "ceo\0@contoso.com");
+    let denial = check(&caps(), &call).unwrap_err();
+    assert_eq!(denial.reason, DenyReason::NulCharacter);
+    assert_eq!(denial.rule(), "nul-character:Set-Mailbox/Identity");
+    // An unconstrained parameter takes any value, as the manifest says.
+    let any = Call::new("Get-Mailbox").param("Identity", "a\0b");
+    assert_eq!(check(&caps(), &any), Ok(()));
 }

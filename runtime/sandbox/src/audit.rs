@@ -1,21 +1,27 @@
 //! The audit trail as an [`Observer`] of a run: one record when the run
-//! starts, one per cmdlet call (allowed or denied) as it ends, one when the
+//! starts, one *intent* record before each call that changes the tenant is
+//! sent, one per cmdlet call (allowed or denied) as it ends, one when the
 //! run ends, appended to the hash-chained log of `exorun-audit`.
 //!
-//! Durability: the start record is fsynced before the plugin runs; call
-//! records are group-committed (handed to the kernel in batches of up to
-//! [`BATCH`] records, or once [`BATCH_AGE`] has passed since the last
-//! write, with one lock, one `write` and one head update per batch); the
-//! end record is fsynced after the last batch. A process killed with
-//! SIGKILL loses at most the batch it had not written yet, and its log
-//! verifies; a power cut can lose the call records of the run in flight,
-//! never the fact that it started. Appending each record on its own
-//! measured 30-45 µs (a lock, a write and a head update each) and an fsync
-//! per call 0.2-4.5 ms, both beyond the 5 % overhead budget.
+//! Durability, by what a lost record would cost:
+//! * Writes: nothing that is not read-only is sent before its intent (run,
+//!   cmdlet, parameters, time) is written and fsynced
+//!   ([`Observer::before_write`]), together with any call records still
+//!   waiting. If that fails the write is not sent and the run ends. A
+//!   process killed at any moment therefore leaves every write it sent in
+//!   the log, and `exorun audit verify` lists its run as unfinished with
+//!   the writes whose outcome is unknown.
+//! * Reads and outcomes: group-committed (handed to the kernel in batches of
+//!   up to [`BATCH`] records, or once [`BATCH_AGE`] has passed since the
+//!   last write, with one lock, one `write` and one head update per batch).
+//!   Appending each record on its own measured 30-45 µs and an fsync per
+//!   call 0.2-4.5 ms, beyond the 5 % overhead budget for reads. A read
+//!   record can never be too large to write: values are abbreviated.
+//! * The start record is fsynced before the plugin runs, the end record
+//!   after the last batch.
 //!
-//! Fail closed: once call records cannot be written, [`Observer::blocked`]
-//! refuses every further call of the run, so at most one batch of calls
-//! reaches the tenant that the trail may not show.
+//! Fail closed: once any record cannot be written, [`Observer::blocked`]
+//! refuses every further call of the run and the run ends.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -149,6 +155,29 @@ impl AuditObserver {
         }
     }
 
+    /// Appends the intents of writes about to be sent, after every call
+    /// record still waiting, and fsyncs: only then may they be sent.
+    fn record_intents(&self, calls: &[&Call]) -> Result<(), AuditError> {
+        let mut events = {
+            let mut pending = lock(&self.pending);
+            pending.1 = Instant::now();
+            std::mem::take(&mut pending.0)
+        };
+        for call in calls {
+            let sensitive = sensitive_parameters(&self.capabilities, call);
+            events.push(Event::Intent(CallEvent::new(call, &sensitive)));
+        }
+        let mut log = lock(&self.log);
+        match log.append_all(events.iter().map(|e| Entry::new(&self.run, e))) {
+            Ok(_) => {}
+            Err(AuditError::HeadNotUpdated { path, source, .. }) => {
+                tracing::warn!(head = %path.display(), error = %source, "audit records written, but their head file lags");
+            }
+            Err(e) => return Err(e),
+        }
+        log.sync()
+    }
+
     /// The audit event of one call, its sensitive values redacted.
     pub fn call_event(&self, record: &CallRecord) -> CallEvent {
         let sensitive = sensitive_parameters(&self.capabilities, &record.call);
@@ -203,6 +232,22 @@ impl Observer for AuditObserver {
         lock(&self.failure)
             .as_ref()
             .map(|e| format!("the audit trail cannot record calls ({e}); no further call is made"))
+    }
+
+    fn before_write(&self, calls: &[&Call]) -> Result<(), String> {
+        // A what-if run captures writes instead of sending them.
+        if self.run.mode == RunMode::WhatIf {
+            return Ok(());
+        }
+        if let Some(reason) = self.blocked() {
+            return Err(reason);
+        }
+        self.record_intents(calls).map_err(|e| {
+            tracing::error!(run_id = %self.run.run_id, error = %e, "cannot write the intent of a write to the audit trail; it is not sent and the run ends");
+            let text = e.to_string();
+            lock(&self.failure).get_or_insert_with(|| text.clone());
+            text
+        })
     }
 }
 

@@ -35,6 +35,9 @@ pub struct SandboxConfig {
     pub max_resources: usize,
     /// Concurrency of one `invoke-many` batch.
     pub invoke_many_concurrency: usize,
+    /// Refused calls (denied by the gate, or over `max-calls`) after
+    /// which a plugin's next call ends its run with `policy-violation`.
+    pub max_refusals: u64,
     /// Use the pooling allocator when the system has the address space for
     /// it; falls back to on-demand allocation otherwise.
     pub pooling: bool,
@@ -56,6 +59,7 @@ impl Default for SandboxConfig {
             max_output_bytes: 16 << 20,
             max_resources: 1000,
             invoke_many_concurrency: 16,
+            max_refusals: 100,
             pooling: true,
             compile_cache: None,
             outputs_root: std::env::temp_dir().join("exorun-outputs"),
@@ -99,7 +103,25 @@ impl Sandbox {
         };
         let mut linker = Linker::<RunState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // wasi:filesystem/types again, over wasmtime-wasi's own: the same
+        // implementation with the [outputs] meter and the link refusal in
+        // front (see host::filesystem).
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::filesystem::types::add_to_linker::<
+            RunState,
+            crate::host::filesystem::GuardedFilesystem,
+        >(&mut linker, |state| {
+            let meter = state.outputs.as_ref().map(|o| o.meter());
+            crate::host::filesystem::GuardedFs {
+                inner: wasmtime_wasi::filesystem::WasiFilesystemView::filesystem(state),
+                meter,
+            }
+        })?;
+        linker.allow_shadowing(false);
         Automation::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        // The cmdlet calls again, measured in the plugin's memory before
+        // they are copied (see host::boundary).
+        crate::host::boundary::add_to_linker(&mut linker)?;
 
         // An unusable cache folder costs speed, never correctness: warn
         // and compile every time.

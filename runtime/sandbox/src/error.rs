@@ -68,6 +68,14 @@ pub enum RunError {
     /// The `[outputs]` folder went over its cap.
     #[error(transparent)]
     OutputsLimit(#[from] crate::outputs::OutputsLimitExceeded),
+    /// The plugin kept calling after its calls were refused.
+    #[error(
+        "the plugin kept calling after {refusals} of its calls were refused (denied by the manifest or over [limits] max-calls); the run was ended"
+    )]
+    PolicyViolation { refusals: u64 },
+    /// The audit trail could not record a call; the run was ended.
+    #[error("{0}")]
+    Audit(String),
     /// The `[outputs]` folder could not be made.
     #[error("cannot create the outputs folder: {0}")]
     Outputs(String),
@@ -88,6 +96,8 @@ impl RunError {
             RunError::Inputs(_) => "inputs",
             RunError::OutputsLimit(_) => "outputs-limit",
             RunError::Outputs(_) => "outputs",
+            RunError::PolicyViolation { .. } => "policy-violation",
+            RunError::Audit(_) => "audit-unavailable",
         }
     }
 }

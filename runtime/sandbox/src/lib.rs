@@ -34,7 +34,7 @@ pub use audit::AuditObserver;
 pub use cache::{CacheConfig, CacheOutcome, CompileCache};
 pub use engine::{Sandbox, SandboxConfig};
 pub use error::{LoadError, RunError};
-pub use outputs::{OutputFile, OutputsLimitExceeded, OutputsReport};
+pub use outputs::{OutputFile, OutputKind, OutputsLimitExceeded, OutputsReport};
 pub use plugin::Plugin;
 pub use run::{
     CallRecord, Decision, LogLevel, LogLine, Observer, Observers, RunReport, RunRequest,

@@ -6,38 +6,29 @@
 //!
 //! A plugin without `[outputs]` gets no preopen at all, so no filesystem.
 //!
-//! # How the cap is enforced, and its limits
+//! # How the cap is enforced
 //!
-//! wasmtime-wasi has no quotas, so the folder is measured: its files'
-//! lengths (a sparse file counts whole) and its entries (files, folders,
-//! links) are summed by a walk that never follows links.
+//! Where the host implements the filesystem ([`crate::host::filesystem`]):
+//! every byte written through any descriptor is charged to the run's
+//! [`Meter`] before it is written, and so is every file or folder created.
+//! The write that would cross either cap is refused and stops the plugin
+//! with `outputs-limit`; bytes overwritten or deleted are not given back, so
+//! a plugin cannot write without bound into a file it unlinked. No link of
+//! any kind can be made in the folder.
 //!
-//! * While the plugin runs, at most every [`CHECK_INTERVAL`] of its own
-//!   execution (from the epoch tick that also drives the timeout), and
-//!   after every cmdlet call. Past the cap the plugin is stopped with the
-//!   `outputs-limit` error.
-//! * When the plugin returns, once more, exactly; a folder over the cap
-//!   fails the run with `outputs-limit` even if the plugin said ok.
-//!
-//! What this does not do: stop a single write in flight. Between two
-//! checks a plugin can write what its disk allows in [`CHECK_INTERVAL`]
-//! plus one host call; one WASI write is bounded by the plugin's memory
-//! (`[limits] memory-mib`), so the overshoot is bounded but not zero.
-//! Point the operator's outputs folder at a filesystem with room for the
-//! cap plus that margin. The folder is kept after a failed run, so the
-//! operator can see what was written.
+//! When the plugin returns, the folder is walked (never following links)
+//! to list every entry it left for the operator. The folder is kept after
+//! a failed run, so the operator can see what was written.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use exorun_policy::Outputs;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// The folder's path inside the plugin.
 pub const GUEST_PATH: &str = "/outputs";
-
-/// How much plugin execution may pass between two measurements.
-pub const CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Raised (as a trap, or as the run's outcome) when the folder is over its cap.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,12 +59,89 @@ impl OutputsLimitExceeded {
     }
 }
 
-/// One file the plugin left.
+/// What an entry the plugin left is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    File,
+    Folder,
+}
+
+/// One entry the plugin left.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputFile {
     /// Relative to the folder, `/`-separated.
     pub name: String,
     pub bytes: u64,
+    pub kind: OutputKind,
+}
+
+/// What a run has written into its folder: bytes and entries, counted as
+/// they are written and never given back. Shared by the run's filesystem
+/// host and its streams.
+#[derive(Debug)]
+pub struct Meter {
+    folder: PathBuf,
+    bytes: AtomicU64,
+    entries: AtomicU64,
+    max_bytes: u64,
+    max_entries: u64,
+    tripped: AtomicBool,
+}
+
+impl Meter {
+    fn new(folder: PathBuf, max_bytes: u64, max_entries: u64) -> Meter {
+        Meter {
+            folder,
+            bytes: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
+            max_bytes,
+            max_entries,
+            tripped: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes `bytes` of the cap, or says no (and remembers it).
+    pub fn charge_bytes(&self, bytes: u64) -> bool {
+        self.charge(&self.bytes, bytes, self.max_bytes)
+    }
+
+    /// Takes one entry of the cap, or says no (and remembers it).
+    pub fn charge_entry(&self) -> bool {
+        self.charge(&self.entries, 1, self.max_entries)
+    }
+
+    fn charge(&self, counter: &AtomicU64, amount: u64, max: u64) -> bool {
+        let ok = counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(amount).filter(|&total| total <= max)
+            })
+            .is_ok();
+        if !ok {
+            // Recorded past the cap, so the error reports what was tried.
+            counter.fetch_add(amount.min(u64::MAX - max), Ordering::SeqCst);
+            self.tripped.store(true, Ordering::SeqCst);
+        }
+        ok
+    }
+
+    /// The error that stops the plugin.
+    pub fn exceeded(&self) -> OutputsLimitExceeded {
+        OutputsLimitExceeded {
+            folder: self.folder.clone(),
+            bytes: self.bytes.load(Ordering::SeqCst),
+            entries: self.entries.load(Ordering::SeqCst),
+            max_bytes: self.max_bytes,
+            max_entries: self.max_entries,
+        }
+    }
+
+    fn check(&self) -> Result<(), OutputsLimitExceeded> {
+        if self.tripped.load(Ordering::SeqCst) {
+            Err(self.exceeded())
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// The folder after the run.
@@ -84,19 +152,10 @@ pub struct OutputsReport {
     pub bytes: u64,
 }
 
-/// Size of the folder at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Usage {
-    bytes: u64,
-    entries: u64,
-}
-
 /// One run's outputs folder.
 pub(crate) struct OutputsFolder {
     folder: PathBuf,
-    max_bytes: u64,
-    max_entries: u64,
-    last_check: Instant,
+    meter: Arc<Meter>,
 }
 
 impl OutputsFolder {
@@ -108,11 +167,14 @@ impl OutputsFolder {
         }
         private_dir_builder(false).create(&folder)?;
         Ok(OutputsFolder {
+            meter: Arc::new(Meter::new(folder.clone(), spec.max_bytes(), spec.max_files)),
             folder,
-            max_bytes: spec.max_bytes(),
-            max_entries: spec.max_files,
-            last_check: Instant::now(),
         })
+    }
+
+    /// The meter the run's filesystem host charges.
+    pub fn meter(&self) -> Arc<Meter> {
+        self.meter.clone()
     }
 
     /// Adds the folder to the run's WASI context, read-write, as its only
@@ -127,25 +189,16 @@ impl OutputsFolder {
         &self.folder
     }
 
-    /// Measures the folder when [`CHECK_INTERVAL`] has passed since the
-    /// last measurement.
-    pub fn check_due(&mut self) -> Result<(), OutputsLimitExceeded> {
-        if self.last_check.elapsed() < CHECK_INTERVAL {
-            return Ok(());
-        }
-        self.check()
+    /// Fails once a write was refused for crossing the cap (the trap that
+    /// refused it may have been caught by a language runtime).
+    pub fn check(&self) -> Result<(), OutputsLimitExceeded> {
+        self.meter.check()
     }
 
-    /// Measures the folder now.
-    pub fn check(&mut self) -> Result<(), OutputsLimitExceeded> {
-        self.last_check = Instant::now();
-        self.measure(None).map(drop)
-    }
-
-    /// The final measurement, listing the files.
+    /// After the run: every entry the plugin left, listed, and whether it
+    /// stayed within its caps.
     pub fn finish(&self) -> (OutputsReport, Result<(), OutputsLimitExceeded>) {
-        let mut files = Vec::new();
-        let result = self.measure(Some(&mut files));
+        let mut files = self.list();
         files.sort_by(|a, b| a.name.cmp(&b.name));
         let bytes = files.iter().map(|f| f.bytes).sum();
         let report = OutputsReport {
@@ -153,57 +206,45 @@ impl OutputsFolder {
             files,
             bytes,
         };
-        (report, result.map(drop))
+        (report, self.meter.check())
     }
 
-    /// Walks the folder without following links, stopping as soon as it
-    /// is over either cap. Entries that vanish during the walk (the
-    /// plugin deleting them) are skipped.
-    fn measure(
-        &self,
-        mut files: Option<&mut Vec<OutputFile>>,
-    ) -> Result<Usage, OutputsLimitExceeded> {
-        let mut usage = Usage::default();
+    /// Walks the folder without following links. Entries that are neither
+    /// files nor folders cannot be made through the plugin's filesystem;
+    /// should one appear anyway it is listed as a file of its length.
+    fn list(&self) -> Vec<OutputFile> {
+        let mut found = Vec::new();
         let mut stack = vec![self.folder.clone()];
         while let Some(dir) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
             for entry in entries.flatten() {
-                let Ok(meta) = entry.path().symlink_metadata() else {
+                let path = entry.path();
+                let Ok(meta) = path.symlink_metadata() else {
                     continue;
                 };
-                usage.entries += 1;
+                let name = path
+                    .strip_prefix(&self.folder)
+                    .map(|p| p.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default();
                 if meta.is_dir() {
-                    stack.push(entry.path());
+                    stack.push(path);
+                    found.push(OutputFile {
+                        name,
+                        bytes: 0,
+                        kind: OutputKind::Folder,
+                    });
                 } else {
-                    usage.bytes = usage.bytes.saturating_add(meta.len());
-                    if meta.is_file()
-                        && let Some(files) = files.as_deref_mut()
-                    {
-                        let name = entry
-                            .path()
-                            .strip_prefix(&self.folder)
-                            .map(|p| p.to_string_lossy().replace('\\', "/"))
-                            .unwrap_or_default();
-                        files.push(OutputFile {
-                            name,
-                            bytes: meta.len(),
-                        });
-                    }
-                }
-                if usage.bytes > self.max_bytes || usage.entries > self.max_entries {
-                    return Err(OutputsLimitExceeded {
-                        folder: self.folder.clone(),
-                        bytes: usage.bytes,
-                        entries: usage.entries,
-                        max_bytes: self.max_bytes,
-                        max_entries: self.max_entries,
+                    found.push(OutputFile {
+                        name,
+                        bytes: meta.len(),
+                        kind: OutputKind::File,
                     });
                 }
             }
         }
-        Ok(usage)
+        found
     }
 }
 
@@ -245,33 +286,37 @@ mod tests {
     }
 
     #[test]
-    fn files_are_listed_sorted_with_their_sizes_including_subfolders() {
+    fn files_and_folders_are_listed_sorted_with_their_sizes() {
         let (_dir, out) = folder(1, 10);
         std::fs::write(out.folder().join("b.csv"), "12345").unwrap();
         std::fs::create_dir(out.folder().join("sub")).unwrap();
+        std::fs::create_dir(out.folder().join("empty")).unwrap();
         std::fs::write(out.folder().join("sub/a.json"), "{}").unwrap();
         let (report, result) = out.finish();
         assert_eq!(result, Ok(()));
+        let listed: Vec<(&str, u64, OutputKind)> = report
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.bytes, f.kind))
+            .collect();
         assert_eq!(
-            report.files,
+            listed,
             vec![
-                OutputFile {
-                    name: "b.csv".into(),
-                    bytes: 5
-                },
-                OutputFile {
-                    name: "sub/a.json".into(),
-                    bytes: 2
-                },
+                ("b.csv", 5, OutputKind::File),
+                ("empty", 0, OutputKind::Folder),
+                ("sub", 0, OutputKind::Folder),
+                ("sub/a.json", 2, OutputKind::File),
             ]
         );
         assert_eq!(report.bytes, 7);
     }
 
     #[test]
-    fn a_folder_over_its_bytes_is_refused_naming_max_mib() {
-        let (_dir, mut out) = folder(1, 10);
-        std::fs::write(out.folder().join("big"), vec![0u8; (1 << 20) + 1]).unwrap();
+    fn the_meter_refuses_the_write_that_crosses_the_cap_naming_max_mib() {
+        let (_dir, out) = folder(1, 10);
+        let meter = out.meter();
+        assert!(meter.charge_bytes(1 << 20));
+        assert!(!meter.charge_bytes(1));
         let error = out.check().unwrap_err();
         assert_eq!(error.bytes, (1 << 20) + 1);
         assert!(
@@ -282,34 +327,28 @@ mod tests {
     }
 
     #[test]
-    fn a_sparse_file_counts_at_its_full_length() {
-        let (_dir, mut out) = folder(1, 10);
-        let file = std::fs::File::create(out.folder().join("sparse")).unwrap();
-        file.set_len(1 << 30).unwrap();
-        assert_eq!(out.check().unwrap_err().bytes, 1 << 30);
+    fn bytes_written_are_never_given_back() {
+        let (_dir, out) = folder(1, 10);
+        let meter = out.meter();
+        for _ in 0..16 {
+            assert!(meter.charge_bytes(64 << 10));
+        }
+        assert!(!meter.charge_bytes(1), "a deleted file's bytes still count");
     }
 
     #[test]
     fn too_many_entries_are_refused_naming_max_files() {
-        let (_dir, mut out) = folder(1, 3);
-        for i in 0..4 {
-            std::fs::write(out.folder().join(format!("f{i}")), "").unwrap();
+        let (_dir, out) = folder(1, 3);
+        let meter = out.meter();
+        for _ in 0..3 {
+            assert!(meter.charge_entry());
         }
+        assert!(!meter.charge_entry());
         let error = out.check().unwrap_err();
         assert_eq!(error.entries, 4);
         assert!(
             error.to_string().ends_with("([outputs] max-files)"),
             "{error}"
         );
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn links_are_counted_but_never_followed() {
-        let (dir, mut out) = folder(1, 10);
-        let outside = dir.path().join("outside.bin");
-        std::fs::write(&outside, vec![0u8; 2 << 20]).unwrap();
-        std::os::unix::fs::symlink(&outside, out.folder().join("link")).unwrap();
-        assert_eq!(out.check(), Ok(()));
     }
 }

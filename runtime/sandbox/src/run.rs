@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::engine::Sandbox;
 use crate::error::RunError;
+use crate::host::cmdlets::{AuditUnavailable, PolicyViolation};
 use crate::host::stdio::{LogLimitExceeded, LogSink, StdioPipe};
 use crate::limits::{MemoryLimitExceeded, RunLimiter, TableLimitExceeded};
 use crate::outputs::{OutputsFolder, OutputsLimitExceeded, OutputsReport};
@@ -63,6 +64,19 @@ pub struct CallRecord {
     pub client_request_id: Option<String>,
 }
 
+impl CallRecord {
+    /// A call refused before it was sent.
+    pub fn refused(call: &Call, decision: Decision, error: CmdletError) -> CallRecord {
+        CallRecord {
+            call: call.clone(),
+            decision,
+            outcome: Err(error),
+            elapsed: Duration::ZERO,
+            client_request_id: None,
+        }
+    }
+}
+
 /// Watches a run as it happens (the CLI's progress bar, the audit trail).
 /// Every method has a do-nothing default.
 pub trait Observer: Send + Sync {
@@ -76,6 +90,13 @@ pub trait Observer: Send + Sync {
     /// trail) can no longer record what calls do, so none may happen.
     fn blocked(&self) -> Option<String> {
         None
+    }
+    /// Called with the calls that change the tenant, after they were
+    /// admitted and before any of them is sent. `Err(reason)` means the
+    /// observer could not durably record their intent (the audit trail):
+    /// none is sent and the run ends.
+    fn before_write(&self, _calls: &[&Call]) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -101,6 +122,10 @@ impl Observer for Observers {
 
     fn blocked(&self) -> Option<String> {
         self.0.iter().find_map(|o| o.blocked())
+    }
+
+    fn before_write(&self, calls: &[&Call]) -> Result<(), String> {
+        self.0.iter().try_for_each(|o| o.before_write(calls))
     }
 }
 
@@ -176,11 +201,11 @@ pub struct RunState {
 }
 
 impl RunState {
-    /// Measures the outputs folder if a check is due; past its cap the
-    /// plugin is stopped.
+    /// Stops the plugin once a write to its outputs folder was refused
+    /// for crossing the cap (in case its runtime caught that trap).
     pub(crate) fn check_outputs(&mut self) -> wasmtime::Result<()> {
         match &mut self.outputs {
-            Some(outputs) => outputs.check_due().map_err(wasmtime::Error::new),
+            Some(outputs) => outputs.check().map_err(wasmtime::Error::new),
             None => Ok(()),
         }
     }
@@ -200,8 +225,14 @@ pub(crate) struct RunContext {
     pub plugin: Arc<PluginInner>,
     pub backend: Arc<dyn Backend>,
     pub inputs: ResolvedInputs,
-    pub calls_made: u64,
+    /// Calls attempted, refused ones included: every attempt counts
+    /// against `max_calls`.
+    pub attempts: u64,
     pub max_calls: u64,
+    /// Calls refused (denied, or over the budget) so far.
+    pub refusals: u64,
+    /// Refusals after which the next call ends the run.
+    pub max_refusals: u64,
     /// The most a single call (or batch) may return into the plugin: its
     /// whole memory allowance.
     pub result_byte_budget: u64,
@@ -224,14 +255,22 @@ impl RunContext {
     }
 
     /// Stores a record of a call that has ended and tells the observer.
-    pub fn record(&mut self, record: CallRecord) {
+    /// Large values are kept abbreviated ([`Call::abbreviated`]): the
+    /// report must not hold megabytes per call on a plugin's behalf.
+    pub fn record(&mut self, mut record: CallRecord) {
+        if let Some(short) = record.call.abbreviated() {
+            record.call = short;
+        }
         self.observer.call(&record);
         self.records.push(record);
     }
 
     /// Stores the record of a paged read that has just opened; the
     /// observer hears of it when it ends ([`RunContext::close_read`]).
-    pub fn open_read(&mut self, record: CallRecord) -> usize {
+    pub fn open_read(&mut self, mut record: CallRecord) -> usize {
+        if let Some(short) = record.call.abbreviated() {
+            record.call = short;
+        }
         self.records.push(record);
         let index = self.records.len() - 1;
         self.open_reads.push(index);
@@ -356,8 +395,10 @@ impl Sandbox {
                 plugin: inner.clone(),
                 backend: request.backend,
                 inputs,
-                calls_made: 0,
+                attempts: 0,
                 max_calls: limits.max_calls,
+                refusals: 0,
+                max_refusals: config.max_refusals,
                 result_byte_budget: memory_bytes,
                 invoke_many_concurrency: config.invoke_many_concurrency,
                 log: log.clone(),
@@ -374,7 +415,6 @@ impl Sandbox {
         store.set_epoch_deadline(1);
         // Each tick either yields (so other runs on this thread progress) or,
         // past the deadline, stops the plugin.
-        // The tick is also when the outputs folder is measured.
         store.epoch_deadline_callback(move |mut store| {
             if Instant::now() >= deadline {
                 return Err(wasmtime::Error::new(DeadlineExceeded));
@@ -451,6 +491,14 @@ fn classify(
     }
     if let Some(e) = error.downcast_ref::<OutputsLimitExceeded>() {
         return RunError::OutputsLimit(e.clone());
+    }
+    if let Some(e) = error.downcast_ref::<PolicyViolation>() {
+        return RunError::PolicyViolation {
+            refusals: e.refusals,
+        };
+    }
+    if let Some(e) = error.downcast_ref::<AuditUnavailable>() {
+        return RunError::Audit(e.0.clone());
     }
     if let Some(e) = error.downcast_ref::<LogLimitExceeded>() {
         return RunError::LogLimit { bytes: e.limit };

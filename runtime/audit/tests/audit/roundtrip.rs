@@ -326,11 +326,15 @@ fn records_longer_than_the_tail_reader_chunk_chain_correctly() {
     let mut log = AuditLog::open(&path)
         .unwrap()
         .with_durability(Durability::Flush);
-    let big = "x".repeat(40_000);
+    // Values are kept whole up to 4 KiB each, so a record that spans many
+    // tail-reader chunks has many of them.
+    let part = "x".repeat(3_500);
     for i in 0..3 {
-        let call = Call::new("Set-MailboxAutoReplyConfiguration")
-            .param("Identity", format!("u{i}"))
-            .param("InternalMessage", big.as_str());
+        let mut call =
+            Call::new("Set-MailboxAutoReplyConfiguration").param("Identity", format!("u{i}"));
+        for p in 0..12 {
+            call = call.param(format!("CustomAttribute{p}"), part.as_str());
+        }
         let event = Event::Call(CallEvent::new(&call, &[]));
         let record = log.append(Entry::new(&run, &event)).unwrap();
         assert_eq!(record.seq, i + 1);

@@ -24,9 +24,14 @@ use crate::tenant::{self, TenantArgs};
 pub struct Args {
     /// The plan `exorun run --what-if` wrote.
     plan: PathBuf,
-    /// The plugin folder (default: the manifest the what-if run loaded).
+    /// The plugin folder to apply the plan with. Required: a plan never
+    /// chooses its own plugin; this one's manifest and component must be
+    /// the ones the plan was captured under.
     #[arg(long, value_name = "DIR")]
-    plugin: Option<PathBuf>,
+    plugin: PathBuf,
+    /// Apply a plan that the audit trail shows was applied before.
+    #[arg(long)]
+    again: bool,
     /// Apply without asking.
     #[arg(long, short = 'y')]
     yes: bool,
@@ -62,7 +67,10 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Refuses with exit code 1 and the reason, nothing sent.
 fn refuse(reason: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
-    eprintln!("exorun: apply refused: {reason}; nothing was sent");
+    eprintln!(
+        "exorun: apply refused: {}; nothing was sent",
+        exorun_cmdlet::Escaped(&reason.to_string())
+    );
     Ok(ExitCode::from(1))
 }
 
@@ -88,13 +96,18 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
             expected.trim()
         ));
     }
-    let manifest_path = match &args.plugin {
-        Some(dir) => dir.clone(),
-        None => PathBuf::from(&plan.plugin.manifest),
-    };
-    let manifest = Manifest::load(&manifest_path)
-        .with_context(|| format!("loading the plugin {}", manifest_path.display()))?;
+    let manifest = Manifest::load(&args.plugin)
+        .with_context(|| format!("loading the plugin {}", args.plugin.display()))?;
     let component_sha256 = file_sha256(&manifest.plugin.component)?;
+    let audit_path = args.audit.path()?;
+    if !args.again
+        && let Some(earlier) = applied_before(&audit_path, &read.sha256)?
+    {
+        return refuse(format!(
+            "the plan sha256 {} was applied before (audit run {earlier}); pass --again to apply it once more",
+            read.sha256
+        ));
+    }
 
     let connection = tenant::connect(&args.tenant).await?;
     if !args.quiet {
@@ -144,7 +157,6 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
     )
     .mode(RunMode::Apply)
     .plan_sha256(read.sha256.clone());
-    let audit_path = args.audit.path()?;
     let audit = Arc::new(
         AuditObserver::start(&audit_path, run_info.clone(), &manifest.capabilities)
             .context("writing the audit trail (nothing was sent)")?,
@@ -209,8 +221,9 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
                     .map(|e| e.to_string())
                     .unwrap_or_default();
                 eprintln!(
-                    "exorun: apply STOPPED at step {step} of {}: {error}; steps 1 to {} were applied, the rest not sent",
+                    "exorun: apply STOPPED at step {step} of {}: {}; steps 1 to {} were applied, the rest not sent",
                     plan.calls.len(),
+                    exorun_cmdlet::Escaped(&error),
                     step - 1
                 );
             }
@@ -244,6 +257,31 @@ fn confirm(changes: usize, tenant: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// The run id of an earlier apply of the plan with this digest, from the
+/// audit trail (any apply that started counts: its calls may have been
+/// sent even if it stopped).
+fn applied_before(audit_path: &Path, plan_sha256: &str) -> anyhow::Result<Option<String>> {
+    if !audit_path.exists() {
+        return Ok(None);
+    }
+    let records = exorun_audit::query(audit_path, exorun_audit::Filter::default())
+        .with_context(|| format!("reading the audit trail {}", audit_path.display()))?;
+    for record in records {
+        let record =
+            record.with_context(|| format!("reading the audit trail {}", audit_path.display()))?;
+        if record.kind == exorun_audit::Kind::RunStart
+            && record.mode == Some(RunMode::Apply)
+            && record
+                .plan
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(plan_sha256))
+        {
+            return Ok(Some(record.run_id));
+        }
+    }
+    Ok(None)
 }
 
 fn file_sha256(path: &Path) -> anyhow::Result<String> {

@@ -124,6 +124,31 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                         .join(", ")
                 );
             }
+            if !summary.unfinished.is_empty() {
+                let n = summary.unfinished.len();
+                println!(
+                    "{n} run{} no end record (killed, or still running):",
+                    if n == 1 { " has" } else { "s have" }
+                );
+                for run in &summary.unfinished {
+                    let unknown = run.unknown_writes();
+                    println!(
+                        "  run {} (started at line {}): {} write{} intended, {} with a recorded outcome{}",
+                        run.run_id,
+                        run.line,
+                        run.intents,
+                        if run.intents == 1 { "" } else { "s" },
+                        run.outcomes,
+                        if unknown > 0 {
+                            format!(
+                                "; {unknown} may or may not have reached the tenant: check them there"
+                            )
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(VerifyError::Broken { line, reason }) => {

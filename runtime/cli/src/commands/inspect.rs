@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use exorun_cmdlet::Escaped;
 use exorun_policy::{Constraint, Manifest};
 use serde_json::json;
 
@@ -45,6 +46,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                         "name": p.name,
                         "constraint": constraint_json(&p.constraint),
                         "sensitive": p.sensitive,
+                        "clear": p.clear,
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -76,6 +78,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                 "timeoutSeconds": manifest.limits.timeout.as_secs(),
                 "maxCalls": manifest.limits.max_calls,
             },
+            "outputs": manifest.outputs.map(|o| json!({"maxMiB": o.max_mib, "maxFiles": o.max_files})),
+            "manifestSha256": manifest.sha256,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
@@ -83,10 +87,10 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 
     println!("Plugin     {} {}", plugin.name, plugin.version);
     if !plugin.description.is_empty() {
-        println!("           {}", plugin.description);
+        println!("           {}", Escaped(&plugin.description));
     }
     if !plugin.authors.is_empty() {
-        println!("Authors    {}", plugin.authors.join(", "));
+        println!("Authors    {}", Escaped(&plugin.authors.join(", ")));
     }
     println!("Component  {}", plugin.component.display());
     println!(
@@ -117,7 +121,16 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         }
         for p in &c.parameters {
             let sensitive = if p.sensitive { "  [sensitive]" } else { "" };
-            println!("    -{:<37} {}{sensitive}", p.name, p.constraint);
+            let clear = if p.clear {
+                "  [may clear: $null, @(), @{}]"
+            } else {
+                ""
+            };
+            println!(
+                "    -{:<37} {}{sensitive}{clear}",
+                p.name,
+                Escaped(&p.constraint.to_string())
+            );
         }
     }
     println!();
@@ -135,8 +148,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             "  {:<20} {:<8} {:<28} {}",
             i.name,
             i.ty.name(),
-            default,
-            i.description
+            Escaped(&default),
+            Escaped(&i.description)
         );
     }
     println!();
@@ -146,6 +159,13 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         manifest.limits.timeout.as_secs(),
         manifest.limits.max_calls
     );
+    match &manifest.outputs {
+        Some(outputs) => println!(
+            "Outputs    a fresh folder per run (/outputs): at most {} MiB written, {} files and folders; no links",
+            outputs.max_mib, outputs.max_files
+        ),
+        None => println!("Outputs    none: no filesystem at all"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

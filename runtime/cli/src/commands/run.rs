@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use exorun_audit::{PluginRef, RunInfo, RunMode};
-use exorun_cmdlet::Backend;
+use exorun_cmdlet::{Backend, Escaped};
 use exorun_plan::{Plan, PlanPlugin, WhatIfBackend};
 use exorun_policy::{Ceilings, ResolvedInputs};
 use exorun_sandbox::{
@@ -124,14 +124,6 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    if let Some(plan) = &args.plan
-        && plan.exists()
-    {
-        bail!(
-            "{} exists already; a plan is never overwritten (choose another --plan)",
-            plan.display()
-        );
-    }
     let connection = tenant::connect(&args.tenant).await?;
     if !args.quiet {
         eprintln!("exorun: {}", connection.notice);
@@ -152,6 +144,32 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         connection.connection.app_id(),
     )
     .mode(mode);
+    // The plan's file is created now, before anything runs: a path that
+    // exists already (a link too, even a dangling one) fails here, not
+    // after the plugin has run.
+    let reserved_plan = if args.what_if {
+        let path = args.plan.clone().unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "{}-{}.plan.json",
+                manifest.plugin.name,
+                &run_info.run_id[..8]
+            ))
+        });
+        match Plan::reserve(&path) {
+            Ok(reserved) => Some(reserved),
+            Err(exorun_plan::PlanError::Write { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                bail!(
+                    "{} exists already; a plan is never overwritten or written through a link (choose another --plan)",
+                    path.display()
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
     let audit_path = args.audit.path()?;
     let audit = Arc::new(
         AuditObserver::start(&audit_path, run_info.clone(), &manifest.capabilities)
@@ -183,15 +201,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     console.finish();
 
     // The plan is written before the run's end record, which names it.
-    let plan = match &what_if {
-        Some(capture) if report.outcome.is_ok() => {
-            let path = args.plan.clone().unwrap_or_else(|| {
-                PathBuf::from(format!(
-                    "{}-{}.plan.json",
-                    manifest.plugin.name,
-                    &run_info.run_id[..8]
-                ))
-            });
+    let mut plan_error = None;
+    let plan = match (&what_if, reserved_plan) {
+        (Some(capture), Some(reserved)) if report.outcome.is_ok() => {
+            let path = reserved.path().to_path_buf();
             let mut plan = Plan {
                 format: exorun_plan::PLAN_FORMAT.to_owned(),
                 created_at: exorun_audit::format_rfc3339_millis(SystemTime::now()),
@@ -201,7 +214,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     name: manifest.plugin.name.clone(),
                     version: manifest.plugin.version.to_string(),
                     sha256: plugin.sha256().to_owned(),
-                    manifest: absolute(&manifest.path).display().to_string(),
+                    manifest_sha256: manifest.sha256.clone(),
                 },
                 tenant: connection.name.clone(),
                 app_id: connection.connection.app_id().to_owned(),
@@ -223,10 +236,15 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 calls: capture.captured(),
                 checksum: String::new(),
             };
-            let digest = plan
-                .write_new(&path)
-                .with_context(|| format!("writing the plan {}", path.display()))?;
-            Some((path, digest, plan.calls.len()))
+            // A plan that cannot be written still leaves the run's end
+            // record; the error is reported after it.
+            match plan.write_into(reserved) {
+                Ok(digest) => Some((path, digest, plan.calls.len())),
+                Err(e) => {
+                    plan_error = Some(e);
+                    None
+                }
+            }
         }
         _ => None,
     };
@@ -250,6 +268,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let audit_failure = audit
         .failure()
         .or_else(|| audit_result.err().map(|e| e.to_string()));
+    if let Some(e) = plan_error {
+        eprintln!("exorun: error: {e}; the what-if run's plan was not written");
+        return Ok(ExitCode::from(1));
+    }
     if args.json {
         println!(
             "{}",
@@ -264,7 +286,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
         );
     } else if let (Ok(output), None) = (&report.outcome, &args.out) {
-        print!("{output}");
+        print!("{}", terminal_safe(output));
         if !output.ends_with('\n') {
             println!();
         }
@@ -296,11 +318,13 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 outputs.folder.display()
             );
             for file in &outputs.files {
-                eprintln!(
-                    "  {}  {} bytes",
-                    outputs.folder.join(&file.name).display(),
-                    file.bytes
-                );
+                let name = outputs.folder.join(&file.name).display().to_string();
+                match file.kind {
+                    exorun_sandbox::OutputKind::File => {
+                        eprintln!("  {}  {} bytes", Escaped(&name), file.bytes)
+                    }
+                    exorun_sandbox::OutputKind::Folder => eprintln!("  {}/", Escaped(&name)),
+                }
             }
         }
         if let Some((path, digest, calls)) = &plan {
@@ -327,10 +351,35 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match report.outcome {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {
-            eprintln!("exorun: error: {e}");
+            eprintln!("exorun: error: {}", Escaped(&e.to_string()));
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// The plugin's output for stdout: as is when stdout is a file or a pipe
+/// (it is data), with control characters other than newline and tab
+/// escaped when it is a terminal, so a report cannot drive the terminal.
+fn terminal_safe(output: &str) -> std::borrow::Cow<'_, str> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return std::borrow::Cow::Borrowed(output);
+    }
+    let mut shown = String::with_capacity(output.len());
+    for line in output.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        for (i, cell) in body.split('\t').enumerate() {
+            if i > 0 {
+                shown.push('\t');
+            }
+            shown.push_str(&Escaped(cell).to_string());
+        }
+        shown.push_str(end);
+    }
+    std::borrow::Cow::Owned(shown)
 }
 
 /// The `--json` summary: one object on one line.
@@ -385,8 +434,4 @@ fn summary(
             "error": audit_failure,
         },
     })
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

@@ -11,18 +11,20 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 use toml::Spanned;
 
 use crate::capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, Pattern, SetEntry};
 use crate::inputs::{InputSpec, InputType, InputValue};
 use crate::limits::Limits;
 use crate::outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};
+use crate::pattern::PATTERNS_TOTAL_LIMIT;
 use raw::{RawCmdlet, RawInput, RawManifest, RawOutputs, RawParam};
 
-/// Compiled patterns above this size are refused: a manifest from a
-/// marketplace must not be able to make the host build a huge automaton.
-const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+/// The largest manifest read. Real manifests are a few KiB; a manifest
+/// from a marketplace must not be able to make the host parse, compile or
+/// show megabytes of grants.
+pub const MAX_MANIFEST_BYTES: usize = 256 << 10;
 
 static VERB_NOUN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z]+-[A-Za-z][A-Za-z0-9]*$").expect("static regex"));
@@ -68,6 +70,9 @@ pub struct PluginInfo {
 #[derive(Clone, Debug)]
 pub struct Manifest {
     pub path: PathBuf,
+    /// SHA-256 of the manifest file's bytes, lowercase hex: what a plan
+    /// binds, so it can only be applied under the grants it was made under.
+    pub sha256: String,
     pub plugin: PluginInfo,
     pub capabilities: Capabilities,
     pub inputs: Vec<InputSpec>,
@@ -85,10 +90,17 @@ impl Manifest {
         } else {
             path.to_path_buf()
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
+        let read = |source| ManifestError::Read {
             path: path.clone(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(&path).map_err(read)?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_MANIFEST_BYTES as u64 + 1),
+            &mut text,
+        )
+        .map_err(read)?;
         Manifest::parse(&path, &text)
     }
 
@@ -96,6 +108,14 @@ impl Manifest {
     /// the relative component path.
     pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
         let located = Locator { path, text };
+        if text.len() > MAX_MANIFEST_BYTES {
+            return Err(located.error(
+                0,
+                format!(
+                    "the manifest is larger than {MAX_MANIFEST_BYTES} bytes; a manifest declares grants, not data"
+                ),
+            ));
+        }
         let raw: RawManifest = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             located.error(offset, e.message().trim_end().to_owned())
@@ -128,6 +148,7 @@ impl Manifest {
 
         Ok(Manifest {
             path: path.to_path_buf(),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
             plugin,
             capabilities,
             inputs,
@@ -221,6 +242,8 @@ fn validate_cmdlets(
     raw: Vec<Spanned<RawCmdlet>>,
 ) -> Result<Capabilities, ManifestError> {
     let mut cmdlets: Vec<CmdletRule> = Vec::with_capacity(raw.len());
+    // What all patterns of this manifest may still take.
+    let mut pattern_budget = PATTERNS_TOTAL_LIMIT;
     for spanned in raw {
         let cmdlet = spanned.into_inner();
         let name = cmdlet.name.get_ref();
@@ -259,7 +282,13 @@ fn validate_cmdlets(
                     ),
                 ));
             }
-            parameters.push(validate_param(loc, name, param_name, param)?);
+            parameters.push(validate_param(
+                loc,
+                name,
+                param_name,
+                param,
+                &mut pattern_budget,
+            )?);
         }
         cmdlets.push(CmdletRule {
             read_only: exorun_cmdlet::is_read_only(name),
@@ -275,6 +304,7 @@ fn validate_param(
     cmdlet: &str,
     name: String,
     spanned: Spanned<RawParam>,
+    pattern_budget: &mut usize,
 ) -> Result<ParamRule, ManifestError> {
     let span_error = |message: String| loc.at(&spanned, message);
     let raw = spanned.get_ref();
@@ -294,27 +324,16 @@ fn validate_param(
         }
         (None, Some(pattern)) => {
             let source = pattern.get_ref();
-            let regex = RegexBuilder::new(&format!("^(?:{source})$"))
-                .case_insensitive(true)
-                .size_limit(PATTERN_SIZE_LIMIT)
-                .build()
-                .map_err(|e| {
-                    // The regex error quotes the anchored pattern over several
-                    // lines; its last line alone says what is wrong.
-                    let text = e.to_string();
-                    let reason = text.lines().last().unwrap_or_default();
-                    let reason = reason.trim().trim_start_matches("error: ");
-                    loc.at(
-                        pattern,
-                        format!(
-                            "pattern for {cmdlet} -{name} is not a valid regular expression: {reason}"
-                        ),
-                    )
-                })?;
-            Constraint::Pattern(Pattern {
-                source: source.clone(),
-                regex,
-            })
+            let compiled = Pattern::compile(source, *pattern_budget).map_err(|reason| {
+                loc.at(
+                    pattern,
+                    format!(
+                        "pattern for {cmdlet} -{name} is not a valid regular expression: {reason}"
+                    ),
+                )
+            })?;
+            *pattern_budget -= compiled.memory();
+            Constraint::Pattern(compiled)
         }
         (None, None) => Constraint::Any,
     };
@@ -322,6 +341,7 @@ fn validate_param(
         name,
         constraint,
         sensitive: raw.sensitive,
+        clear: raw.clear,
     })
 }
 

@@ -48,6 +48,8 @@ pub(super) struct RawParam {
     pub pattern: Option<Spanned<String>>,
     #[serde(default)]
     pub sensitive: bool,
+    #[serde(default)]
+    pub clear: bool,
 }
 
 #[derive(Deserialize)]

@@ -279,3 +279,46 @@ fn outputs_above_the_operator_ceiling_are_refused_naming_the_flag() {
         "the plugin asks for 300 MiB of output files, above the operator's ceiling of 256; lower [outputs] max-mib in exorun.toml or raise the ceiling with --max-outputs-mib"
     );
 }
+
+#[test]
+fn a_manifest_larger_than_the_cap_is_refused_at_once() {
+    let mut text = PLUGIN.to_owned();
+    text.push_str(&format!(
+        "description2 = \"{}\"\n",
+        "x".repeat(MAX_MANIFEST_BYTES)
+    ));
+    assert_eq!(
+        error_of(&text),
+        format!(
+            "plugins/demo/exorun.toml:1:1: the manifest is larger than {MAX_MANIFEST_BYTES} bytes; a manifest declares grants, not data"
+        )
+    );
+}
+
+#[test]
+fn patterns_share_one_memory_budget() {
+    // Each pattern alone is under the per-pattern cap; together they are
+    // far over what a manifest's patterns may take.
+    let mut text = format!("{PLUGIN}\n[[cmdlet]]\nname = \"Set-Mailbox\"\n");
+    for i in 0..200 {
+        text.push_str(&format!("parameters.P{i} = {{ pattern = '\\w{{40}}' }}\n"));
+    }
+    assert!(text.len() < 41 * 1024);
+    let error = error_of(&text);
+    assert!(
+        error.contains("is not a valid regular expression: it ")
+            && error.contains("of the 16777216 bytes all the manifest's patterns may take")
+            || error.contains("(the manifest's patterns may take 16777216 bytes in all)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_case_flag_in_a_pattern_is_refused() {
+    let text = format!(
+        "{PLUGIN}\n[[cmdlet]]\nname = \"Get-Mailbox\"\nparameters.Identity = {{ pattern = \"(?i)ann\" }}\n"
+    );
+    assert!(error_of(&text).ends_with(
+        "pattern for Get-Mailbox -Identity is not a valid regular expression: drop the (?i) flag: patterns already ignore case, as PowerShell's -match does"
+    ));
+}

@@ -2,16 +2,25 @@
 //! checked and, only if allowed, carried to the tenant.
 //!
 //! Order of checks for each call (each call of an `invoke-many` batch on its
-//! own; a paged read once, when it opens): the policy gate (manifest), then
-//! the run's call budget. A refusal is an answer to the plugin, recorded and
-//! logged, and never reaches the backend.
+//! own; a paged read once, when it opens), all in [`RunState::admit`]:
+//! the audit trail is still writable, the run's call budget (every attempt
+//! counts, denied ones too), the size cap and the policy gate (manifest).
+//! A refusal is an answer to the plugin, recorded and logged, and never
+//! reaches the backend; a plugin that keeps calling after
+//! [`crate::SandboxConfig::max_refusals`] refusals is ended
+//! (`policy-violation`). A call that is not read-only is sent only after the
+//! observers have durably recorded its intent ([`crate::Observer::before_write`]);
+//! if they cannot, it is not sent and the run ends.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use exorun_cmdlet::{Call, CmdletError, Object, PageStream};
 use futures::StreamExt;
 use wasmtime::component::Resource;
 
+use super::boundary::Lifted;
 use super::convert::{call_from_wit, error_to_wit};
 use crate::bindings::exorun::automation::cmdlets::{Host, HostPages};
 use crate::bindings::exorun::automation::types as wit;
@@ -28,6 +37,22 @@ pub struct PageReader {
 
 type WitResult = Result<Vec<Object>, wit::CmdletError>;
 
+/// Ends a run that keeps calling after being refused: a plugin that probes
+/// its grants call after call is hostile or broken, and each refusal costs
+/// the host a record.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the plugin kept calling after {refusals} of its calls were refused (denied by the manifest or over its budget); the run was ended"
+)]
+pub struct PolicyViolation {
+    pub refusals: u64,
+}
+
+/// Ends a run whose audit trail cannot record what it is about to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AuditUnavailable(pub String);
+
 /// How an admitted call ended: when it started, its client-request-id and
 /// its result.
 struct Ran {
@@ -36,9 +61,63 @@ struct Ran {
     result: Result<Vec<Object>, CmdletError>,
 }
 
-/// Runs one admitted call to its end: opens it and reads every page.
-async fn run_call(backend: &dyn exorun_cmdlet::Backend, call: &Call, budget: u64) -> Ran {
+/// Bytes of results one call or one batch may still bring into the host,
+/// charged page by page as they arrive, so the host never holds more on a
+/// plugin's behalf than the plugin itself could.
+struct Budget {
+    left: AtomicU64,
+    spent: AtomicBool,
+    limit: u64,
+}
+
+impl Budget {
+    fn new(limit: u64) -> Budget {
+        Budget {
+            left: AtomicU64::new(limit),
+            spent: AtomicBool::new(false),
+            limit,
+        }
+    }
+
+    /// Takes `bytes`, or marks the budget spent and says no.
+    fn take(&self, bytes: u64) -> bool {
+        let taken = self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok();
+        if !taken {
+            self.spent.store(true, Ordering::SeqCst);
+        }
+        taken
+    }
+
+    fn is_spent(&self) -> bool {
+        self.spent.load(Ordering::SeqCst)
+    }
+
+    fn exceeded(&self) -> CmdletError {
+        CmdletError::LimitExceeded {
+            message: format!(
+                "the results exceed the plugin's memory limit ({} bytes); read large results with open-pages and send smaller batches",
+                self.limit
+            ),
+        }
+    }
+}
+
+/// Runs one admitted call to its end: opens it and reads every page,
+/// charging `budget`. A call whose budget is already spent is not sent.
+async fn run_call(backend: &dyn exorun_cmdlet::Backend, call: &Call, budget: &Budget) -> Ran {
     let started = Instant::now();
+    if budget.is_spent() {
+        return Ran {
+            started,
+            request_id: None,
+            result: Err(budget.exceeded()),
+        };
+    }
     match backend.open_pages(call).await {
         Ok(pages) => {
             let request_id = pages.client_request_id();
@@ -57,61 +136,130 @@ async fn run_call(backend: &dyn exorun_cmdlet::Backend, call: &Call, budget: u64
 }
 
 impl RunState {
-    /// The gate and the budget. On success the call is counted.
-    fn admit(&mut self, call: &Call) -> Result<(), CmdletError> {
+    /// Everything a call must pass before it may be sent. `Ok(Err(_))` is
+    /// a refusal the plugin is told of; `Err(_)` ends the run.
+    fn admit(&mut self, lifted: &Lifted) -> wasmtime::Result<Result<(), CmdletError>> {
+        let call = match lifted {
+            Lifted::Call(call) => call,
+            Lifted::TooLarge { cmdlet, budget } => {
+                // Recorded by its name alone: its values were never copied.
+                let stub = Call::new(cmdlet.clone());
+                return self.admit_oversized(&stub, *budget);
+            }
+        };
         let ctx = &mut self.ctx;
+        if ctx.refusals >= ctx.max_refusals {
+            return Err(wasmtime::Error::new(PolicyViolation {
+                refusals: ctx.refusals,
+            }));
+        }
         if let Some(reason) = ctx.observer.blocked() {
-            let error = CmdletError::failed("AuditUnavailable", reason);
-            ctx.record(CallRecord {
-                call: call.clone(),
-                decision: Decision::Allowed,
-                outcome: Err(error.clone()),
-                elapsed: Default::default(),
-                client_request_id: None,
-            });
-            return Err(error);
+            let error = CmdletError::failed("AuditUnavailable", reason.clone());
+            ctx.record(CallRecord::refused(call, Decision::Allowed, error));
+            return Err(wasmtime::Error::new(AuditUnavailable(reason)));
         }
-        if let Err(denial) = exorun_policy::check(ctx.capabilities(), call) {
-            tracing::warn!(
-                plugin = %ctx.plugin_name(),
-                cmdlet = %call.cmdlet,
-                parameter = denial.parameter.as_deref().unwrap_or(""),
-                rule = %denial.rule(),
-                "call denied by the manifest"
-            );
-            let error = CmdletError::Denied {
-                rule: denial.rule(),
-                message: denial.message.clone(),
-            };
-            ctx.record(CallRecord {
-                call: call.clone(),
-                decision: Decision::Denied {
-                    rule: denial.rule(),
-                    message: denial.message,
-                },
-                outcome: Err(error.clone()),
-                elapsed: Default::default(),
-                client_request_id: None,
-            });
-            return Err(error);
-        }
-        if ctx.calls_made >= ctx.max_calls {
+        if ctx.attempts >= ctx.max_calls {
             let error = CmdletError::LimitExceeded {
                 message: format!(
                     "this run may make at most {} cmdlet calls ([limits] max-calls)",
                     ctx.max_calls
                 ),
             };
-            ctx.record(CallRecord {
-                call: call.clone(),
-                decision: Decision::Allowed,
-                outcome: Err(error.clone()),
-                elapsed: Default::default(),
-                client_request_id: None,
-            });
-            return Err(error);
+            ctx.refusals += 1;
+            ctx.record(CallRecord::refused(call, Decision::Allowed, error.clone()));
+            return Ok(Err(error));
         }
-        ctx.calls_made += 1;
+        ctx.attempts += 1;
+        if let Err(denial) = exorun_policy::check(ctx.capabilities(), call) {
+            tracing::warn!(
+                target: "exorun::denial",
+                plugin = %exorun_cmdlet::Escaped(ctx.plugin_name()),
+                cmdlet = %exorun_cmdlet::Escaped(&call.cmdlet),
+                parameter = %exorun_cmdlet::Escaped(denial.parameter.as_deref().unwrap_or("")),
+                rule = %exorun_cmdlet::Escaped(&denial.rule()),
+                "call denied by the manifest"
+            );
+            let error = CmdletError::Denied {
+                rule: denial.rule(),
+                message: denial.message.clone(),
+            };
+            ctx.refusals += 1;
+            ctx.record(CallRecord::refused(
+                call,
+                Decision::Denied {
+                    rule: denial.rule(),
+                    message: denial.message,
+                },
+                error.clone(),
+            ));
+            return Ok(Err(error));
+        }
+        Ok(Ok(()))
+    }
+
+    /// A call whose parameters were larger than the boundary allows: an
+    /// attempt, refused like a denial (`call-too-large`).
+    fn admit_oversized(
+        &mut self,
+        stub: &Call,
+        budget: usize,
+    ) -> wasmtime::Result<Result<(), CmdletError>> {
+        let ctx = &mut self.ctx;
+        if ctx.refusals >= ctx.max_refusals {
+            return Err(wasmtime::Error::new(PolicyViolation {
+                refusals: ctx.refusals,
+            }));
+        }
+        ctx.attempts = ctx.attempts.saturating_add(1);
+        ctx.refusals += 1;
+        let rule = format!("call-too-large:{}", stub.cmdlet);
+        let message = format!(
+            "the call's parameters take more than the {budget} bytes one call may send (or this batch may still bring in)"
+        );
+        let error = CmdletError::Denied {
+            rule: rule.clone(),
+            message: message.clone(),
+        };
+        ctx.record(CallRecord::refused(
+            stub,
+            Decision::Denied { rule, message },
+            error.clone(),
+        ));
+        Ok(Err(error))
+    }
+
+    /// How many more calls of a batch can matter: every one past this is
+    /// sure to be refused, and the run ends before the last of them.
+    pub(crate) fn calls_that_can_matter(&self) -> usize {
+        let ctx = &self.ctx;
+        let attempts = ctx.max_calls.saturating_sub(ctx.attempts);
+        let refusals = ctx.max_refusals.saturating_sub(ctx.refusals);
+        usize::try_from(attempts.saturating_add(refusals).saturating_add(1)).unwrap_or(usize::MAX)
+    }
+
+    /// Has the intents of the admitted calls that change the tenant
+    /// recorded durably before any of them is sent. If they cannot be,
+    /// none is sent and the run ends.
+    fn record_intents(&mut self, calls: &[&Call]) -> wasmtime::Result<()> {
+        let writes: Vec<&Call> = calls
+            .iter()
+            .copied()
+            .filter(|c| !c.is_read_only())
+            .collect();
+        if writes.is_empty() {
+            return Ok(());
+        }
+        if let Err(reason) = self.ctx.observer.before_write(&writes) {
+            let message = format!(
+                "the audit trail cannot record the intent of a write ({reason}); it was not sent and the run ends"
+            );
+            for call in writes {
+                let error = CmdletError::failed("AuditUnavailable", message.clone());
+                self.ctx
+                    .record(CallRecord::refused(call, Decision::Allowed, error));
+            }
+            return Err(wasmtime::Error::new(AuditUnavailable(message)));
+        }
         Ok(())
     }
 
@@ -130,51 +278,55 @@ impl RunState {
     }
 }
 
-/// Reads all pages, but stops with `limit-exceeded` once the result is
-/// larger than the plugin could hold: the host must not buffer without
-/// bound on a plugin's behalf.
+/// Reads all pages, charging each to `budget` as it arrives; once the
+/// budget is spent the call ends in `limit-exceeded` and what it read is
+/// dropped.
 async fn collect_bounded(
     mut pages: Box<dyn PageStream>,
-    byte_budget: u64,
+    budget: &Budget,
 ) -> Result<Vec<Object>, CmdletError> {
     let mut all = Vec::new();
-    let mut bytes = 0u64;
     while let Some(page) = pages.next_page().await? {
-        bytes += page.iter().map(|o| o.len() as u64).sum::<u64>();
-        if bytes > byte_budget {
-            return Err(CmdletError::LimitExceeded {
-                message: format!(
-                    "the result is larger than the plugin's memory limit ({byte_budget} bytes); read it with open-pages"
-                ),
-            });
+        let bytes = page.iter().map(|o| o.len() as u64).sum::<u64>();
+        if !budget.take(bytes) {
+            return Err(budget.exceeded());
         }
         all.extend(page);
     }
     Ok(all)
 }
 
-impl Host for RunState {
-    async fn invoke(&mut self, c: wit::Call) -> wasmtime::Result<WitResult> {
+impl RunState {
+    /// `invoke`, on a call already measured at the boundary.
+    pub(crate) async fn invoke_lifted(&mut self, lifted: Lifted) -> wasmtime::Result<WitResult> {
         self.check_outputs()?;
-        let call = call_from_wit(c);
-        if let Err(e) = self.admit(&call) {
+        if let Err(e) = self.admit(&lifted)? {
             return Ok(Err(error_to_wit(e)));
         }
+        let Lifted::Call(call) = lifted else {
+            unreachable_refusal()?
+        };
+        self.record_intents(&[&call])?;
         let backend = self.ctx.backend.clone();
-        let ran = run_call(backend.as_ref(), &call, self.ctx.result_byte_budget).await;
+        let budget = Budget::new(self.ctx.result_byte_budget);
+        let ran = run_call(backend.as_ref(), &call, &budget).await;
         self.finish(call, &ran);
         Ok(ran.result.map_err(error_to_wit))
     }
 
-    async fn open_pages(
+    /// `open-pages`, on a call already measured at the boundary.
+    pub(crate) async fn open_pages_lifted(
         &mut self,
-        c: wit::Call,
+        lifted: Lifted,
     ) -> wasmtime::Result<Result<Resource<PageReader>, wit::CmdletError>> {
         self.check_outputs()?;
-        let call = call_from_wit(c);
-        if let Err(e) = self.admit(&call) {
+        if let Err(e) = self.admit(&lifted)? {
             return Ok(Err(error_to_wit(e)));
         }
+        let Lifted::Call(call) = lifted else {
+            unreachable_refusal()?
+        };
+        self.record_intents(&[&call])?;
         let started = Instant::now();
         let backend = self.ctx.backend.clone();
         match backend.open_pages(&call).await {
@@ -219,26 +371,47 @@ impl Host for RunState {
         }
     }
 
-    async fn invoke_many(&mut self, calls: Vec<wit::Call>) -> wasmtime::Result<Vec<WitResult>> {
+    /// `invoke-many`, on calls already measured at the boundary.
+    pub(crate) async fn invoke_many_lifted(
+        &mut self,
+        calls: Vec<Lifted>,
+    ) -> wasmtime::Result<Vec<WitResult>> {
         self.check_outputs()?;
-        let calls: Vec<Call> = calls.into_iter().map(call_from_wit).collect();
         // Decide every call first, in order, so that denials and the budget
         // are deterministic whatever the concurrency.
-        let admitted: Vec<Result<(), CmdletError>> = calls.iter().map(|c| self.admit(c)).collect();
+        let mut admitted = Vec::with_capacity(calls.len());
+        for lifted in &calls {
+            admitted.push(self.admit(lifted)?);
+        }
+        let calls: Vec<Option<Call>> = calls
+            .into_iter()
+            .map(|lifted| match lifted {
+                Lifted::Call(call) => Some(call),
+                Lifted::TooLarge { .. } => None,
+            })
+            .collect();
+        let writes: Vec<&Call> = calls
+            .iter()
+            .zip(&admitted)
+            .filter(|(_, a)| a.is_ok())
+            .filter_map(|(c, _)| c.as_ref())
+            .collect();
+        self.record_intents(&writes)?;
         let backend = self.ctx.backend.clone();
-        let budget = self.ctx.result_byte_budget;
+        // One budget for the whole batch, charged as pages arrive, and at
+        // most `concurrency` calls in flight.
+        let budget = Arc::new(Budget::new(self.ctx.result_byte_budget));
         let concurrency = self.ctx.invoke_many_concurrency.max(1);
-        // Owned futures (each with its own copy of the call): a batch is
-        // small, and this keeps the futures free of borrows of `self`.
         let jobs: Vec<_> = calls
             .iter()
             .zip(&admitted)
             .map(|(call, admitted)| {
                 let backend = backend.clone();
-                let call = admitted.is_ok().then(|| call.clone());
+                let budget = budget.clone();
+                let call = call.clone().filter(|_| admitted.is_ok());
                 async move {
                     let call = call?;
-                    Some(run_call(backend.as_ref(), &call, budget).await)
+                    Some(run_call(backend.as_ref(), &call, &budget).await)
                 }
             })
             .collect();
@@ -247,33 +420,54 @@ impl Host for RunState {
             .collect()
             .await;
         let mut out = Vec::with_capacity(calls.len());
-        let mut total_bytes = 0u64;
         for ((call, admitted), result) in calls.into_iter().zip(admitted).zip(results) {
-            match (admitted, result) {
-                (Err(e), _) => out.push(Err(error_to_wit(e))),
-                (Ok(()), Some(mut ran)) => {
-                    if let Ok(objects) = &ran.result {
-                        total_bytes += objects.iter().map(|o| o.len() as u64).sum::<u64>();
-                        if total_bytes > budget {
-                            ran.result = Err(CmdletError::LimitExceeded {
-                                message: format!(
-                                    "the batch's results exceed the plugin's memory limit ({budget} bytes); send smaller batches"
-                                ),
-                            });
-                        }
-                    }
+            match (admitted, call, result) {
+                (Err(e), _, _) => out.push(Err(error_to_wit(e))),
+                (Ok(()), Some(call), Some(ran)) => {
                     self.finish(call, &ran);
                     out.push(ran.result.map_err(error_to_wit));
                 }
                 // Cannot happen (an admitted call always runs), but a wrong
                 // answer is better than a panic in the host.
-                (Ok(()), None) => out.push(Err(error_to_wit(CmdletError::failed(
+                _ => out.push(Err(error_to_wit(CmdletError::failed(
                     "internal",
                     "the call was admitted but not run",
                 )))),
             }
         }
         Ok(out)
+    }
+}
+
+/// An oversized call is always refused by `admit`; reaching past it would
+/// be a bug, answered as a trap rather than a panic.
+fn unreachable_refusal<T>() -> wasmtime::Result<T> {
+    Err(wasmtime::Error::msg(
+        "internal: an oversized call was admitted",
+    ))
+}
+
+/// bindgen's bindings, shadowed at link time by [`crate::host::boundary`]
+/// (which measures a call before copying it); kept so the generated trait
+/// is complete and behaves the same if called.
+impl Host for RunState {
+    async fn invoke(&mut self, c: wit::Call) -> wasmtime::Result<WitResult> {
+        self.invoke_lifted(Lifted::Call(call_from_wit(c))).await
+    }
+
+    async fn open_pages(
+        &mut self,
+        c: wit::Call,
+    ) -> wasmtime::Result<Result<Resource<PageReader>, wit::CmdletError>> {
+        self.open_pages_lifted(Lifted::Call(call_from_wit(c))).await
+    }
+
+    async fn invoke_many(&mut self, calls: Vec<wit::Call>) -> wasmtime::Result<Vec<WitResult>> {
+        let calls = calls
+            .into_iter()
+            .map(|c| Lifted::Call(call_from_wit(c)))
+            .collect();
+        self.invoke_many_lifted(calls).await
     }
 }
 

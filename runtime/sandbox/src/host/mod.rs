@@ -3,8 +3,10 @@
 //! [`log`] the run log and progress, [`inputs`] the operator's inputs, and
 //! [`stdio`] the size-capped capture of the plugin's stdout and stderr.
 
+pub mod boundary;
 pub mod cmdlets;
 mod convert;
+pub mod filesystem;
 pub mod inputs;
 pub mod log;
 pub mod stdio;
