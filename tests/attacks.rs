@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
-use exorun_e2e::{Arena, SimHarness, built_plugin, exorun, run_blocking, sandbox_config};
+use exorun_cmdlet::{Backend, Call, CmdletError, PageStream};
+use exorun_e2e::{Arena, OnePage, SimHarness, built_plugin, exorun, run_blocking, sandbox_config};
 use exorun_sandbox::{
     CallRecord, Observer, OutputKind, Plugin, RunError, RunRequest, Sandbox, SandboxConfig,
 };
@@ -163,15 +163,6 @@ async fn every_entry_left_in_the_outputs_folder_is_listed_folders_too() {
 struct BigPages {
     page_bytes: usize,
     calls: AtomicU64,
-}
-
-struct OnePage(Option<Vec<Object>>);
-
-#[async_trait]
-impl PageStream for OnePage {
-    async fn next_page(&mut self) -> Result<Option<Vec<Object>>, CmdletError> {
-        Ok(self.0.take())
-    }
 }
 
 #[async_trait]
@@ -502,4 +493,20 @@ async fn a_batch_aliasing_one_buffer_brings_in_at_most_the_plugins_memory() {
     let denied: Vec<&exorun_sandbox::CallRecord> = report.denials().collect();
     assert_eq!(denied.len(), 100);
     assert!(denied.iter().all(|c| c.call.parameters.is_empty()));
+}
+
+#[tokio::test]
+async fn growing_a_file_without_writing_counts_against_the_outputs_cap() {
+    let (report, _backend) = arena().attack("sparse").await;
+    let Err(RunError::OutputsLimit(exceeded)) = &report.outcome else {
+        panic!("expected outputs-limit, got {:?}", report.outcome);
+    };
+    assert_eq!(exceeded.bytes, 1 << 30);
+    let outputs = report.outputs.as_ref().unwrap();
+    let listed: Vec<(&str, u64)> = outputs
+        .files
+        .iter()
+        .map(|f| (f.name.as_str(), f.bytes))
+        .collect();
+    assert_eq!(listed, vec![("sparse.bin", 0)]);
 }

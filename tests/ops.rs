@@ -77,9 +77,18 @@ fn every_call_is_one_audit_record_with_its_request_id_and_secrets_redacted() {
 
     let all = records(&log);
     let kinds: Vec<&str> = all.iter().map(|r| str_of(r, "kind")).collect();
+    // The write's intent is recorded (and fsynced) before it is sent.
     assert_eq!(
         kinds,
-        ["run-start", "call", "call", "call", "call", "run-end"]
+        [
+            "run-start",
+            "call",
+            "call",
+            "call",
+            "intent",
+            "call",
+            "run-end"
+        ]
     );
     for (i, record) in all.iter().enumerate() {
         assert_eq!(record["seq"], i as u64 + 1);
@@ -105,7 +114,12 @@ fn every_call_is_one_audit_record_with_its_request_id_and_secrets_redacted() {
         .collect();
     assert_eq!(ids.len(), 3, "one client-request-id per call");
 
-    let secret = &all[4];
+    let intent = &all[4];
+    assert_eq!(intent["cmdlet"], "Set-Mailbox");
+    assert_eq!(intent["parameters"]["Password"], "<redacted>");
+    assert_eq!(intent["parameters"]["CustomAttribute1"], "<redacted>");
+    assert!(intent.get("outcome").is_none());
+    let secret = &all[5];
     assert_eq!(secret["cmdlet"], "Set-Mailbox");
     assert_eq!(secret["parameters"]["Password"], "<redacted>");
     assert_eq!(secret["parameters"]["CustomAttribute1"], "<redacted>");
@@ -114,7 +128,7 @@ fn every_call_is_one_audit_record_with_its_request_id_and_secrets_redacted() {
     assert!(!text.contains("hunter22-secret"));
     assert!(!text.contains("marked-sensitive-value"));
 
-    let end = &all[5];
+    let end = &all[6];
     assert_eq!(end["status"], "ok");
     assert_eq!(
         (end["calls"].as_u64(), end["failed"].as_u64()),
@@ -127,7 +141,7 @@ fn every_call_is_one_audit_record_with_its_request_id_and_secrets_redacted() {
     assert!(
         verified
             .stdout
-            .contains("ok, 6 records, chain intact, head file agrees"),
+            .contains("ok, 7 records, chain intact, head file agrees"),
         "{}",
         verified.stdout
     );

@@ -201,12 +201,11 @@ async fn what_if_changes_nothing_and_apply_makes_exactly_the_planned_changes() {
     );
     assert!(again.stderr.contains("pass --again to apply it once more"));
     assert_eq!(setup.sim.invoke_requests(), requests);
+    // Asked explicitly, it is sent again (and meets a tenant that has
+    // changed: the inbox rules it removed are gone).
     let again = setup.apply(&plan_path, &["--yes", "--again"]).await;
-    assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_eq!(
-        setup.sim.tenant.to_json(),
-        setup.expected_after(&plan.calls)
-    );
+    assert!(!again.stderr.contains("apply refused"), "{}", again.stderr);
+    assert!(setup.sim.invoke_requests() > requests);
 }
 
 /// The JavaScript example plugin, through the same review cycle: its

@@ -12,13 +12,13 @@
 //! Each plugin makes the same single Get-Mailbox call, so the languages
 //! differ only in what their runtime costs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, PageStream};
-use exorun_e2e::{FakeBackend, built_plugin, release_exorun, repo_root};
+use exorun_e2e::{FakeBackend, built_plugin, release_exorun};
 use exorun_sandbox::{CacheConfig, CacheOutcome, Plugin, RunRequest, Sandbox, SandboxConfig};
 
 const PLUGINS: [(&str, &str); 3] = [

@@ -99,7 +99,8 @@ impl FakeBackend {
     }
 }
 
-struct OnePage(Option<Vec<Object>>);
+/// A page stream of exactly one page.
+pub struct OnePage(pub Option<Vec<Object>>);
 
 #[async_trait]
 impl PageStream for OnePage {

@@ -334,8 +334,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 path.display()
             );
             eprintln!(
-                "exorun: review it with `exorun plan show {0}`, send it with `exorun apply {0}`",
-                path.display()
+                "exorun: review it with `exorun plan show {0} --plugin {1}`, send it with `exorun apply {0} --plugin {1}`",
+                path.display(),
+                args.plugin.display()
             );
         }
         eprintln!(

@@ -189,6 +189,12 @@ impl exorun_sdk::bindings::Guest for Attacker {
                 }
                 out = format!("wrote {written} bytes");
             }
+            // A sparse file: no byte written, a gigabyte long.
+            "sparse" => {
+                let file = std::fs::File::create("/outputs/sparse.bin").map_err(|e| e.to_string())?;
+                file.set_len(1 << 30).map_err(|e| format!("set_len: {e}"))?;
+                out = "grew".to_owned();
+            }
             // Links in the outputs folder.
             "links" => {
                 std::fs::write("/outputs/real.txt", "real").map_err(|e| e.to_string())?;
