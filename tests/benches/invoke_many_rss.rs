@@ -11,7 +11,7 @@
 
 use std::process::Command;
 
-use exorun_e2e::{built_plugin, compile_cache, release_exorun};
+use exorun_e2e::{compile_cache, plugin_copy, release_exorun};
 
 /// Peak RSS in MB of one `exorun run` with a batch of `count`, and its output.
 fn peak_rss_mb(
@@ -52,21 +52,10 @@ fn main() {
     let exorun = release_exorun();
     // The attacker with room for a batch of 4,000 calls ([limits]
     // max-calls is 150 in the test copy): same component, its own manifest.
-    let built = built_plugin("tests/plugins/attacker");
     let data = tempfile::tempdir().unwrap();
-    let plugin = data.path().join("attacker");
-    std::fs::create_dir(&plugin).unwrap();
-    std::fs::copy(
-        built.parent().unwrap().join("attacker.wasm"),
-        plugin.join("attacker.wasm"),
-    )
-    .unwrap();
-    let manifest = std::fs::read_to_string(&built).unwrap();
-    std::fs::write(
-        plugin.join("exorun.toml"),
-        manifest.replace("max-calls = 150", "max-calls = 10000"),
-    )
-    .unwrap();
+    let plugin = plugin_copy("tests/plugins/attacker", data.path(), |m| {
+        m.replace("max-calls = 150", "max-calls = 10000")
+    });
     let plugin = plugin.as_path();
     // Warm the compile cache first.
     peak_rss_mb(&exorun, plugin, 1, data.path());

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use exorun_audit::{PluginRef, RunInfo};
 use exorun_cmdlet::Call;
-use exorun_e2e::{FakeBackend, built_plugin};
+use exorun_e2e::{FakeBackend, plugin_copy};
 use exorun_sandbox::{
     AuditObserver, CallRecord, Observer, Plugin, RunRequest, Sandbox, SandboxConfig,
 };
@@ -56,8 +56,12 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
-        let plugin =
-            Plugin::load(&sandbox, &built_plugin("tests/plugins/attacker")).expect("plugin");
+        // The attacker, with room for the writes ([limits] max-calls is
+        // 150 in the test copy).
+        let copy = plugin_copy("tests/plugins/attacker", dir.path(), |m| {
+            m.replace("max-calls = 150", "max-calls = 10000")
+        });
+        let plugin = Plugin::load(&sandbox, &copy).expect("plugin");
         let request = |observer: Option<Arc<dyn Observer>>, n: usize| {
             let mut request = RunRequest::new(Arc::new(FakeBackend::new()))
                 .input("attack", "writes")

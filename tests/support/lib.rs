@@ -66,6 +66,26 @@ pub fn built_plugin(rel: &str) -> PathBuf {
     final_manifest
 }
 
+/// A copy of the built plugin in `rel` inside `dir`, its manifest passed
+/// through `edit` (benchmarks raise limits that the tests keep low). The
+/// component is the same file the tests run.
+pub fn plugin_copy(rel: &str, dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let built = built_plugin(rel);
+    let manifest = exorun_policy::Manifest::load(&built).expect("built manifest");
+    let name = manifest.plugin.name;
+    let copy = dir.join(&name);
+    std::fs::create_dir_all(&copy).expect("create the plugin copy");
+    let component = manifest.plugin.component;
+    std::fs::copy(
+        &component,
+        copy.join(component.file_name().expect("file name")),
+    )
+    .expect("copy the component");
+    let text = std::fs::read_to_string(&built).expect("read the manifest");
+    std::fs::write(copy.join("exorun.toml"), edit(text)).expect("write the manifest");
+    copy
+}
+
 /// A backend that answers every allowed call with one small object per
 /// call and remembers every call that reached it.
 #[derive(Default)]

@@ -336,19 +336,27 @@ impl UnfinishedRun {
     }
 }
 
-/// The fields of a record that following runs needs.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RunFields<'a> {
-    #[serde(borrow)]
-    kind: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    run_id: std::borrow::Cow<'a, str>,
-    read_only: Option<bool>,
-    #[serde(borrow, default)]
-    decision: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    outcome: Option<std::borrow::Cow<'a, str>>,
+/// The value of a top-level string member that comes before any
+/// parameter (`kind`, `runId`): its first occurrence is the member itself,
+/// since earlier members (`seq`, `time`) cannot hold a quote.
+fn leading_member<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let start = memchr::memmem::find(line, key)? + key.len();
+    let len = memchr::memchr(b'"', &line[start..])?;
+    Some(&line[start..start + len])
+}
+
+/// True when a top-level member that comes after `parameters` has this
+/// exact text. A string value cannot contain it unescaped, and its last
+/// occurrence is the member itself, even if a parameter shares the name.
+fn trailing_member_is(line: &[u8], member: &[u8]) -> bool {
+    let key_end = member
+        .iter()
+        .position(|&b| b == b':')
+        .map_or(member.len(), |i| i + 1);
+    match memchr::memmem::rfind(line, &member[..key_end]) {
+        Some(at) => line[at..].starts_with(member),
+        None => false,
+    }
 }
 
 /// Runs started and not yet ended, in the order they started.
@@ -358,35 +366,40 @@ struct Runs {
 }
 
 impl Runs {
+    /// Follows one sealed record by scanning its bytes (no JSON parse:
+    /// verify stays one cheap pass over a million records).
     fn see(&mut self, line: &[u8], number: u64) {
-        let Ok(fields) = serde_json::from_slice::<RunFields<'_>>(line) else {
+        let (Some(kind), Some(run_id)) = (
+            leading_member(line, b"\"kind\":\""),
+            leading_member(line, b"\"runId\":\""),
+        ) else {
             return;
         };
         let find =
-            |open: &mut Vec<UnfinishedRun>| open.iter().rposition(|r| r.run_id == fields.run_id);
-        match fields.kind.as_ref() {
-            "run-start" => self.open.push(UnfinishedRun {
-                run_id: fields.run_id.clone().into_owned(),
+            |open: &Vec<UnfinishedRun>| open.iter().rposition(|r| r.run_id.as_bytes() == run_id);
+        match kind {
+            b"run-start" => self.open.push(UnfinishedRun {
+                run_id: String::from_utf8_lossy(run_id).into_owned(),
                 line: number,
                 intents: 0,
                 outcomes: 0,
             }),
-            "run-end" => {
-                if let Some(i) = find(&mut self.open) {
+            b"run-end" => {
+                if let Some(i) = find(&self.open) {
                     self.open.remove(i);
                 }
             }
-            "intent" => {
-                if let Some(i) = find(&mut self.open) {
+            b"intent" => {
+                if let Some(i) = find(&self.open) {
                     self.open[i].intents += 1;
                 }
             }
-            "call"
-                if fields.read_only == Some(false)
-                    && fields.decision.as_deref() == Some("allowed")
-                    && fields.outcome.as_deref() != Some("planned") =>
+            b"call"
+                if trailing_member_is(line, b"\"readOnly\":false")
+                    && trailing_member_is(line, b"\"decision\":\"allowed\"")
+                    && !trailing_member_is(line, b"\"outcome\":\"planned\"") =>
             {
-                if let Some(i) = find(&mut self.open) {
+                if let Some(i) = find(&self.open) {
                     self.open[i].outcomes += 1;
                 }
             }

@@ -244,23 +244,27 @@ parameters.Identity = { set = ["ÅSA.ÖBERG@contoso.com"] }
     assert_eq!(check(&caps, &call), Ok(()));
 }
 
-fn caps_with_clear() -> Capabilities {
-    let text = r#"
-[plugin]
-name = "gate-test"
-version = "0.1.0"
-component = "x.wasm"
+/// The grants of a manifest with these `[[cmdlet]]` tables.
+fn caps_with(cmdlets: &str) -> Capabilities {
+    let text = format!(
+        "[plugin]\nname = \"gate-test\"\nversion = \"0.1.0\"\ncomponent = \"x.wasm\"\n{cmdlets}"
+    );
+    Manifest::parse(Path::new("exorun.toml"), &text)
+        .unwrap()
+        .capabilities
+}
 
+fn caps_with_clear() -> Capabilities {
+    caps_with(
+        r#"
 [[cmdlet]]
 name = "Set-Mailbox"
 parameters.Identity = { pattern = '[^@]+@contoso\.com' }
 parameters.EmailAddresses = { pattern = 'smtp:[^@]+@contoso\.com' }
 parameters.GrantSendOnBehalfTo = { pattern = '[^@]+@contoso\.com', clear = true }
 parameters.ForwardingSmtpAddress = { set = ["$null"] }
-"#;
-    Manifest::parse(Path::new("exorun.toml"), text)
-        .unwrap()
-        .capabilities
+"#,
+    )
 }
 
 fn set_mailbox(name: &str, value: Value) -> Call {
@@ -373,20 +377,14 @@ fn denies_kelvin_sign_and_long_s_where_ascii_letters_are_allowed() {
 
 #[test]
 fn allows_non_ascii_letters_that_dotnet_upper_cases_alike() {
-    let text = r#"
-[plugin]
-name = "gate-test"
-version = "0.1.0"
-component = "x.wasm"
-
+    let caps = caps_with(
+        r#"
 [[cmdlet]]
 name = "Set-User"
 parameters.City = { set = ["München"] }
 parameters.Identity = { pattern = 'müller@contoso\.com' }
-"#;
-    let caps = Manifest::parse(Path::new("exorun.toml"), text)
-        .unwrap()
-        .capabilities;
+"#,
+    );
     let call = Call::new("Set-User")
         .param("City", "MÜNCHEN")
         .param("Identity", "MÜLLER@CONTOSO.COM");

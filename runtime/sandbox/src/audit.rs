@@ -11,12 +11,14 @@
 //!   process killed at any moment therefore leaves every write it sent in
 //!   the log, and `exorun audit verify` lists its run as unfinished with
 //!   the writes whose outcome is unknown.
-//! * Reads and outcomes: group-committed (handed to the kernel in batches of
-//!   up to [`BATCH`] records, or once [`BATCH_AGE`] has passed since the
-//!   last write, with one lock, one `write` and one head update per batch).
-//!   Appending each record on its own measured 30-45 µs and an fsync per
-//!   call 0.2-4.5 ms, beyond the 5 % overhead budget for reads. A read
-//!   record can never be too large to write: values are abbreviated.
+//! * Reads and outcomes: group-committed by a writer thread of the run (in
+//!   batches of up to [`BATCH`] records, or every [`BATCH_AGE`], with one
+//!   lock, one `write` and one head update per batch), so serializing,
+//!   hashing and writing them is off the calling path. Appending each
+//!   record on its own measured 30-45 µs and an fsync per call 0.2-4.5 ms,
+//!   beyond the 5 % overhead budget for reads. A read record can never be
+//!   too large to write: values are abbreviated. Should the writer fall
+//!   behind by [`MAX_PENDING`] records, the caller writes them itself.
 //! * The start record is fsynced before the plugin runs, the end record
 //!   after the last batch.
 //!
@@ -24,8 +26,9 @@
 //! refuses every further call of the run and the run ends.
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use exorun_audit::{
     AuditError, AuditLog, CallEvent, Decision as AuditDecision, Durability, Entry, Event,
@@ -40,13 +43,30 @@ use crate::run::{CallRecord, Decision, Observer, RunReport};
 /// takes the log's file lock, so other runs and processes can append to
 /// the same log at the same time.
 pub struct AuditObserver {
-    log: Mutex<AuditLog>,
-    /// Call records not yet written, and when the last batch was.
-    pending: Mutex<(Vec<Event>, Instant)>,
-    run: RunInfo,
+    shared: Arc<Shared>,
     capabilities: Capabilities,
+    /// The writer thread, joined on drop.
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// What the run's calls and its writer thread share.
+pub struct Shared {
+    log: Mutex<AuditLog>,
+    /// Call records not yet written.
+    pending: Mutex<Vec<Event>>,
+    /// Wakes the writer when a batch is full or the run ends.
+    wake: Condvar,
+    stop: AtomicBool,
+    run: RunInfo,
     /// The first append that failed; from then on calls are refused.
     failure: Mutex<Option<String>>,
+}
+
+impl std::ops::Deref for AuditObserver {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 impl AuditObserver {
@@ -60,12 +80,26 @@ impl AuditObserver {
         let mut log = AuditLog::open(path)?.with_durability(Durability::Flush);
         append(&mut log, &run, &Event::RunStart)?;
         log.sync()?;
-        Ok(AuditObserver {
+        let shared = Arc::new(Shared {
             log: Mutex::new(log),
-            pending: Mutex::new((Vec::new(), Instant::now())),
+            pending: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
             run,
-            capabilities: capabilities.clone(),
             failure: Mutex::new(None),
+        });
+        let worker = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("exorun-audit".to_owned())
+            .spawn(move || worker.write_behind())
+            .map_err(|source| AuditError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(AuditObserver {
+            shared,
+            capabilities: capabilities.clone(),
+            writer: Mutex::new(Some(writer)),
         })
     }
 
@@ -124,50 +158,26 @@ impl AuditObserver {
         log.sync()
     }
 
-    /// Writes the pending call records as one batch. A batch that cannot
-    /// be written is retried record by record, so one bad record (say, one
-    /// too large) costs only itself; any failure blocks further calls.
+    /// Writes the pending call records now (see [`Shared::flush`]).
     pub fn flush(&self) {
-        let events = {
-            let mut pending = lock(&self.pending);
-            pending.1 = Instant::now();
-            std::mem::take(&mut pending.0)
-        };
-        if events.is_empty() {
-            return;
-        }
-        let mut log = lock(&self.log);
-        let batch = log.append_all(events.iter().map(|e| Entry::new(&self.run, e)));
-        let failed = match batch {
-            Ok(_) => None,
-            Err(AuditError::HeadNotUpdated { path, source, .. }) => {
-                tracing::warn!(head = %path.display(), error = %source, "audit records written, but their head file lags");
-                None
-            }
-            Err(_) => events
-                .iter()
-                .filter_map(|e| append(&mut log, &self.run, e).err())
-                .last(),
-        };
-        if let Some(e) = failed {
-            tracing::error!(run_id = %self.run.run_id, error = %e, "cannot write the audit record of a call; refusing further calls of this run");
-            lock(&self.failure).get_or_insert_with(|| e.to_string());
-        }
+        self.shared.flush();
     }
 
     /// Appends the intents of writes about to be sent, after every call
     /// record still waiting, and fsyncs: only then may they be sent.
     fn record_intents(&self, calls: &[&Call]) -> Result<(), AuditError> {
-        let mut events = {
-            let mut pending = lock(&self.pending);
-            pending.1 = Instant::now();
-            std::mem::take(&mut pending.0)
-        };
-        for call in calls {
-            let sensitive = sensitive_parameters(&self.capabilities, call);
-            events.push(Event::Intent(CallEvent::new(call, &sensitive)));
-        }
+        let intents: Vec<Event> = calls
+            .iter()
+            .map(|call| {
+                let sensitive = sensitive_parameters(&self.capabilities, call);
+                Event::Intent(CallEvent::new(call, &sensitive))
+            })
+            .collect();
+        // The log's lock first, then what is pending: records stay in the
+        // order their calls ended, whoever writes them.
         let mut log = lock(&self.log);
+        let mut events = std::mem::take(&mut *lock(&self.pending));
+        events.extend(intents);
         match log.append_all(events.iter().map(|e| Entry::new(&self.run, e))) {
             Ok(_) => {}
             Err(AuditError::HeadNotUpdated { path, source, .. }) => {
@@ -207,24 +217,86 @@ impl AuditObserver {
     }
 }
 
+impl Shared {
+    /// Writes the pending call records as one batch. A batch that cannot
+    /// be written is retried record by record, so one bad record (say, one
+    /// too large) costs only itself; any failure blocks further calls.
+    pub fn flush(&self) {
+        if lock(&self.pending).is_empty() {
+            return;
+        }
+        // The log's lock first, then what is pending (see record_intents).
+        let mut log = lock(&self.log);
+        let events = std::mem::take(&mut *lock(&self.pending));
+        if events.is_empty() {
+            return;
+        }
+        let batch = log.append_all(events.iter().map(|e| Entry::new(&self.run, e)));
+        let failed = match batch {
+            Ok(_) => None,
+            Err(AuditError::HeadNotUpdated { path, source, .. }) => {
+                tracing::warn!(head = %path.display(), error = %source, "audit records written, but their head file lags");
+                None
+            }
+            Err(_) => events
+                .iter()
+                .filter_map(|e| append(&mut log, &self.run, e).err())
+                .last(),
+        };
+        if let Some(e) = failed {
+            tracing::error!(run_id = %self.run.run_id, error = %e, "cannot write the audit record of a call; refusing further calls of this run");
+            lock(&self.failure).get_or_insert_with(|| e.to_string());
+        }
+    }
+
+    /// The writer thread: a batch when it is full, else every
+    /// [`BATCH_AGE`], until the run's observer is dropped.
+    fn write_behind(&self) {
+        loop {
+            {
+                let pending = lock(&self.pending);
+                if !self.stop.load(Ordering::SeqCst) && pending.len() < BATCH {
+                    drop(
+                        self.wake
+                            .wait_timeout(pending, BATCH_AGE)
+                            .unwrap_or_else(|e| e.into_inner()),
+                    );
+                }
+            }
+            self.flush();
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
+}
+
 /// A run that ends without `finish` (an error on the host's side) still
 /// leaves its call records in the log.
 impl Drop for AuditObserver {
     fn drop(&mut self) {
-        self.flush();
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_all();
+        if let Some(writer) = lock(&self.writer).take() {
+            let _ = writer.join();
+        }
+        self.shared.flush();
     }
 }
 
 impl Observer for AuditObserver {
     fn call(&self, record: &CallRecord) {
         let event = Event::Call(self.call_event(record));
-        let due = {
+        let waiting = {
             let mut pending = lock(&self.pending);
-            pending.0.push(event);
-            pending.0.len() >= BATCH || pending.1.elapsed() >= BATCH_AGE
+            pending.push(event);
+            pending.len()
         };
-        if due {
+        if waiting >= MAX_PENDING {
+            // The writer is behind: the run pays for its own records.
             self.flush();
+        } else if waiting >= BATCH {
+            self.wake.notify_one();
         }
     }
 
@@ -254,9 +326,11 @@ impl Observer for AuditObserver {
 /// Most call records written in one batch.
 pub const BATCH: usize = 256;
 
-/// A call record waits at most this long for its batch (counted from the
-/// previous batch, and checked as calls end).
+/// A call record waits at most about this long for its batch.
 pub const BATCH_AGE: Duration = Duration::from_millis(50);
+
+/// Records waiting beyond which the calling thread writes them itself.
+pub const MAX_PENDING: usize = 4 * BATCH;
 
 /// Appends one event. A record that is written but whose head file could
 /// not be updated is in the log: that is a warning, not a lost record.

@@ -255,3 +255,55 @@ fn query_returns_a_complete_last_record_that_lacks_only_its_newline() {
         .collect();
     assert_eq!(seqs, [1, 2]);
 }
+
+#[test]
+fn verify_lists_runs_without_an_end_and_their_writes_of_unknown_outcome() {
+    use exorun_audit::{CallEvent, RunEndEvent};
+    use exorun_cmdlet::Call;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (ended, killed) = (run_info("run-ended"), run_info("run-killed"));
+    let write = Call::new("Set-Mailbox")
+        .param("Identity", "ann@contoso.com")
+        // A parameter that shares a top-level member's name must not
+        // confuse the scan.
+        .param("readOnly", true);
+    let read = Call::new("Get-Mailbox").param("Identity", "ann@contoso.com");
+    let mut log = AuditLog::open(&path)
+        .unwrap()
+        .with_durability(Durability::Flush);
+    let events: Vec<(&exorun_audit::RunInfo, Event)> = vec![
+        (&ended, Event::RunStart),
+        (&killed, Event::RunStart),
+        (&ended, Event::Intent(CallEvent::new(&write, &[]))),
+        (
+            &ended,
+            Event::Call(CallEvent::new(&write, &[]).outcome(Ok(1))),
+        ),
+        (
+            &killed,
+            Event::Call(CallEvent::new(&read, &[]).outcome(Ok(1))),
+        ),
+        (&killed, Event::Intent(CallEvent::new(&write, &[]))),
+        (
+            &killed,
+            Event::Call(CallEvent::new(&write, &[]).outcome(Ok(1))),
+        ),
+        (&killed, Event::Intent(CallEvent::new(&write, &[]))),
+        (&ended, Event::RunEnd(RunEndEvent::ok())),
+    ];
+    for (run, event) in &events {
+        log.append(Entry::new(run, event)).unwrap();
+    }
+    let summary = verify(&path).unwrap();
+    assert_eq!(
+        summary.unfinished,
+        vec![exorun_audit::UnfinishedRun {
+            run_id: "run-killed".to_owned(),
+            line: 2,
+            intents: 2,
+            outcomes: 1,
+        }]
+    );
+    assert_eq!(summary.unfinished[0].unknown_writes(), 1);
+}
