@@ -51,11 +51,17 @@ impl SimHarness {
     /// The `exorun` command with `args` and the connection flags for the
     /// simulator and `--audit-log`.
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = exorun_command();
+        command.args(args).args(self.connection_args());
+        command
+    }
+
+    /// The flags that connect `exorun` to this simulator, and `--audit-log`.
+    pub fn connection_args(&self) -> Vec<String> {
         let info = &self.sim.info;
         let password = self.path("pfx.password");
         std::fs::write(&password, &info.client_certificate_pfx_password).unwrap();
-        let mut command = exorun_command();
-        command.args(args);
+        let mut args = Vec::new();
         for (flag, value) in [
             ("--organization", info.initial_domain.clone()),
             ("--app-id", info.app_id.clone()),
@@ -72,9 +78,10 @@ impl SimHarness {
             ("--ca-file", info.ca_pem.display().to_string()),
             ("--audit-log", self.audit_path().display().to_string()),
         ] {
-            command.arg(flag).arg(value);
+            args.push(flag.to_owned());
+            args.push(value);
         }
-        command
+        args
     }
 
     /// Runs `exorun <args> <connection flags>` to its end, off the runtime's
