@@ -25,6 +25,8 @@ fn peak_rss_mb(
     connection: &[String],
 ) -> (f64, String) {
     let out = data.join("run.out");
+    // Reaped by wait4 below, which also gives this process's own rusage.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(exorun)
         .arg("run")
         .arg(plugin)
