@@ -98,19 +98,19 @@ async fn compare(
     .await;
     let mut without = Vec::new();
     let mut with = Vec::new();
-    for _ in 0..rounds {
-        without.push(one_run(sandbox, plugin, backend.clone(), calls, None, dir.path()).await);
-        with.push(
-            one_run(
-                sandbox,
-                plugin,
-                backend.clone(),
-                calls,
-                Some(&log),
-                dir.path(),
-            )
-            .await,
-        );
+    // Which of the pair runs first alternates, so that whatever the
+    // second run of a pair pays (the first's garbage, its dirty pages)
+    // falls on both sides alike.
+    for round in 0..rounds {
+        for audited in [round % 2 == 1, round % 2 == 0] {
+            let log = audited.then_some(log.as_path());
+            let took = one_run(sandbox, plugin, backend.clone(), calls, log, dir.path()).await;
+            if audited {
+                with.push(took);
+            } else {
+                without.push(took);
+            }
+        }
     }
     let (a, b) = (median(without.clone()), median(with.clone()));
     // Each pair ran back to back, so its ratio sees the same machine load;
