@@ -9,8 +9,7 @@
 //! paging, retries and error mapping, paced by a per-tenant
 //! [`TenantLimiter`].
 //!
-//! Wire details follow `shared/docs/exchange-online-protocol.md`; section
-//! numbers in comments refer to it.
+//! Wire details are described in `docs/protocol.md` in this repository.
 
 pub mod auth;
 pub mod client;

@@ -19,7 +19,7 @@ pub struct Args {
     json: bool,
 }
 
-/// The Entra role template ids that matter to Exchange (protocol doc 3.2).
+/// The Entra role template ids that matter to Exchange (docs/protocol.md, "Roles that matter to Exchange").
 const ROLE_NAMES: &[(&str, &str)] = &[
     (
         "62e90394-69f5-4237-9190-012177145e10",

@@ -1,4 +1,4 @@
-//! Per-cloud endpoints (protocol doc 1.1): where to sign in, which scope to
+//! Per-cloud endpoints (docs/protocol.md, "Clouds and endpoints"): where to sign in, which scope to
 //! ask for and where Exchange's admin REST endpoint lives.
 //!
 //! Kept as data, not code paths, so that a sovereign cloud is one table row
