@@ -1,7 +1,7 @@
 //! What the audit trail costs a run: the same run of 10,000 cmdlet calls
 //! (the ops-probe plugin, one Get-Mailbox per call) with and without the
-//! audit observer, alternating, medians of several runs each. Target: the
-//! audit adds at most 5 % to the run time.
+//! audit observer, interleaved with an A/A control, medians of several
+//! rounds. Target: the audit adds at most 5 % to the run time.
 //!
 //! Two backends:
 //! * the simulated tenant over HTTPS through the Exchange client, as
@@ -96,49 +96,64 @@ async fn compare(
         dir.path(),
     )
     .await;
+    // Each round runs three: without audit, with audit, and without audit
+    // again (the A/A control: how far two identical runs differ on this
+    // machine, the floor under which no overhead can be told from noise).
+    // Their order rotates round by round, so that whatever a run pays for
+    // the one before it (its garbage, its dirty pages) falls on all alike.
     let mut without = Vec::new();
     let mut with = Vec::new();
-    // Which of the pair runs first alternates, so that whatever the
-    // second run of a pair pays (the first's garbage, its dirty pages)
-    // falls on both sides alike.
+    let mut control = Vec::new();
     for round in 0..rounds {
-        for audited in [round % 2 == 1, round % 2 == 0] {
-            let log = audited.then_some(log.as_path());
+        for slot in 0..3 {
+            let which = (slot + round) % 3;
+            let log = (which == 1).then_some(log.as_path());
             let took = one_run(sandbox, plugin, backend.clone(), calls, log, dir.path()).await;
-            if audited {
-                with.push(took);
-            } else {
-                without.push(took);
+            match which {
+                0 => without.push(took),
+                1 => with.push(took),
+                _ => control.push(took),
             }
         }
     }
     let (a, b) = (median(without.clone()), median(with.clone()));
-    // Each pair ran back to back, so its ratio sees the same machine load;
-    // the median of the ratios is steadier than the ratio of the medians
-    // on a noisy two-core machine.
-    let mut ratios: Vec<f64> = without
-        .iter()
-        .zip(&with)
-        .map(|(a, b)| b.as_secs_f64() / a.as_secs_f64())
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    let paired = ratios[ratios.len() / 2];
+    // The runs of one round saw the same machine load, so the median of
+    // the per-round ratios is steadier than the ratio of the medians on a
+    // noisy two-core machine.
+    let paired = |other: &[Duration]| {
+        let mut ratios: Vec<f64> = without
+            .iter()
+            .zip(other)
+            .map(|(a, b)| b.as_secs_f64() / a.as_secs_f64() - 1.0)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let quartile = |q: usize| ratios[(ratios.len() - 1) * q / 4] * 100.0;
+        (quartile(2), quartile(1), quartile(3))
+    };
+    let (audit, audit_low, audit_high) = paired(&with);
+    let (noise, noise_low, noise_high) = paired(&control);
     println!(
-        "{label}: {calls} calls, median of {rounds}: without audit {:.3} s, with audit {:.3} s; median of paired ratios {:+.1} % ({:.1} µs per call record by the medians)",
+        "{label}: {calls} calls, {rounds} rounds: without audit {:.3} s, with audit {:.3} s (medians)",
         a.as_secs_f64(),
         b.as_secs_f64(),
-        (paired - 1.0) * 100.0,
+    );
+    println!(
+        "  audit overhead, median of paired ratios: {audit:+.1} % (quartiles {audit_low:+.1} % .. {audit_high:+.1} %), {:.1} µs per call record by the medians",
         (b.as_secs_f64() - a.as_secs_f64()) * 1e6 / calls as f64,
     );
     println!(
-        "  without: {:?}\n  with:    {:?}",
-        without
-            .iter()
-            .map(|d| format!("{:.3}", d.as_secs_f64()))
-            .collect::<Vec<_>>(),
-        with.iter()
+        "  A/A control (no audit both times):        {noise:+.1} % (quartiles {noise_low:+.1} % .. {noise_high:+.1} %)"
+    );
+    let show = |runs: &[Duration]| {
+        runs.iter()
             .map(|d| format!("{:.3}", d.as_secs_f64()))
             .collect::<Vec<_>>()
+    };
+    println!(
+        "  without: {:?}\n  with:    {:?}\n  control: {:?}",
+        show(&without),
+        show(&with),
+        show(&control)
     );
     let ends = std::mem::take(&mut *FSYNC_END.lock().unwrap());
     if !ends.is_empty() {
@@ -155,7 +170,7 @@ async fn compare(
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (calls, rounds) = if quick { (200, 1) } else { (10_000, 9) };
+    let (calls, rounds) = if quick { (200, 1) } else { (10_000, 15) };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
