@@ -1,7 +1,8 @@
 # exorun: everything a fresh machine needs beyond the Rust toolchain and
 # Node.js is installed from here, pinned: the wasm32-wasip2 target (Rust
 # plugins), componentize-py in .venv (Python plugins), componentize-js and
-# esbuild under sdk/js/node_modules from its lock file (JavaScript plugins).
+# esbuild under sdk/js/node_modules from its lock file (JavaScript plugins),
+# and Microsoft's Node.js OAuth clients the simulator is tested with.
 #
 #   make demo   real automations against the built-in simulated tenant
 #   make test   the whole suite (lint + unit + end-to-end)
@@ -15,16 +16,18 @@ VENV := .venv
 # Entra ID.
 PYTHON_PACKAGES := componentize-py==0.25.1 msal==1.39.0 azure-identity==1.27.0 requests==2.32.5
 JS_SDK := sdk/js
+# @azure/msal-node and @azure/identity, pinned by their lock file.
+NODE_CLIENTS := runtime/sim/server/tests/clients/node
 RUST_PLUGINS := plugins/mailbox-report plugins/forwarding-audit
 PYTHON_PLUGINS := plugins/autoreply-report plugins/schedule-out-of-office
 JS_PLUGINS := plugins/dg-membership-report plugins/remove-external-forwarding
 PLUGINS := $(RUST_PLUGINS) $(PYTHON_PLUGINS) $(JS_PLUGINS)
 
-.PHONY: all setup toolchains wasm-target venv js-toolchain exorun plugins demo test lint bench clean
+.PHONY: all setup toolchains wasm-target venv js-toolchain node-clients exorun plugins demo test lint bench clean
 
 all: test
 
-setup: toolchains
+setup: toolchains node-clients
 
 # Everything `exorun build` needs for Rust, Python and JavaScript plugins.
 toolchains: wasm-target venv js-toolchain
@@ -47,12 +50,23 @@ $(JS_SDK)/node_modules/.package-lock.json: $(JS_SDK)/package-lock.json
 	npm ci --prefix $(JS_SDK) --no-audit --no-fund --loglevel=error
 	touch $@
 
-exorun: setup
+# Exactly the versions in runtime/sim/server/tests/clients/node/package-lock.json.
+node-clients: $(NODE_CLIENTS)/node_modules/.package-lock.json
+$(NODE_CLIENTS)/node_modules/.package-lock.json: $(NODE_CLIENTS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the simulator's Node.js client tests: install Node.js 20 or later (apt install nodejs npm)"; exit 1; }
+	npm ci --prefix $(NODE_CLIENTS) --no-audit --no-fund --loglevel=error
+	touch $@
+
+exorun: toolchains
 	$(CARGO) build -p exorun
 
-# Builds each plugin from source and pins its digest in exorun.toml.
+# Builds each plugin from source into a runnable, pinned copy under
+# target/plugins/, leaving the tracked plugin folders as they are (Python
+# and JavaScript builds differ every time, so a pin in the tracked
+# exorun.toml would change with each build).
+BUILT := target/plugins
 plugins: exorun
-	@for p in $(PLUGINS); do $(EXORUN) build $$p || exit 1; done
+	@for p in $(PLUGINS); do $(EXORUN) build $$p --out-dir $(BUILT)/$$(basename $$p) || exit 1; done
 
 demo: plugins
 	@echo
@@ -60,32 +74,32 @@ demo: plugins
 	@$(EXORUN) connect
 	@echo
 	@echo "== What may mailbox-report do? (exorun inspect) =="
-	@$(EXORUN) inspect plugins/mailbox-report
+	@$(EXORUN) inspect $(BUILT)/mailbox-report
 	@echo
 	@echo "== Mailbox size report (Rust, read-only) =="
-	@$(EXORUN) run plugins/mailbox-report --out target/mailbox-report.csv && head -n 12 target/mailbox-report.csv && echo "   … $$(($$(wc -l < target/mailbox-report.csv) - 1)) rows in target/mailbox-report.csv"
+	@$(EXORUN) run $(BUILT)/mailbox-report --out target/mailbox-report.csv && head -n 12 target/mailbox-report.csv && echo "   … $$(($$(wc -l < target/mailbox-report.csv) - 1)) rows in target/mailbox-report.csv"
 	@echo
 	@echo "== Forwarding audit: mail leaving the accepted domains (Rust, read-only) =="
-	@$(EXORUN) run plugins/forwarding-audit
+	@$(EXORUN) run $(BUILT)/forwarding-audit
 	@echo
 	@echo "== Automatic replies that are on (Python, read-only) =="
 	@echo "   (the first run of a Python or JavaScript plugin compiles it, a few seconds; later runs start from the cache)"
-	@$(EXORUN) run plugins/autoreply-report --out target/autoreply-report.csv && head -n 8 target/autoreply-report.csv
+	@$(EXORUN) run $(BUILT)/autoreply-report --out target/autoreply-report.csv && head -n 8 target/autoreply-report.csv
 	@echo
 	@echo "== Schedule out-of-office for two users (Python, write: Identity must match the tenant's domain) =="
-	@$(EXORUN) run plugins/schedule-out-of-office --input users=jose.nunez@contoso.com,zoe.brooks@contoso.com \
+	@$(EXORUN) run $(BUILT)/schedule-out-of-office --input users=jose.nunez@contoso.com,zoe.brooks@contoso.com \
 		--input start=2026-12-21T08:00:00Z --input end=2027-01-04T08:00:00Z \
 		--input "internal-message=I am away until 4 January."
 	@echo
 	@echo "== Distribution group membership (JavaScript, read-only) =="
-	@$(EXORUN) run plugins/dg-membership-report --out target/dg-membership.csv && head -n 8 target/dg-membership.csv
+	@$(EXORUN) run $(BUILT)/dg-membership-report --out target/dg-membership.csv && head -n 8 target/dg-membership.csv
 	@echo
 	@echo "== Remove forwarding to outside the accepted domains (JavaScript, write) =="
-	@$(EXORUN) run plugins/remove-external-forwarding
+	@$(EXORUN) run $(BUILT)/remove-external-forwarding
 	@echo
 	@echo "== A plugin that oversteps its manifest is refused, call by call =="
-	@$(EXORUN) build tests/plugins/hostile >/dev/null 2>&1
-	@$(EXORUN) run tests/plugins/hostile --input attack=value-outside-set \
+	@$(EXORUN) build tests/plugins/hostile --out-dir $(BUILT)/hostile >/dev/null 2>&1
+	@$(EXORUN) run $(BUILT)/hostile --input attack=value-outside-set \
 		|| echo "(exit code $$?: the run failed, as it should; nothing reached the tenant)"
 
 test: setup
@@ -104,4 +118,4 @@ bench: setup
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(JS_SDK)/node_modules plugins/target tests/plugins/target
+	rm -rf $(VENV) $(JS_SDK)/node_modules $(NODE_CLIENTS)/node_modules plugins/target tests/plugins/target

@@ -266,3 +266,139 @@ fn run_against_the_built_in_simulator_leaves_no_key_files_behind() {
         .collect();
     assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
 }
+
+/// `exorun sim` started with `args` in `cwd`, its info line read.
+fn start_sim(
+    args: &[&str],
+    cwd: &std::path::Path,
+    tmp: &std::path::Path,
+) -> (std::process::Child, serde_json::Value) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(exorun_e2e::exorun_binary())
+        .args(["sim", "--mailboxes", "5"])
+        .args(args)
+        .current_dir(cwd)
+        .env("TMPDIR", tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    (child, info)
+}
+
+fn stop_sim(mut child: std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn sim_keeps_its_app_and_certificates_across_restarts_in_one_state_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // A relative --state-dir: the info JSON still names absolute paths.
+    let (first, info) = start_sim(&["--state-dir", "state"], dir.path(), tmp.path());
+    for file in [
+        "ca_pem",
+        "client_certificate_pfx",
+        "client_certificate_pem",
+        "client_certificate_cer",
+    ] {
+        let path = std::path::Path::new(info[file].as_str().unwrap());
+        assert!(path.is_absolute(), "{file}: {}", path.display());
+        assert!(
+            path.starts_with(dir.path().canonicalize().unwrap()) || path.starts_with(dir.path()),
+            "{file}: {}",
+            path.display()
+        );
+        assert!(path.is_file(), "{file}");
+    }
+    let key = info["control_key"].as_str().unwrap().to_owned();
+    assert_eq!(key.len(), 64);
+    let ca = std::fs::read(info["ca_pem"].as_str().unwrap()).unwrap();
+    stop_sim(first, "-TERM");
+    // The folder the user named is kept.
+    assert!(dir.path().join("state/app.pem").is_file());
+
+    let (second, again) = start_sim(&["--state-dir", "state"], dir.path(), tmp.path());
+    for field in [
+        "tenant_id",
+        "app_id",
+        "client_certificate_thumbprint",
+        "client_certificate_thumbprint_sha256",
+        "client_certificate_pfx_password",
+    ] {
+        assert_eq!(again[field], info[field], "{field}");
+    }
+    assert_eq!(
+        std::fs::read(again["ca_pem"].as_str().unwrap()).unwrap(),
+        ca
+    );
+    // A new control key every start.
+    assert_ne!(again["control_key"].as_str().unwrap(), key);
+    stop_sim(second, "-INT");
+
+    // Another state folder, same tenant: the same app id (derived from the
+    // tenant), a new certificate.
+    let (third, other) = start_sim(&["--state-dir", "other"], dir.path(), tmp.path());
+    assert_eq!(other["app_id"], info["app_id"]);
+    assert_ne!(
+        other["client_certificate_thumbprint"],
+        info["client_certificate_thumbprint"]
+    );
+    stop_sim(third, "-TERM");
+}
+
+#[test]
+fn sim_takes_an_app_id_and_refuses_one_that_is_not_a_guid() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let guid = "0b5e2f5c-7d1a-4c1e-9a57-3f0d7b0c9e11";
+    let (child, info) = start_sim(
+        &["--app-id", guid, "--state-dir", "s"],
+        dir.path(),
+        tmp.path(),
+    );
+    assert_eq!(info["app_id"], guid);
+    stop_sim(child, "-TERM");
+
+    let out = exorun(&[
+        "sim",
+        "--app-id",
+        "my-app",
+        "--state-dir",
+        dir.path().join("t").to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the app id 'my-app' is not a GUID"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn sim_removes_its_default_state_folder_on_sigterm_and_ctrl_c() {
+    for signal in ["-TERM", "-INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let (child, info) = start_sim(&[], dir.path(), tmp.path());
+        let pem = std::path::PathBuf::from(info["client_certificate_pem"].as_str().unwrap());
+        assert!(pem.starts_with(tmp.path()), "{}", pem.display());
+        assert!(pem.is_file());
+        stop_sim(child, signal);
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{signal}: left behind in TMPDIR: {left:?}");
+    }
+}

@@ -320,3 +320,227 @@ fn a_named_profile_with_a_thumbprint_and_the_password_from_the_environment_is_en
         String::from_utf8_lossy(&missing.stderr)
     );
 }
+
+fn thumbprint_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Thumbprint (SHA-1) "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn cert_new_protects_the_certificate_with_the_password_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("certs");
+    let output = exorun_command()
+        .args(["cert", "new", "--subject", "CN=given", "--out"])
+        .arg(&out_dir)
+        .env("EXORUN_CERTIFICATE_PASSWORD", "correct horse battery")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("(password from EXORUN_CERTIFICATE_PASSWORD)"),
+        "{stderr}"
+    );
+    // No second copy of a password the admin keeps elsewhere.
+    assert!(!out_dir.join("exorun-app.pfx.password").exists());
+    let pfx = out_dir.join("exorun-app.pfx");
+    let pem = out_dir.join("exorun-app.pem");
+    // `cert show` with the same variable opens both.
+    for file in [&pfx, &pem] {
+        let shown = exorun_command()
+            .args(["cert", "show"])
+            .arg(file)
+            .env("EXORUN_CERTIFICATE_PASSWORD", "correct horse battery")
+            .output()
+            .unwrap();
+        assert!(
+            shown.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&shown.stderr)
+        );
+    }
+    // The PEM's key is encrypted with it too.
+    let pem_text = std::fs::read_to_string(&pem).unwrap();
+    assert!(pem_text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+
+    // From a file, likewise; the file is named as where the password is.
+    let password_file = dir.path().join("pw");
+    std::fs::write(&password_file, "from a file\n").unwrap();
+    let from_file = exorun_command()
+        .args(["cert", "new", "--subject", "CN=file", "--out"])
+        .arg(dir.path().join("file-certs"))
+        .arg("--certificate-password-file")
+        .arg(&password_file)
+        .env_remove("EXORUN_CERTIFICATE_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(from_file.status.success());
+    let shown = exorun_command()
+        .args(["cert", "show"])
+        .arg(dir.path().join("file-certs/exorun-app.pfx"))
+        .arg("--certificate-password-file")
+        .arg(&password_file)
+        .env_remove("EXORUN_CERTIFICATE_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+}
+
+#[test]
+fn a_pfx_opened_without_its_password_says_how_to_give_it() {
+    let dir = tempfile::tempdir().unwrap();
+    new_certificate(dir.path());
+    let shown = exorun_command()
+        .args(["cert", "show"])
+        .arg(dir.path().join("exorun-app.pfx"))
+        .env_remove("EXORUN_CERTIFICATE_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(shown.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&shown.stderr);
+    assert!(
+        stderr.contains("the certificate is protected by a password and none was given: pass --certificate-password-file FILE or set EXORUN_CERTIFICATE_PASSWORD"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_imported_certificate_is_found_by_its_thumbprint_and_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let out = exorun(&[
+        "cert",
+        "new",
+        "--subject",
+        "CN=imported",
+        "--out",
+        certs.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let thumbprint = thumbprint_of(&out.stdout);
+    let store = dir.path().join("store");
+    let password = certs.join("exorun-app.pfx.password");
+
+    // A store that does not exist yet: the error says how to fill it.
+    let cer = certs.join("exorun-app.cer");
+    let sim = Sim::start(
+        &["--app-certificate", cer.to_str().unwrap()],
+        &dir.path().join("state"),
+    );
+    let connect = |extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "connect".into(),
+            "--organization".into(),
+            sim.text("initial_domain"),
+            "--app-id".into(),
+            sim.text("app_id"),
+            "--certificate-thumbprint".into(),
+            thumbprint.clone(),
+            "--certificate-store".into(),
+            store.display().to_string(),
+            "--certificate-password-file".into(),
+            password.display().to_string(),
+            "--authority".into(),
+            sim.text("authority"),
+            "--exchange-url".into(),
+            sim.text("exchange_base"),
+            "--ca-file".into(),
+            sim.text("ca_pem"),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        run(&args)
+    };
+    let missing = connect(&[]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains(&format!(
+            "the certificate store {} does not exist: put the app certificate there with `exorun cert import FILE`",
+            store.display()
+        )),
+        "{}",
+        missing.stderr
+    );
+
+    let imported = exorun(&[
+        "cert",
+        "import",
+        certs.join("exorun-app.pfx").to_str().unwrap(),
+        "--certificate-store",
+        store.to_str().unwrap(),
+        "--certificate-password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let in_store = store.join(format!("{thumbprint}.pfx"));
+    assert!(
+        imported
+            .stdout
+            .contains(&format!("Imported           {}", in_store.display())),
+        "{}",
+        imported.stdout
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&in_store).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&store).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // Importing it again changes nothing.
+    let again = exorun(&[
+        "cert",
+        "import",
+        certs.join("exorun-app.pfx").to_str().unwrap(),
+        "--certificate-store",
+        store.to_str().unwrap(),
+        "--certificate-password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("Already in the store"),
+        "{}",
+        again.stdout
+    );
+
+    // MSAL's authority form, the thumbprint from the store: signed in.
+    let signed_in = connect(&[]);
+    assert_eq!(
+        signed_in.code, 0,
+        "{}\n{}",
+        signed_in.stdout, signed_in.stderr
+    );
+    assert!(
+        signed_in.stdout.contains(&format!("({thumbprint})")),
+        "{}",
+        signed_in.stdout
+    );
+
+    // A certificate without its key is refused before anything is copied.
+    let refused = exorun(&[
+        "cert",
+        "import",
+        cer.to_str().unwrap(),
+        "--certificate-store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("no private key found"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 1);
+}

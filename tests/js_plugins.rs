@@ -428,8 +428,31 @@ async fn remove_external_forwarding_in_what_if_mode_lists_the_same_changes_and_m
         .await;
     let (listed, results) = changes(&report.outcome.clone().expect("run"));
     assert_eq!(listed, wanted);
-    assert_eq!(results, BTreeSet::from(["what-if".to_owned()]));
+    assert_eq!(results, BTreeSet::from(["planned".to_owned()]));
     assert_eq!(writes(&report), Vec::<&Call>::new());
+    assert_eq!(tenant.to_json(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_external_forwarding_in_a_what_if_run_plans_each_change_and_says_planned() {
+    let tenant = forwarding_tenant();
+    let before = tenant.to_json();
+    let (wanted, wanted_calls) = external_forwarding(&tenant);
+
+    let capture = Arc::new(exorun_plan::WhatIfBackend::new(Arc::new(
+        InProcessBackend::new(tenant.clone(), admin()),
+    )));
+    let report = sandbox()
+        .run(
+            &remove_external_forwarding(),
+            RunRequest::new(capture.clone()).what_if(true),
+        )
+        .await;
+    let (listed, results) = changes(&report.outcome.clone().expect("run"));
+    assert_eq!(listed, wanted);
+    assert_eq!(results, BTreeSet::from(["planned".to_owned()]));
+    // Every change was made into the plan; none reached the tenant.
+    assert_eq!(capture.captured().len(), wanted_calls.len());
     assert_eq!(tenant.to_json(), before);
 }
 

@@ -410,6 +410,38 @@ async fn schedules_replies_for_the_given_users_and_leaves_the_others_untouched()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_what_if_run_each_user_is_reported_planned_and_nothing_changes() {
+    let tenant = tenant();
+    let users = users_without_replies(&tenant, 2);
+    let before = auto_replies(&tenant);
+    let capture = Arc::new(exorun_plan::WhatIfBackend::new(Arc::new(
+        InProcessBackend::new(tenant.clone(), admin()),
+    )));
+    let mut request = RunRequest::new(capture.clone()).what_if(true);
+    for (name, value) in [
+        ("users", users.join(",").as_str()),
+        ("start", START),
+        ("end", END),
+        ("internal-message", MESSAGE),
+    ] {
+        request = request.input(name, value);
+    }
+    let report = sandbox().run(&schedule_out_of_office(), request).await;
+    let csv = report.outcome.clone().expect("summary");
+    let window = "2024-09-02T08:00:00+00:00 to 2024-09-13T17:30:00+02:00";
+    let mut wanted = vec![vec!["User".to_owned(), "Result".into(), "Detail".into()]];
+    wanted.extend(
+        users
+            .iter()
+            .map(|u| vec![u.clone(), "planned".into(), window.into()]),
+    );
+    assert_eq!(parse_csv(&csv), wanted);
+    // The writes are in the plan, not in the tenant.
+    assert_eq!(capture.captured().len(), 2);
+    assert_eq!(auto_replies(&tenant), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_an_unknown_user_and_schedules_the_others() {
     let tenant = tenant();
     let users = users_without_replies(&tenant, 2);

@@ -8,8 +8,9 @@
 //
 // Internal forwarding (ForwardingAddress, internal SMTP targets, [EX:...]
 // rule targets) is left alone. The output is a CSV with one row per change
-// and how it ended; with the input `what-if` nothing is changed and the
-// rows say what would be.
+// and how it ended. With the input `what-if` no change is even attempted;
+// in a what-if run (`exorun run --what-if`) the changes are made into a plan
+// for `exorun apply`. Either way the rows say `planned`.
 //
 // Mailboxes are read lazily, a page at a time; per batch, the inbox rules
 // are read and the changes applied through invokeMany, which the host runs
@@ -24,6 +25,7 @@ import {
   invokeMany,
   log,
   progress,
+  whatIf,
 } from '@exorun/sdk';
 
 const HEADER = ['Mailbox', 'Change', 'Rule', 'Rule Identity', 'External Targets', 'Result'];
@@ -32,7 +34,10 @@ const RULE_TARGETS = ['ForwardTo', 'ForwardAsAttachmentTo', 'RedirectTo'];
 const THROTTLE_RETRIES = 3;
 
 export async function run() {
-  const whatIf = input('what-if') === true;
+  // The input: list the changes without making a single call. A what-if
+  // run: make them, into a plan (the host answers each as if it worked).
+  const planOnly = input('what-if') === true;
+  const planned = planOnly || whatIf();
   const batch = Math.max(1, Number(input('batch') ?? 25));
   const accepted = new Set(
     invoke('Get-AcceptedDomain').map((d) => String(d.DomainName).toLowerCase()),
@@ -100,9 +105,9 @@ export async function run() {
         }
       });
 
-      const outcomes = whatIf ? changes.map(() => 'what-if') : await apply(changes);
+      const outcomes = planOnly ? changes.map(() => 'planned') : await apply(changes);
       changes.forEach((c, i) => {
-        if (outcomes[i] !== 'done' && outcomes[i] !== 'what-if') failed += 1;
+        if (outcomes[i] !== 'done' && outcomes[i] !== 'planned') failed += 1;
         const targets = [...new Set(c.targets)].join('; ');
         rows.push(row([c.mailbox, c.change, c.rule, c.ruleIdentity, targets, outcomes[i]]));
       });
@@ -113,7 +118,7 @@ export async function run() {
 
   const changed = rows.length - 1;
   log.info(
-    `${mailboxes} mailboxes read, ${changed} ${whatIf ? 'changes planned' : 'changes'}` +
+    `${mailboxes} mailboxes read, ${changed} ${planned ? 'changes planned' : 'changes'}` +
       (failed ? `, ${failed} failed` : ''),
   );
   if (failed) log.error(`${failed} changes failed; see the Result column`);
@@ -126,9 +131,11 @@ export async function run() {
  * change's row rather than ending the run, so the output still lists every
  * change that was made.
  * @param {{call: import('@exorun/sdk').Cmdlet}[]} changes
- * @returns {Promise<string[]>} `done` or the failure, per change
+ * @returns {Promise<string[]>} `done` (`planned` in a what-if run) or the
+ *   failure, per change
  */
 async function apply(changes) {
+  const success = whatIf() ? 'planned' : 'done';
   const outcomes = new Array(changes.length);
   let pending = changes.map((_, i) => i);
   for (let round = 0; pending.length > 0; round++) {
@@ -138,7 +145,7 @@ async function apply(changes) {
     pending.forEach((i, k) => {
       const r = results[k];
       if (r.status === 'fulfilled') {
-        outcomes[i] = 'done';
+        outcomes[i] = success;
       } else if (r.reason instanceof Throttled && round < THROTTLE_RETRIES) {
         throttled.push(i);
         wait = Math.max(wait, r.reason.retryAfterMs);

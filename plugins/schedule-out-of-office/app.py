@@ -2,6 +2,10 @@
 them off, with ``Set-MailboxAutoReplyConfiguration``; reports what happened
 to each user as CSV.
 
+In a what-if run (``exorun run --what-if``) the writes go into a plan for
+``exorun apply`` instead of the tenant, and each user's result says
+``planned``.
+
 A user whose mailbox does not exist is reported and the others go on. Any
 other per-user failure (a denial by the manifest, an unknown outcome) is
 reported too, and then fails the run, so that a scheduled job notices; the
@@ -38,6 +42,8 @@ def run() -> str:
     else:
         action = "scheduled"
         parameters, detail = schedule()
+    if exorun.what_if():
+        action = "planned"
 
     outcomes: list[tuple[str, str, str]] = []
     for start in range(0, len(users), BATCH):

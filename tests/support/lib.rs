@@ -34,36 +34,8 @@ pub fn built_plugin(rel: &str) -> PathBuf {
     let out_dir = repo_root()
         .join("target/e2e-plugins")
         .join(&manifest.plugin.name);
-    std::fs::create_dir_all(&out_dir).expect("create target/e2e-plugins");
-    let file_name = manifest
-        .plugin
-        .component
-        .file_name()
-        .expect("component has a file name")
-        .to_owned();
-    // Build next to the final name, then rename: test processes run in
-    // parallel and must never see a half-written component.
-    let staging = out_dir.join(format!(
-        "{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let built = exorun_build::build(
-        &source,
-        &exorun_build::BuildOptions {
-            out: Some(staging.clone()),
-            check: false,
-        },
-    )
-    .unwrap_or_else(|e| panic!("building {rel}: {e}"));
-    std::fs::rename(&staging, out_dir.join(&file_name)).expect("move component into place");
-    let manifest_text = std::fs::read_to_string(source.join("exorun.toml")).expect("read manifest");
-    let staged_manifest = out_dir.join(format!("exorun.toml.{}.tmp", std::process::id()));
-    std::fs::write(&staged_manifest, manifest_text).expect("copy manifest");
-    exorun_build::record_digest(&staged_manifest, &built.sha256).expect("pin digest");
-    let final_manifest = out_dir.join("exorun.toml");
-    std::fs::rename(&staged_manifest, &final_manifest).expect("move manifest into place");
-    final_manifest
+    exorun_build::build_into(&source, &out_dir).unwrap_or_else(|e| panic!("building {rel}: {e}"));
+    out_dir.join("exorun.toml")
 }
 
 /// A copy of the built plugin in `rel` inside `dir`, its manifest passed

@@ -22,7 +22,8 @@ pub fn build(
     let sdk = toolchain.js_sdk().ok_or_else(|| BuildError::SdkMissing {
         language: "JavaScript",
         what: "the exorun JavaScript SDK (sdk/js/build.mjs)".into(),
-        hint: "set EXORUN_JS_SDK to the SDK folder, or build from inside an exorun checkout",
+        hint: "set EXORUN_JS_SDK to the SDK folder, or build from inside an exorun checkout"
+            .to_owned(),
     })?;
     if !sdk
         .join("node_modules/@bytecodealliance/componentize-js")
@@ -34,7 +35,10 @@ pub fn build(
                 "componentize-js under {}",
                 sdk.join("node_modules").display()
             ),
-            hint: "run `make toolchains` in the exorun checkout (it runs `npm ci --prefix sdk/js`)",
+            hint: format!(
+                "install its pinned packages with `npm ci --prefix {}` (in an exorun checkout, `make toolchains` does this)",
+                sdk.display()
+            ),
         });
     }
     let entry = entry_module(dir)?;

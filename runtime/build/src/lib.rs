@@ -5,6 +5,7 @@
 //! to run a component whose digest differs. `--check` mode verifies instead
 //! of writing, for CI.
 
+pub mod bundled;
 mod digest;
 mod js;
 mod python;
@@ -100,7 +101,7 @@ pub enum BuildError {
     SdkMissing {
         language: &'static str,
         what: String,
-        hint: &'static str,
+        hint: String,
     },
     #[error("`{command}` could not be started: {source}; {hint}")]
     ToolMissing {
@@ -128,6 +129,77 @@ pub enum BuildError {
     },
     #[error("cannot update {}: {message}", path.display())]
     Edit { path: PathBuf, message: String },
+    #[error(
+        "the component {} is outside the plugin folder {}, so a runnable copy cannot name it; keep the component inside the plugin folder",
+        component.display(),
+        dir.display()
+    )]
+    ComponentOutsidePlugin { component: PathBuf, dir: PathBuf },
+}
+
+/// Builds the plugin in `dir` into `out_dir`, leaving `dir` untouched: the
+/// component goes where the manifest names it, relative to `out_dir`, and
+/// a copy of the manifest beside it pins the component's digest. The
+/// result runs as any plugin folder does (`exorun run OUT_DIR`).
+///
+/// This keeps build outputs and local pins out of a source tree under
+/// version control (Python and JavaScript builds are not reproducible, so a
+/// pin written into the tracked manifest would change on every build).
+/// Parallel builds of the same plugin never see half-written files: both
+/// files are written aside and renamed into place.
+pub fn build_into(dir: &Path, out_dir: &Path) -> Result<Built, BuildError> {
+    let manifest = Manifest::load(dir)?;
+    let plugin_dir = manifest
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.to_path_buf());
+    let relative = manifest
+        .plugin
+        .component
+        .strip_prefix(&plugin_dir)
+        .ok()
+        .filter(|r| {
+            r.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        })
+        .map(Path::to_path_buf)
+        .ok_or_else(|| BuildError::ComponentOutsidePlugin {
+            component: manifest.plugin.component.clone(),
+            dir: plugin_dir.clone(),
+        })?;
+    let component = out_dir.join(&relative);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Io { path, source }
+    };
+    let parent = component.parent().unwrap_or(out_dir);
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let staged_component = parent.join(format!(
+        ".{}.{}.tmp",
+        relative
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut built = build(
+        dir,
+        &BuildOptions {
+            out: Some(staged_component.clone()),
+            check: false,
+        },
+    )?;
+    std::fs::rename(&staged_component, &component).map_err(io(&component))?;
+    let manifest_text = std::fs::read(&manifest.path).map_err(io(&manifest.path))?;
+    let staged_manifest = out_dir.join(format!(".exorun.toml.{}.tmp", std::process::id()));
+    std::fs::write(&staged_manifest, manifest_text).map_err(io(&staged_manifest))?;
+    record_digest(&staged_manifest, &built.sha256)?;
+    let pinned = out_dir.join("exorun.toml");
+    std::fs::rename(&staged_manifest, &pinned).map_err(io(&pinned))?;
+    built.component = component;
+    built.digest = DigestStatus::Updated;
+    Ok(built)
 }
 
 /// Builds the plugin in `dir` (the folder of its `exorun.toml`).
@@ -154,7 +226,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, BuildError> {
         })?;
     let staged = scratch.path().join("component.wasm");
     let artifact = match language {
-        Language::Rust => rust::build(dir)?,
+        Language::Rust => rust::build(dir, &Toolchain::discover(dir))?,
         Language::Python => {
             python::build(dir, &Toolchain::discover(dir), scratch.path(), &staged)?;
             staged

@@ -20,7 +20,8 @@ pub fn build(
     let sdk = toolchain.python_sdk().ok_or_else(|| BuildError::SdkMissing {
         language: "Python",
         what: "the exorun Python SDK (sdk/python)".into(),
-        hint: "set EXORUN_PYTHON_SDK to the folder holding the `exorun` package, or build from inside an exorun checkout",
+        hint: "set EXORUN_PYTHON_SDK to the folder holding the `exorun` package, or build from inside an exorun checkout"
+            .to_owned(),
     })?;
     let wit_dir = scratch.join("wit");
     std::fs::create_dir_all(&wit_dir).map_err(|source| BuildError::Io {

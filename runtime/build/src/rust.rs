@@ -6,12 +6,12 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::BuildError;
+use crate::{BuildError, Toolchain};
 
 const TARGET: &str = "wasm32-wasip2";
 
 /// Builds the crate in `dir` and returns the path of its component.
-pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
+pub fn build(dir: &Path, toolchain: &Toolchain) -> Result<PathBuf, BuildError> {
     let manifest = dir.join("Cargo.toml");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(&cargo);
@@ -42,8 +42,13 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
             || stderr.contains("can't find crate for `core`")
         {
             "\nhint: the wasm32-wasip2 target is missing; run `rustup target add wasm32-wasip2`"
+                .to_owned()
+        } else if stderr.contains("failed to find a workspace root")
+            || stderr.contains("from workspace root manifest")
+        {
+            workspace_hint(&manifest, toolchain)
         } else {
-            ""
+            String::new()
         };
         return Err(BuildError::ToolFailed {
             command: shown,
@@ -105,6 +110,19 @@ fn package_name(manifest: &Path) -> Result<String, BuildError> {
     toml::from_str::<CargoToml>(&text)
         .map(|c| c.package.name)
         .map_err(|e| BuildError::Output(format!("{}: {e}", manifest.display())))
+}
+
+/// Why a plugin copied out of a Cargo workspace (the exorun repository's
+/// `plugins/`) no longer builds, and what to write instead.
+fn workspace_hint(manifest: &Path, toolchain: &Toolchain) -> String {
+    let sdk = toolchain
+        .root()
+        .map(|r| r.join("sdk/rust").display().to_string())
+        .unwrap_or_else(|| "<the exorun Rust SDK, sdk/rust>".to_owned());
+    format!(
+        "\nhint: {} takes its dependencies from a Cargo workspace (`.workspace = true`) that is not above its folder, as when a plugin is copied out of the exorun repository; name them in the plugin's own Cargo.toml instead, for example\n  exorun-sdk = {{ path = \"{sdk}\" }}\n  serde_json = \"1\"",
+        manifest.display()
+    )
 }
 
 /// `--remap-path-prefix` for the workspace's parent folder and Cargo's home.

@@ -4,8 +4,10 @@
 //! installs for itself (`make toolchains`): componentize-py in the checkout's
 //! `.venv`, componentize-js and esbuild under `sdk/js/node_modules`. A plugin
 //! folder may live anywhere, so the checkout is found by walking up from the
-//! plugin folder first and from the `exorun` binary second; environment
-//! variables override each piece for installs that keep them elsewhere.
+//! plugin folder first and from the `exorun` binary second; with neither
+//! (an installed binary), the SDKs compiled into exorun are unpacked into
+//! its data folder and used ([`crate::bundled`]). Environment variables
+//! override each piece for installs that keep them elsewhere.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,7 @@ pub struct Toolchain {
 
 impl Toolchain {
     /// Finds the checkout nearest to `plugin_dir`, then nearest to the
-    /// running executable.
+    /// running executable, else the SDKs bundled into exorun.
     pub fn discover(plugin_dir: &Path) -> Toolchain {
         let from_plugin = std::path::absolute(plugin_dir).ok();
         let from_exe = std::env::current_exe().ok();
@@ -29,8 +31,18 @@ impl Toolchain {
                     .ancestors()
                     .find(|d| is_checkout(d))
                     .map(Path::to_path_buf)
-            });
+            })
+            .or_else(bundled);
         Toolchain { root }
+    }
+
+    /// Whether the SDKs come from the copy bundled into exorun (no
+    /// checkout was found).
+    pub fn is_bundled(&self) -> bool {
+        match (&self.root, crate::bundled::default_data_dir()) {
+            (Some(root), Some(data)) => root.starts_with(data.join("sdk")),
+            _ => false,
+        }
     }
 
     /// A toolchain rooted at `root` (tests and benchmarks pass the checkout).
@@ -79,8 +91,20 @@ impl Toolchain {
     }
 }
 
+/// The SDKs bundled into exorun, unpacked into its data folder.
+fn bundled() -> Option<PathBuf> {
+    let data = crate::bundled::default_data_dir()?;
+    match crate::bundled::unpack(&data) {
+        Ok(root) => Some(root),
+        Err(error) => {
+            tracing::warn!(%error, "cannot unpack the SDKs bundled into exorun");
+            None
+        }
+    }
+}
+
 /// A folder is an exorun checkout when it has the WIT contract and the SDKs.
-fn is_checkout(dir: &Path) -> bool {
+pub(crate) fn is_checkout(dir: &Path) -> bool {
     dir.join("wit/automation.wit").is_file() && dir.join("sdk").is_dir()
 }
 

@@ -37,23 +37,67 @@ const LINE_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct ConsoleObserver {
     mode: Mode,
-    started: Instant,
     state: Mutex<State>,
 }
 
 struct State {
     bar: Option<ProgressBar>,
     last_line: Option<Instant>,
+    rate: RecentRate,
+}
+
+/// How far back the shown rate looks: long enough to be steady, short
+/// enough to follow the tenant when it slows down or speeds up.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// The rate of the last [`RATE_WINDOW`], not the average since the start
+/// (which kept falling long after a throttled tenant had settled at a
+/// steady pace).
+#[derive(Debug, Default)]
+pub struct RecentRate {
+    samples: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl RecentRate {
+    /// Records that `done` items are done at `now`; returns the items per
+    /// second over the window (from the first sample while the run is
+    /// younger than the window), once there are two samples to compare.
+    pub fn observe(&mut self, now: Instant, done: u64) -> Option<f64> {
+        // Progress that went backwards (a plugin restarting its count)
+        // starts a new measurement.
+        if self.samples.back().is_some_and(|&(_, d)| d > done) {
+            self.samples.clear();
+        }
+        self.samples.push_back((now, done));
+        // Keep one sample at or before the window's start, so the window is
+        // as wide as it can be.
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|&(t, _)| now.duration_since(t) >= RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        let &(since, from) = self.samples.front()?;
+        let seconds = now.duration_since(since).as_secs_f64();
+        (seconds > 0.0).then(|| (done - from) as f64 / seconds)
+    }
+}
+
+/// `9,335/s`: a whole number of items per second.
+pub fn format_rate(rate: f64) -> String {
+    format!("{}/s", indicatif::HumanCount(rate.round() as u64))
 }
 
 impl ConsoleObserver {
     pub fn new(mode: Mode) -> Self {
         ConsoleObserver {
             mode,
-            started: Instant::now(),
             state: Mutex::new(State {
                 bar: None,
                 last_line: None,
+                rate: RecentRate::default(),
             }),
         }
     }
@@ -83,25 +127,33 @@ impl ConsoleObserver {
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
         };
         let template = match total {
-            Some(_) => "  {bar:40.cyan/blue} {human_pos}/{human_len}  {per_sec}  ETA {eta}",
-            None => "  {spinner} {human_pos} done  {per_sec}  {elapsed}",
+            Some(_) => "  {bar:40.cyan/blue} {human_pos}/{human_len}  {rate}  ETA {eta}",
+            None => "  {spinner} {human_pos} done  {rate}  {elapsed}",
         };
+        let rate = std::sync::Arc::new(Mutex::new(RecentRate::default()));
         if let Ok(style) = ProgressStyle::with_template(template) {
-            bar.set_style(style.progress_chars("=> "));
+            let style = style.progress_chars("=> ").with_key(
+                "rate",
+                move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let mut rate = rate.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(r) = rate.observe(Instant::now(), state.pos()) {
+                        let _ = w.write_str(&format_rate(r));
+                    }
+                },
+            );
+            bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     }
 }
 
-/// `12.5/s, ETA 40 s` from what is done so far.
-pub fn rate_and_eta(done: u64, total: Option<u64>, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64();
-    if done == 0 || secs <= 0.0 {
+/// ` (13/s, ETA 40 s)` from the recent rate.
+pub fn rate_and_eta(done: u64, total: Option<u64>, rate: Option<f64>) -> String {
+    let Some(rate) = rate.filter(|r| *r > 0.0) else {
         return String::new();
-    }
-    let rate = done as f64 / secs;
-    let mut text = format!(" ({rate:.1}/s");
+    };
+    let mut text = format!(" ({}", format_rate(rate));
     if let Some(total) = total
         && total > done
     {
@@ -146,10 +198,12 @@ impl Observer for ConsoleObserver {
             }
             Mode::Lines => {
                 let mut state = self.state();
+                let now = Instant::now();
+                let rate = state.rate.observe(now, done);
                 let finished = total == Some(done);
                 if finished || state.last_line.is_none_or(|t| t.elapsed() >= LINE_INTERVAL) {
-                    state.last_line = Some(Instant::now());
-                    let extra = rate_and_eta(done, total, self.started.elapsed());
+                    state.last_line = Some(now);
+                    let extra = rate_and_eta(done, total, rate);
                     match total {
                         Some(total) => eprintln!("  progress: {done}/{total}{extra}"),
                         None => eprintln!("  progress: {done}{extra}"),
@@ -176,16 +230,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rate_and_eta_come_from_the_work_done_so_far() {
+    fn rate_and_eta_show_a_whole_number_rate() {
+        assert_eq!(rate_and_eta(50, Some(150), Some(5.0)), " (5/s, ETA 20 s)");
+        assert_eq!(rate_and_eta(50, None, Some(5.4)), " (5/s)");
+        assert_eq!(rate_and_eta(0, Some(10), None), "");
+        assert_eq!(rate_and_eta(10, Some(10), Some(9.6)), " (10/s)");
         assert_eq!(
-            rate_and_eta(50, Some(150), Duration::from_secs(10)),
-            " (5.0/s, ETA 20 s)"
+            rate_and_eta(0, Some(100_000), Some(9_334.760_6)),
+            " (9,335/s, ETA 10 s)"
         );
-        assert_eq!(rate_and_eta(50, None, Duration::from_secs(10)), " (5.0/s)");
-        assert_eq!(rate_and_eta(0, Some(10), Duration::from_secs(1)), "");
-        assert_eq!(
-            rate_and_eta(10, Some(10), Duration::from_secs(1)),
-            " (10.0/s)"
-        );
+    }
+
+    #[test]
+    fn the_rate_follows_the_last_seconds_not_the_average_since_the_start() {
+        let start = Instant::now();
+        let mut rate = RecentRate::default();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        assert_eq!(rate.observe(at(0), 0), None);
+        // 10 s at 9,000/s, then 10 s at 2,000/s.
+        let mut done = 0;
+        let mut last = None;
+        for tick in 1..=100 {
+            done += 900;
+            last = rate.observe(at(tick * 100), done);
+        }
+        assert_eq!(last.map(f64::round), Some(9_000.0));
+        for tick in 101..=200 {
+            done += 200;
+            last = rate.observe(at(tick * 100), done);
+        }
+        // The average since the start would be 5,500/s.
+        assert_eq!(last.map(f64::round), Some(2_000.0));
+        // A count that goes back starts over.
+        assert_eq!(rate.observe(at(20_100), 10), None);
+        assert_eq!(rate.observe(at(20_600), 510).map(f64::round), Some(1_000.0));
     }
 }

@@ -133,12 +133,21 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
             password: password(password_file.as_deref(), false)?,
             path,
         },
-        (None, Some(thumbprint)) => CertificateSource::Store {
-            dir: pick_path(&args.certificate_store, &profile.certificate_store)
-                .unwrap_or_else(profiles::default_certificate_store),
-            thumbprint,
-            password: password(password_file.as_deref(), false)?,
-        },
+        (None, Some(thumbprint)) => {
+            let dir = pick_path(&args.certificate_store, &profile.certificate_store)
+                .unwrap_or_else(profiles::default_certificate_store);
+            if !dir.is_dir() {
+                bail!(
+                    "the certificate store {} does not exist: put the app certificate there with `exorun cert import FILE` (PFX, or PEM with its key), or name another folder with --certificate-store DIR",
+                    dir.display()
+                );
+            }
+            CertificateSource::Store {
+                dir,
+                thumbprint,
+                password: password(password_file.as_deref(), false)?,
+            }
+        }
     };
     let mut options = ConnectOptions::new(organization.clone(), app_id, certificate);
     if let Some(name) = pick(
@@ -222,7 +231,7 @@ async fn connect_simulated(args: &TenantArgs) -> anyhow::Result<Tenant> {
     })
 }
 
-fn is_pfx(path: &Path) -> bool {
+pub fn is_pfx(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("pfx") || e.eq_ignore_ascii_case("p12"))

@@ -16,7 +16,9 @@ use uuid::Uuid;
 use crate::auth::assertion::AssertionProfile;
 use crate::auth::certificate::{Certificate, CertificateError};
 use crate::auth::claims::{TokenClaims, decode_claims};
-use crate::auth::cloud::{Endpoints, ExchangeEnvironment, trim_base};
+use crate::auth::cloud::{
+    Endpoints, ExchangeEnvironment, cloud_of_exchange, clouds_signing_in_at, login_base, trim_base,
+};
 use crate::auth::token::{AuthError, TokenAcquirer};
 use crate::auth::token_cache::{TokenCache, TokenCacheKey};
 use crate::client::invoke::{ClientInner, DEFAULT_TIMEOUT, ExchangeClient, fixed_headers};
@@ -93,6 +95,19 @@ pub enum ConnectError {
     InvalidOrganization(String),
     #[error("the app id must not be empty")]
     MissingAppId,
+    #[error(
+        "the authority {authority} is not the login host of a Microsoft cloud, so which Exchange endpoint accepts its tokens is not known: give the Exchange URL too (--exchange-url; for `exorun sim`, its exchange_base). A token is never sent to the Exchange endpoint of another cloud"
+    )]
+    ExchangeUrlRequired { authority: String },
+    #[error(
+        "the authority {authority} signs in to {signs_in_to}, but the Exchange endpoint {exchange} belongs to {exchange_cloud}: a token is never sent to the Exchange endpoint of another cloud. Name the cloud with --exchange-environment-name {signs_in_to}, or give a matching --exchange-url"
+    )]
+    CloudMismatch {
+        authority: String,
+        signs_in_to: String,
+        exchange: String,
+        exchange_cloud: String,
+    },
     #[error("cannot use the CA certificate {}: {message}", path.display())]
     CaCertificate { path: PathBuf, message: String },
     #[error("cannot build the HTTP client: {0}")]
@@ -146,8 +161,11 @@ impl ConnectOptions {
         self
     }
 
-    /// Login base without tenant, e.g. `https://127.0.0.1:8443` for the
-    /// simulator; the token URL is `{this}/{organization}/oauth2/v2.0/token`.
+    /// The Entra login host, e.g. `https://127.0.0.1:8443` for the
+    /// simulator, with or without a tenant path (MSAL's form,
+    /// `https://host/{tenant}`; the path is dropped). The token URL is
+    /// `{host}/{organization}/oauth2/v2.0/token`. An authority that is not
+    /// a Microsoft cloud's login host needs [`Self::exchange_url`] too.
     pub fn authority_url(mut self, url: impl Into<String>) -> Self {
         self.authority_url = Some(url.into());
         self
@@ -203,7 +221,7 @@ impl ConnectOptions {
     pub fn endpoints(&self) -> Endpoints {
         let mut e = Endpoints::for_environment(self.environment);
         if let Some(a) = &self.authority_url {
-            e.authority = trim_base(a);
+            e.authority = login_base(a);
         }
         if let Some(x) = &self.exchange_url {
             e.exchange_base = trim_base(x);
@@ -225,6 +243,7 @@ impl ConnectOptions {
             return Err(ConnectError::InvalidOrganization(tenant.clone()));
         }
         let endpoints = self.endpoints();
+        self.check_same_cloud(&endpoints)?;
         let token_url = endpoints.token_url(tenant);
         let invoke_url = endpoints.invoke_command_url(tenant);
         let parse = |what: &'static str, url: &str| {
@@ -292,6 +311,43 @@ impl ConnectOptions {
             endpoints,
             organization: self.organization,
             app_id: self.app_id,
+        })
+    }
+
+    /// A token goes only to an Exchange endpoint of the cloud whose login
+    /// host issued it. An overridden authority outside the known clouds
+    /// (the simulator, a test proxy) must come with its Exchange URL.
+    fn check_same_cloud(&self, endpoints: &Endpoints) -> Result<(), ConnectError> {
+        let clouds = clouds_signing_in_at(&endpoints.authority);
+        if clouds.is_empty() {
+            return match self.exchange_url {
+                Some(_) => Ok(()),
+                None => Err(ConnectError::ExchangeUrlRequired {
+                    authority: endpoints.authority.clone(),
+                }),
+            };
+        }
+        let exchange_cloud = match &self.exchange_url {
+            // A private Exchange URL (a proxy) with a Microsoft login host
+            // is the operator's explicit choice.
+            Some(_) => match cloud_of_exchange(&endpoints.exchange_base) {
+                Some(cloud) => cloud,
+                None => return Ok(()),
+            },
+            None => self.environment,
+        };
+        if clouds.contains(&exchange_cloud) {
+            return Ok(());
+        }
+        Err(ConnectError::CloudMismatch {
+            authority: endpoints.authority.clone(),
+            signs_in_to: clouds
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(" or "),
+            exchange: endpoints.exchange_base.clone(),
+            exchange_cloud: exchange_cloud.name().to_owned(),
         })
     }
 

@@ -21,7 +21,9 @@ pub use auth::assertion::{AssertionProfile, ClientAssertion, make_assertion};
 pub use auth::certificate::{Certificate, CertificateError, EXPIRY_WARNING_DAYS, parse_thumbprint};
 pub use auth::claims::{TokenClaims, decode_claims};
 pub use auth::cloud::{Endpoints, ExchangeEnvironment, UnknownEnvironment};
-pub use auth::self_signed::{SelfSignedCertificate, generate_self_signed};
+pub use auth::self_signed::{
+    SelfSignedCertificate, generate_self_signed, generate_self_signed_with_password,
+};
 pub use auth::summary::{CertificateSummary, summarize_file};
 pub use auth::token::{AccessToken, AuthError};
 pub use auth::token_cache::{TokenCache, TokenCacheKey};

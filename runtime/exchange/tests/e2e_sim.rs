@@ -250,3 +250,112 @@ async fn an_unregistered_certificate_is_refused_with_the_upload_hint() {
     );
     s.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authority_may_be_the_login_host_or_msals_url_with_the_tenant() {
+    let s = start(5, |_| {}).await;
+    let info = &s.sim.info;
+    for authority in [
+        info.login_base.clone(),
+        format!("{}/", info.login_base),
+        // What `exorun sim` prints as `authority`, as MSAL takes it.
+        info.authority.clone(),
+        format!("{}/v2.0", info.authority),
+        format!("{}/{}", info.login_base, info.initial_domain),
+    ] {
+        let conn = options(&s.sim, pfx(&s.sim))
+            .authority_url(&authority)
+            .connect()
+            .unwrap();
+        assert_eq!(conn.endpoints().authority, info.login_base, "{authority}");
+        let claims = conn
+            .token_claims()
+            .await
+            .unwrap_or_else(|e| panic!("{authority}: {e}"));
+        assert_eq!(
+            claims.tid.as_deref(),
+            Some(info.tenant_id.as_str()),
+            "{authority}"
+        );
+    }
+    s.sim.shutdown().await;
+}
+
+#[test]
+fn a_token_never_goes_to_the_exchange_endpoint_of_another_cloud() {
+    use exorun_exchange::{ConnectError, ExchangeEnvironment};
+    let certificate = Arc::new(
+        exorun_exchange::generate_self_signed("CN=clouds", 30, 2048)
+            .unwrap()
+            .certificate,
+    );
+    let source = || CertificateSource::Loaded(Arc::clone(&certificate));
+    let base = || ConnectOptions::new("contoso.onmicrosoft.com", "app", source());
+
+    // A private login host with no Exchange URL: refused at once, saying
+    // what to add, before any request.
+    let err = base()
+        .authority_url("https://127.0.0.1:8443/contoso.onmicrosoft.com")
+        .connect()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ConnectError::ExchangeUrlRequired {
+            authority: "https://127.0.0.1:8443".to_owned()
+        }
+    );
+    assert!(err.to_string().contains("--exchange-url"), "{err}");
+    // With it, fine.
+    base()
+        .authority_url("https://127.0.0.1:8443")
+        .exchange_url("https://127.0.0.1:8443")
+        .connect()
+        .unwrap();
+
+    // The US government login host with the commercial Exchange endpoint.
+    let err = base()
+        .authority_url("https://login.microsoftonline.us")
+        .connect()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the authority https://login.microsoftonline.us signs in to O365USGovGCCHigh or O365USGovDoD, but the Exchange endpoint https://outlook.office365.com belongs to O365Default: a token is never sent to the Exchange endpoint of another cloud. Name the cloud with --exchange-environment-name O365USGovGCCHigh or O365USGovDoD, or give a matching --exchange-url"
+    );
+    base()
+        .environment(ExchangeEnvironment::O365USGovDoD)
+        .authority_url("https://login.microsoftonline.us/contoso.onmicrosoft.com")
+        .connect()
+        .unwrap();
+    // A commercial login with another cloud's Exchange URL.
+    let err = base()
+        .exchange_url("https://outlook.office365.cn")
+        .connect()
+        .unwrap_err();
+    assert!(matches!(err, ConnectError::CloudMismatch { .. }), "{err}");
+    // The defaults of each cloud agree with themselves.
+    for environment in ExchangeEnvironment::ALL {
+        base().environment(environment).connect().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_server_certificate_says_to_pass_the_ca_file() {
+    let s = start(5, |_| {}).await;
+    let info = &s.sim.info;
+    let conn = ConnectOptions::new(&info.initial_domain, &info.app_id, pfx(&s.sim))
+        .authority_url(&info.authority)
+        .exchange_url(&info.exchange_base)
+        .system_proxy(false)
+        .retry_policy(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        })
+        .connect()
+        .unwrap();
+    let err = conn.token_claims().await.unwrap_err().to_string();
+    assert!(
+        err.contains("pass that CA's certificate with --ca-file PEM"),
+        "{err}"
+    );
+    s.sim.shutdown().await;
+}

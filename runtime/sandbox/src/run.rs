@@ -139,6 +139,10 @@ pub struct RunRequest {
     /// (it must not exist); by default one under
     /// [`crate::SandboxConfig::outputs_root`]. Ignored for other plugins.
     pub outputs_dir: Option<PathBuf>,
+    /// Tells the plugin (WIT `host.what-if`) that its writes are captured
+    /// into a plan rather than sent. Capturing them is the backend's job
+    /// (`exorun_plan::WhatIfBackend`); this only lets the plugin say so.
+    pub what_if: bool,
 }
 
 impl RunRequest {
@@ -148,7 +152,14 @@ impl RunRequest {
             inputs: Vec::new(),
             observer: None,
             outputs_dir: None,
+            what_if: false,
         }
+    }
+
+    /// Marks the run as a what-if run (see [`RunRequest::what_if`]).
+    pub fn what_if(mut self, what_if: bool) -> Self {
+        self.what_if = what_if;
+        self
     }
 
     pub fn outputs_dir(mut self, folder: impl Into<PathBuf>) -> Self {
@@ -243,6 +254,8 @@ pub(crate) struct RunContext {
     /// Paged reads still open: recorded, not yet told to the observer.
     pub open_reads: Vec<usize>,
     pub progress: Option<(u64, Option<u64>)>,
+    /// Whether this is a what-if run (WIT `host.what-if`).
+    pub what_if: bool,
 }
 
 impl RunContext {
@@ -406,6 +419,7 @@ impl Sandbox {
                 records: Vec::new(),
                 open_reads: Vec::new(),
                 progress: None,
+                what_if: request.what_if,
             },
             outputs,
         };

@@ -42,6 +42,7 @@ declare module 'exorun:automation/cmdlets@0.1.0' {
 declare module 'exorun:automation/host@0.1.0' {
   export function log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
   export function progress(done: number | bigint, total: number | bigint | undefined): void;
+  export function whatIf(): boolean;
 }
 
 declare module 'exorun:automation/inputs@0.1.0' {

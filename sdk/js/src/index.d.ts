@@ -109,6 +109,12 @@ export const log: Readonly<{
 
 /** Reports progress: `done` of `total` (leave `total` out if unknown). */
 export function progress(done: number | bigint, total?: number | bigint): void;
+/**
+ * True in a what-if run (`exorun run --what-if`): every call that would
+ * change the tenant is recorded in a plan instead of being sent, and
+ * answers as if it had succeeded. Report such changes as planned, not done.
+ */
+export function whatIf(): boolean;
 
 /**
  * A declared input's value (or its default), typed as the manifest declares

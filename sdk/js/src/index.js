@@ -518,6 +518,16 @@ export function progress(done, total) {
 }
 
 /**
+ * True in a what-if run (`exorun run --what-if`): every call that would
+ * change the tenant is recorded in a plan instead of being sent, and
+ * answers as if it had succeeded. Report such changes as planned, not done.
+ * @returns {boolean}
+ */
+export function whatIf() {
+  return host.whatIf() === true;
+}
+
+/**
  * The value of an input declared in `exorun.toml` (or its default), typed
  * as declared: string, number (a bigint beyond 2^53), boolean or string
  * array; `undefined` when it is optional and not given, or not declared.

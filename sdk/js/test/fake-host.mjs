@@ -9,6 +9,7 @@ export const fake = {
   logs: [],
   progress: [],
   inputs: {},
+  whatIf: false,
   disposed: 0,
   nextCalls: 0,
   /** @type {(call: object) => string[]} */
@@ -23,6 +24,7 @@ export const fake = {
       logs: [],
       progress: [],
       inputs: {},
+      whatIf: false,
       disposed: 0,
       nextCalls: 0,
       answer: () => [],
@@ -82,6 +84,10 @@ export function log(level, message) {
 
 export function progress(done, total) {
   fake.progress.push([done, total]);
+}
+
+export function whatIf() {
+  return fake.whatIf;
 }
 
 export function get(name) {

@@ -26,6 +26,7 @@ import {
   invokeMany,
   log,
   progress,
+  whatIf,
 } from '../src/index.js';
 import { ComponentError, fake } from './fake-host.mjs';
 
@@ -254,6 +255,12 @@ describe('log, progress, inputs', () => {
     assert.equal(input('flag'), true);
     assert.deepEqual(input('list'), ['a', 'b']);
     assert.equal(input('missing'), undefined);
+  });
+
+  test('whatIf says what the host says', () => {
+    assert.equal(whatIf(), false);
+    fake.whatIf = true;
+    assert.equal(whatIf(), true);
   });
 });
 

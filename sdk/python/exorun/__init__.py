@@ -17,7 +17,8 @@ The concepts, in the order every exorun SDK documents them:
 5. **Handle errors**: :class:`CmdletError` and one subclass per reason
    (:class:`Denied`, :class:`NotFound`, :class:`Throttled`, ...).
 6. **Log, progress, inputs**: :mod:`exorun.log`, :func:`progress`,
-   :mod:`exorun.inputs`.
+   :mod:`exorun.inputs`; :func:`what_if` says whether writes are only
+   planned.
 
 ::
 
@@ -52,6 +53,7 @@ from .errors import (
 from .inputs import InputTypeError, InputValue
 from .params import Leaf, Param
 from ._progress import progress
+from ._what_if import what_if
 
 __all__ = [
     "automation",
@@ -77,6 +79,7 @@ __all__ = [
     "AutomationError",
     "log",
     "progress",
+    "what_if",
     "inputs",
     "InputValue",
     "InputTypeError",

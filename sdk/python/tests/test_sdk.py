@@ -255,6 +255,13 @@ class InputsTest(unittest.TestCase):
         )
 
 
+class WhatIfTest(unittest.TestCase):
+    def test_what_if_says_what_the_host_says(self) -> None:
+        for answer in (False, True):
+            Patch(self)(wit_host, "what_if", lambda answer=answer: answer)
+            self.assertIs(exorun.what_if(), answer)
+
+
 class AutomationTest(unittest.TestCase):
     def setUp(self) -> None:
         self.logged: list[tuple[Any, str]] = []

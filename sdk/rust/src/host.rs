@@ -1,4 +1,5 @@
-//! Logging, progress and the operator's inputs.
+//! Logging, progress, the operator's inputs, and whether the run is a
+//! what-if run.
 
 use crate::bindings::exorun::automation::{host, inputs};
 
@@ -23,6 +24,14 @@ pub mod log {
 /// Reports progress: `done` of `total` (if known). The CLI shows a bar.
 pub fn progress(done: u64, total: Option<u64>) {
     host::progress(done, total);
+}
+
+/// True in a what-if run (`exorun run --what-if`): every call that would
+/// change the tenant is recorded in a plan instead of being sent, and
+/// answers as if it had succeeded. Report such changes as planned, not
+/// done.
+pub fn what_if() -> bool {
+    host::what_if()
 }
 
 /// An operator-supplied input, typed as the manifest declares it.

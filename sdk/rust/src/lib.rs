@@ -15,7 +15,8 @@
 //! 4. **Batch**: [`invoke_many`] runs many calls concurrently on the host.
 //! 5. **Handle errors**: [`Error`] says why a call failed (`Denied`,
 //!    `NotFound`, `Throttled`, ...).
-//! 6. **Log, progress, inputs**: [`log`], [`progress`], [`input`].
+//! 6. **Log, progress, inputs**: [`log`], [`progress`], [`input`]; [`what_if`]
+//!    says whether writes are only planned (`exorun run --what-if`).
 //!
 //! ```ignore
 //! use exorun_sdk::{Automation, Error, cmdlet, objects::Mailbox};
@@ -55,7 +56,7 @@ mod value;
 
 pub use call::{Cmdlet, Objects, Pages, cmdlet, invoke_many};
 pub use error::Error;
-pub use host::{Input, input, log, progress};
+pub use host::{Input, input, log, progress, what_if};
 pub use value::{Edit, Param};
 
 /// An automation. `run` is called once per run; its `Ok` string is the

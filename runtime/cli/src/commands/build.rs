@@ -1,4 +1,4 @@
-//! `exorun build <plugin-dir> [--check]`
+//! `exorun build <plugin-dir> [--check | --out-dir DIR]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,11 +12,29 @@ pub struct Args {
     dir: PathBuf,
     /// Verify that the manifest pins the digest of a fresh build instead of
     /// recording it (for CI).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "out_dir")]
     check: bool,
+    /// Build a runnable copy of the plugin into this folder (the component
+    /// and its manifest, pinned) and leave the plugin folder untouched: for
+    /// a plugin under version control, or one to hand on.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(out_dir) = &args.out_dir {
+        let built = exorun_build::build_into(&args.dir, out_dir)
+            .with_context(|| format!("building {}", args.dir.display()))?;
+        eprintln!(
+            "built {} ({})\nsha256 {} (pinned in {}; run it with `exorun run {}`)",
+            built.component.display(),
+            built.language,
+            built.sha256,
+            out_dir.join("exorun.toml").display(),
+            out_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let built = exorun_build::build(
         &args.dir,
         &BuildOptions {

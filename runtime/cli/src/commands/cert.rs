@@ -1,5 +1,5 @@
-//! `exorun cert new` and `exorun cert show`: the app certificate, made and
-//! inspected without leaving the terminal.
+//! `exorun cert new`, `import` and `show`: the app certificate, made,
+//! put in the certificate store and inspected without leaving the terminal.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use exorun_exchange::{EXPIRY_WARNING_DAYS, generate_self_signed, summarize_file};
+use exorun_exchange::{
+    Certificate, CertificateError, EXPIRY_WARNING_DAYS, SecretString,
+    generate_self_signed_with_password, summarize_file,
+};
 
 use crate::tenant;
 
@@ -16,8 +19,26 @@ pub enum Command {
     /// Create a self-signed RSA certificate for an app registration: a PFX
     /// (password in a separate 0600 file), a PEM, and the .cer to upload.
     New(NewArgs),
+    /// Copy a certificate with its private key (PFX/P12, or one PEM file
+    /// with certificate and key) into the certificate store, under its
+    /// thumbprint, so --certificate-thumbprint finds it.
+    Import(ImportArgs),
     /// Show a certificate's subject, validity and thumbprints.
     Show(ShowArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// The PFX/P12, or a PEM holding the certificate and its private key.
+    file: PathBuf,
+    /// The store folder (default: the one --certificate-thumbprint
+    /// searches, `certificates` in exorun's config folder).
+    #[arg(long, value_name = "DIR")]
+    certificate_store: Option<PathBuf>,
+    /// Read the certificate password from this file (else from
+    /// EXORUN_CERTIFICATE_PASSWORD, else a prompt on a terminal).
+    #[arg(long, value_name = "FILE")]
+    certificate_password_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -37,6 +58,11 @@ pub struct NewArgs {
     /// Base name of the files.
     #[arg(long, default_value = "exorun-app")]
     name: String,
+    /// Protect the PFX (and the PEM's key) with the password in this file
+    /// (else EXORUN_CERTIFICATE_PASSWORD; with neither, a new random
+    /// password is written beside the PFX).
+    #[arg(long, value_name = "FILE")]
+    certificate_password_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -51,20 +77,31 @@ pub struct ShowArgs {
 pub fn main(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::New(args) => new(args),
+        Command::Import(args) => import(args),
         Command::Show(args) => show(args),
     }
 }
 
 fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
-    let cert = generate_self_signed(&args.subject, args.days, args.bits)?;
+    let given = tenant::password(args.certificate_password_file.as_deref(), false)?;
+    let cert =
+        generate_self_signed_with_password(&args.subject, args.days, args.bits, given.as_ref())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let pfx = args.out.join(format!("{}.pfx", args.name));
-    let password = args.out.join(format!("{}.pfx.password", args.name));
     let pem = args.out.join(format!("{}.pem", args.name));
     let cer = args.out.join(format!("{}.cer", args.name));
+    // A password the admin chose stays where they keep it; a random one is
+    // written beside the PFX.
+    let password = match (&given, &args.certificate_password_file) {
+        (None, _) => args.out.join(format!("{}.pfx.password", args.name)),
+        (Some(_), Some(file)) => file.clone(),
+        (Some(_), None) => PathBuf::from(format!("${}", tenant::PASSWORD_ENV)),
+    };
     write_private(&pfx, cert.pfx.expose())?;
-    write_private(&password, cert.pfx_password.expose().as_bytes())?;
+    if given.is_none() {
+        write_private(&password, cert.pfx_password.expose().as_bytes())?;
+    }
     write_private(&pem, cert.pem.expose())?;
     std::fs::write(&cer, &cert.cer).with_context(|| format!("writing {}", cer.display()))?;
     let c = &cert.certificate;
@@ -79,11 +116,15 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     );
     println!("PEM                {}", pem.display());
     println!("Upload this        {}", cer.display());
+    let password_flag = if given.is_some() && args.certificate_password_file.is_none() {
+        format!("(password from {})", tenant::PASSWORD_ENV)
+    } else {
+        format!("--certificate-password-file {}", password.display())
+    };
     eprintln!(
-        "exorun: upload {} under Certificates & secrets of the app registration, then connect with --certificate-file-path {} --certificate-password-file {}",
+        "exorun: upload {} under Certificates & secrets of the app registration, then connect with --certificate-file-path {} {password_flag}",
         cer.display(),
         pfx.display(),
-        password.display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -100,9 +141,100 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let store = args
+        .certificate_store
+        .unwrap_or_else(crate::profiles::default_certificate_store);
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let origin = args.file.display().to_string();
+    let is_pfx = tenant::is_pfx(&args.file);
+    let password = tenant::password(args.certificate_password_file.as_deref(), is_pfx)?;
+    // A `.cer` is the half that is uploaded; the store needs the key.
+    if let Ok(summary) = summarize_file(&args.file, password.as_ref())
+        && !summary.has_private_key
+    {
+        anyhow::bail!(
+            "{} holds a certificate but no private key found beside it (a .cer is what is uploaded to the app registration); import the PFX, or a PEM holding the certificate and its key",
+            args.file.display()
+        );
+    }
+    // Loaded in full before anything is copied: a certificate without its
+    // key, with the wrong key, expired, or not RSA is refused here, not at
+    // the first sign-in.
+    let certificate = if is_pfx {
+        Certificate::from_pfx_bytes(
+            &bytes,
+            password
+                .as_ref()
+                .unwrap_or(&SecretString::new(String::new())),
+            &origin,
+        )
+    } else {
+        Certificate::from_pem(&bytes, None, password.as_ref(), &origin)
+    }
+    .map_err(|e| password_hint(e, password.is_some()))?;
+    let thumbprint = certificate.thumbprint_sha1_hex();
+    create_private_dir(&store)?;
+    let target = store.join(format!(
+        "{thumbprint}.{}",
+        if is_pfx { "pfx" } else { "pem" }
+    ));
+    match std::fs::read(&target) {
+        Ok(existing) if existing == bytes => {
+            println!("Already in the store {}", target.display());
+        }
+        Ok(_) => anyhow::bail!(
+            "{} already holds another file for thumbprint {thumbprint}; remove it first if it is to be replaced",
+            target.display()
+        ),
+        Err(_) => {
+            write_private(&target, &bytes)?;
+            println!("Imported           {}", target.display());
+        }
+    }
+    println!("Subject            {}", certificate.subject());
+    println!("Thumbprint (SHA-1) {thumbprint}");
+    let password_note = if is_pfx || password.is_some() {
+        " (its password is still needed: --certificate-password-file or EXORUN_CERTIFICATE_PASSWORD)"
+    } else {
+        ""
+    };
+    eprintln!("exorun: connect with --certificate-thumbprint {thumbprint}{password_note}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The certificate store folder, created 0700 when missing.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating the certificate store {}", dir.display()))
+}
+
+/// Says how to give a password when a certificate needed one that was not
+/// given.
+pub fn password_hint(error: CertificateError, password_given: bool) -> anyhow::Error {
+    let needs_one = matches!(
+        error,
+        CertificateError::PasswordNeeded { .. } | CertificateError::WrongPassword { .. }
+    );
+    if needs_one && !password_given {
+        anyhow::Error::new(error).context(format!(
+            "the certificate is protected by a password and none was given: pass --certificate-password-file FILE or set {}",
+            tenant::PASSWORD_ENV
+        ))
+    } else {
+        error.into()
+    }
+}
+
 fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let password = tenant::password(args.certificate_password_file.as_deref(), false)?;
-    let summary = summarize_file(&args.file, password.as_ref())?;
+    let summary = summarize_file(&args.file, password.as_ref())
+        .map_err(|e| password_hint(e, password.is_some()))?;
     println!("Subject            {}", summary.subject);
     println!("Issuer             {}", summary.issuer);
     println!("Not before         {}", summary.not_before);

@@ -152,7 +152,7 @@ fn rust_sdk_path(dir: &Path) -> anyhow::Result<String> {
     let root = Toolchain::discover(&parent)
         .root()
         .map(Path::to_path_buf)
-        .context("a Rust plugin depends on the exorun Rust SDK (sdk/rust), but no exorun checkout was found above the folder or the exorun binary")?;
+        .context("a Rust plugin depends on the exorun Rust SDK (sdk/rust), but no exorun checkout was found above the folder or the exorun binary, and the copy bundled into exorun could not be unpacked into its data folder (set XDG_DATA_HOME or HOME to a writable place)")?;
     let sdk = root.join("sdk/rust");
     let plugin = std::path::absolute(dir)?;
     let inside = plugin.starts_with(&root);

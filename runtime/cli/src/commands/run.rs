@@ -184,7 +184,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(capture) => capture.clone(),
         None => connection.backend.clone(),
     };
-    let mut request = RunRequest::new(backend);
+    let mut request = RunRequest::new(backend).what_if(args.what_if);
     request.inputs = args.inputs.clone();
     request.observer = Some(Arc::new(Observers(vec![
         console.clone() as Arc<dyn Observer>,

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use exorun_sim::{FaultConfig, SimConfig, TenantSource, ThrottleConfig};
+use exorun_sim::{
+    AssertionReuse, FaultConfig, SimConfig, TenantSource, ThrottleConfig, TokenLifetime,
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(clap::Args)]
@@ -30,13 +32,25 @@ pub struct Args {
     /// Also write the connection info JSON to this file.
     #[arg(long, value_name = "FILE")]
     info: Option<PathBuf>,
-    /// Folder for the CA and client certificate files (default: a new
-    /// private folder under the system temp folder).
+    /// Folder for the CA and client certificate files, kept between starts:
+    /// a restart reuses its certificates, so clients that trust its ca.pem
+    /// and profiles that name its certificate keep working (default: a new
+    /// private folder under the system temp folder, removed on exit).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// Lifetime of issued access tokens, in seconds.
-    #[arg(long, default_value_t = 3599)]
-    token_lifetime_seconds: u64,
+    /// The app's client id (a GUID). Default: derived from the tenant, the
+    /// same on every start.
+    #[arg(long, value_name = "GUID")]
+    app_id: Option<String>,
+    /// Issue access tokens that expire this many seconds after they are
+    /// issued (default: as Entra does, 60 to 90 minutes).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    token_lifetime_seconds: Option<u64>,
+    /// Refuse a client assertion used a second time (AADSTS50027). Off by
+    /// default: Microsoft's client libraries reuse their assertion for
+    /// minutes.
+    #[arg(long)]
+    strict_assertions: bool,
     /// InvokeCommand budget per app, in calls per second (default: unlimited).
     #[arg(long)]
     budget_per_second: Option<f64>,
@@ -58,9 +72,20 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
-    let state_dir = match args.state_dir {
-        Some(dir) => dir,
-        None => crate::tenant::private_state_dir()?,
+    // The default folder holds the app's private key and lives as long as
+    // this process; a folder the user named is theirs to keep.
+    let (state_dir, _removed_on_exit) = match &args.state_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating --state-dir {}", dir.display()))?;
+            let absolute = std::path::absolute(dir)
+                .with_context(|| format!("resolving --state-dir {}", dir.display()))?;
+            (absolute, None)
+        }
+        None => {
+            let dir = crate::tenant::private_state_dir()?;
+            (dir.clone(), Some(RemovedOnExit(dir)))
+        }
     };
     let tenant = match args.tenant_file {
         Some(path) => TenantSource::File(path),
@@ -92,7 +117,16 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         tenant,
         state_dir,
         extra_app_certificates: args.app_certificates,
-        token_lifetime: Duration::from_secs(args.token_lifetime_seconds),
+        token_lifetime: match args.token_lifetime_seconds {
+            Some(seconds) => TokenLifetime::Fixed(Duration::from_secs(seconds)),
+            None => TokenLifetime::AsEntra,
+        },
+        assertion_reuse: if args.strict_assertions {
+            AssertionReuse::Refused
+        } else {
+            AssertionReuse::AllowedWhileValid
+        },
+        app_id: args.app_id,
         throttle,
         faults,
         seed: args.seed,
@@ -116,4 +150,21 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     }
     sim.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the simulator's private state folder when `exorun sim` ends,
+/// by Ctrl-C, SIGTERM or an error: it holds the app's private key.
+struct RemovedOnExit(PathBuf);
+
+impl Drop for RemovedOnExit {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.0)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!(
+                "exorun: could not remove the simulator's state folder {}: {error}",
+                self.0.display()
+            );
+        }
+    }
 }

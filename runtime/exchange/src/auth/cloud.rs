@@ -135,6 +135,42 @@ pub(crate) fn trim_base(url: &str) -> String {
     url.trim().trim_end_matches('/').to_owned()
 }
 
+/// The login base of an authority, given either as the bare login host
+/// (`https://login.microsoftonline.com`, azure-identity's `authority`) or
+/// with a tenant path as MSAL's `authority` names it
+/// (`https://login.microsoftonline.com/{tenant}`, `…/{tenant}/v2.0`): only
+/// scheme, host and port are kept, since the tenant of every request is
+/// the connection's organization. A URL that does not parse is kept as
+/// given, for the connection to refuse with the parser's reason.
+pub(crate) fn login_base(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(parsed) if parsed.has_host() => parsed.origin().ascii_serialization(),
+        _ => trim_base(url),
+    }
+}
+
+/// The clouds whose Entra login host `authority` is (two share one).
+pub(crate) fn clouds_signing_in_at(authority: &str) -> Vec<ExchangeEnvironment> {
+    ExchangeEnvironment::ALL
+        .into_iter()
+        .filter(|e| same_origin(e.authority(), authority))
+        .collect()
+}
+
+/// The cloud whose Exchange endpoint `exchange_base` is, if any.
+pub(crate) fn cloud_of_exchange(exchange_base: &str) -> Option<ExchangeEnvironment> {
+    ExchangeEnvironment::ALL
+        .into_iter()
+        .find(|e| same_origin(e.exchange_base(), exchange_base))
+}
+
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

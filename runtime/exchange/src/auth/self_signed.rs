@@ -44,11 +44,24 @@ impl fmt::Debug for SelfSignedCertificate {
 }
 
 /// Generates an RSA key of `bits` (at least 2048) and a self-signed
-/// certificate for `subject` (`CN=…[, O=…]`) valid from now for `days`.
+/// certificate for `subject` (`CN=…[, O=…]`) valid from now for `days`,
+/// its PFX protected by a new random password.
 pub fn generate_self_signed(
     subject: &str,
     days: u32,
     bits: u32,
+) -> Result<SelfSignedCertificate, CertificateError> {
+    generate_self_signed_with_password(subject, days, bits, None)
+}
+
+/// As [`generate_self_signed`], with the PFX (and the PEM's private key)
+/// protected by `password` when one is given: an admin who set a password
+/// must be able to open what was made with it.
+pub fn generate_self_signed_with_password(
+    subject: &str,
+    days: u32,
+    bits: u32,
+    password: Option<&SecretString>,
 ) -> Result<SelfSignedCertificate, CertificateError> {
     let origin = "new certificate";
     let invalid = |message: String| CertificateError::Invalid {
@@ -114,9 +127,16 @@ pub fn generate_self_signed(
     b.sign(&key, MessageDigest::sha256()).map_err(ssl)?;
     let cert = b.build();
 
-    let mut raw = [0u8; 24];
-    openssl::rand::rand_bytes(&mut raw).map_err(ssl)?;
-    let password = SecretString::new(URL_SAFE_NO_PAD.encode(raw));
+    let given = password.is_some();
+    let password = match password {
+        Some(p) if !p.expose().is_empty() => p.clone(),
+        Some(_) => return Err(invalid("the certificate password is empty".to_owned())),
+        None => {
+            let mut raw = [0u8; 24];
+            openssl::rand::rand_bytes(&mut raw).map_err(ssl)?;
+            SecretString::new(URL_SAFE_NO_PAD.encode(raw))
+        }
+    };
     let friendly = parts
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("CN"))
@@ -131,7 +151,17 @@ pub fn generate_self_signed(
         .to_der()
         .map_err(ssl)?;
     let mut pem = cert.to_pem().map_err(ssl)?;
-    pem.extend(key.private_key_to_pem_pkcs8().map_err(ssl)?);
+    if given {
+        pem.extend(
+            key.private_key_to_pem_pkcs8_passphrase(
+                openssl::symm::Cipher::aes_256_cbc(),
+                password.expose().as_bytes(),
+            )
+            .map_err(ssl)?,
+        );
+    } else {
+        pem.extend(key.private_key_to_pem_pkcs8().map_err(ssl)?);
+    }
     let cer = cert.to_der().map_err(ssl)?;
     let certificate = Certificate::from_pfx_bytes(&pfx, &password, origin)?;
     Ok(SelfSignedCertificate {

@@ -188,7 +188,26 @@ pub fn describe_reqwest(e: &reqwest::Error) -> String {
         }
         source = s.source();
     }
+    if is_untrusted_certificate(&text) {
+        text.push_str(UNTRUSTED_CERTIFICATE_HINT);
+    }
     text
+}
+
+/// Appended to a TLS failure where the server's certificate was not
+/// trusted: OpenSSL's own words do not say what to do.
+pub const UNTRUSTED_CERTIFICATE_HINT: &str = " (the server's TLS certificate is not trusted here: if a private CA signed it, as for `exorun sim` or a TLS-inspecting proxy, pass that CA's certificate with --ca-file PEM)";
+
+fn is_untrusted_certificate(text: &str) -> bool {
+    [
+        "certificate verify failed",
+        "self-signed certificate",
+        "self signed certificate",
+        "unable to get local issuer certificate",
+        "unable to verify the first certificate",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 #[cfg(test)]

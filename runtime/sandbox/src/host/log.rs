@@ -1,4 +1,5 @@
-//! `exorun:automation/host`: the run log and progress reports.
+//! `exorun:automation/host`: the run log, progress reports, and whether
+//! the run is a what-if run.
 
 use crate::bindings::exorun::automation::host::{Host, Level};
 use crate::run::{LogLevel, LogSource, RunState};
@@ -21,5 +22,9 @@ impl Host for RunState {
         self.ctx.progress = Some((done, total));
         self.ctx.observer.progress(done, total);
         Ok(())
+    }
+
+    async fn what_if(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.ctx.what_if)
     }
 }

@@ -1,13 +1,16 @@
 //! `/_sim/faults`: switch fault injection from outside the process (the
-//! `exorun sim` CLI). Loopback peers only; the server binds 127.0.0.1
-//! anyway, the check keeps that true if the bind ever changes.
+//! `exorun sim` CLI). The port is open to every local user and process,
+//! so each request must carry the control key the simulator printed in its
+//! info JSON (`Authorization: Bearer {control_key}`). Loopback peers only;
+//! the server binds 127.0.0.1 anyway, the check keeps that true if the
+//! bind ever changes.
 
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use crate::faults::FaultConfig;
@@ -15,15 +18,51 @@ use crate::http_util::{self, BodyError, json_error, json_response};
 use crate::server::ConnectionControl;
 use crate::state::SimState;
 
-fn loopback_only(connection: &Option<Extension<ConnectionControl>>) -> Option<Response> {
+/// A fresh random control key: 32 bytes, hex.
+pub fn new_control_key() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `None` when the request may use the admin endpoints, else the refusal.
+fn refused(
+    state: &SimState,
+    connection: &Option<Extension<ConnectionControl>>,
+    headers: &HeaderMap,
+) -> Option<Response> {
     match connection {
-        Some(Extension(c)) if c.peer.ip().is_loopback() => None,
-        _ => Some(json_error(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "The simulator's admin endpoints answer loopback clients only.",
-        )),
+        Some(Extension(c)) if c.peer.ip().is_loopback() => {}
+        _ => {
+            return Some(json_error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "The simulator's admin endpoints answer loopback clients only.",
+            ));
+        }
     }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    let expected = state.control_key.as_bytes();
+    let matches = given.len() == expected.len() && openssl::memcmp::eq(given.as_bytes(), expected);
+    if matches {
+        return None;
+    }
+    let mut response = json_error(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "The simulator's admin endpoints want 'Authorization: Bearer <control_key>', with the control_key from the info JSON that `exorun sim` printed.",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"exorun-sim\""),
+    );
+    Some(response)
 }
 
 fn current(state: &SimState) -> Response {
@@ -35,17 +74,19 @@ fn current(state: &SimState) -> Response {
 pub async fn get_faults(
     State(state): State<Arc<SimState>>,
     connection: Option<Extension<ConnectionControl>>,
+    headers: HeaderMap,
 ) -> Response {
-    loopback_only(&connection).unwrap_or_else(|| current(&state))
+    refused(&state, &connection, &headers).unwrap_or_else(|| current(&state))
 }
 
 /// `POST /_sim/faults` with a `FaultConfig` JSON: replaces the faults.
 pub async fn set_faults(
     State(state): State<Arc<SimState>>,
     connection: Option<Extension<ConnectionControl>>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(refused) = loopback_only(&connection) {
+    if let Some(refused) = refused(&state, &connection, &headers) {
         return refused;
     }
     let bytes = match http_util::read_limited(body, 64 * 1024).await {

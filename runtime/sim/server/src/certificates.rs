@@ -217,3 +217,89 @@ pub fn validity(cert: &X509Ref) -> Result<(i64, i64), ErrorStack> {
 pub fn public_key(cert: &X509Ref) -> Result<PKey<Public>, ErrorStack> {
     cert.public_key()
 }
+
+/// A certificate and its key kept in the state folder by an earlier start,
+/// when they can be used again: the key file is the owner's alone (mode
+/// 0600), the key is the certificate's, and the certificate is valid for
+/// at least another day. Anything else is `None`, and the caller makes new
+/// ones, so a damaged or tampered folder costs only a fresh certificate.
+pub fn kept(certificate: &Path, key: &Path) -> Option<(X509, PKey<Private>)> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::symlink_metadata(key).ok()?;
+    // A key others could read or write (or a link to one) is not reused.
+    if !metadata.is_file() || metadata.mode() & 0o077 != 0 || metadata.uid() != effective_uid() {
+        return None;
+    }
+    let key = PKey::private_key_from_pem(&std::fs::read(key).ok()?).ok()?;
+    let cert = X509::from_pem(&std::fs::read(certificate).ok()?).ok()?;
+    if !cert.public_key().ok()?.public_eq(&key) {
+        return None;
+    }
+    let (not_before, not_after) = validity(&cert).ok()?;
+    let now = crate::clock::unix_now();
+    (not_before <= now && not_after > now + DAY).then_some((cert, key))
+}
+
+/// The effective user id, read from `/proc/self` (this crate forbids
+/// `unsafe`, so no `geteuid` call).
+fn effective_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_kept_certificate_is_reused_only_with_its_own_private_key_while_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = new_p256().unwrap();
+        let cert = build("kept", &key, Profile::Authority, 365).unwrap();
+        let cert_path = write(dir.path(), "ca.pem", &cert.to_pem().unwrap(), 0o644);
+        let key_pem = key.private_key_to_pem_pkcs8().unwrap();
+        let key_path = write(dir.path(), "ca-key.pem", &key_pem, 0o600);
+
+        let (reused, _) = kept(&cert_path, &key_path).expect("valid, private, matching");
+        assert_eq!(reused.to_der().unwrap(), cert.to_der().unwrap());
+
+        // A key others can read is not reused.
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(kept(&cert_path, &key_path).is_none());
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+        // Nor a link to a key.
+        let link = dir.path().join("link-key.pem");
+        std::os::unix::fs::symlink(&key_path, &link).unwrap();
+        assert!(kept(&cert_path, &link).is_none());
+
+        // Nor a key that is not the certificate's.
+        let other = new_p256().unwrap();
+        let other_path = write(
+            dir.path(),
+            "other-key.pem",
+            &other.private_key_to_pem_pkcs8().unwrap(),
+            0o600,
+        );
+        assert!(kept(&cert_path, &other_path).is_none());
+
+        // Nor a certificate with less than a day left.
+        let short = build("short", &key, Profile::Authority, 0).unwrap();
+        let short_path = write(dir.path(), "short.pem", &short.to_pem().unwrap(), 0o644);
+        assert!(kept(&short_path, &key_path).is_none());
+
+        // Nor garbage.
+        let junk = write(dir.path(), "junk.pem", b"not a certificate", 0o644);
+        assert!(kept(&junk, &key_path).is_none());
+    }
+}

@@ -23,18 +23,50 @@ pub struct ClientCertificate {
 }
 
 /// Creates the certificate (valid now-1d..now+365d) and writes its files;
-/// the key-bearing ones with mode 0600.
+/// the key-bearing ones with mode 0600. A certificate an earlier start
+/// left in `state_dir` is used again (with its PFX password), so the
+/// thumbprint a saved connection names stays registered.
 pub fn create(state_dir: &Path, key_dir: Option<&Path>) -> Result<ClientCertificate, SimError> {
-    let key = certificates::rsa_2048_kept(key_dir, "app").doing("generating the client key")?;
-    let certificate = certificates::build("exorun-sim-app", &key, Profile::SelfSignedLeaf, 365)
-        .doing("building the client certificate")?;
+    let pfx_path = state_dir.join("app.pfx");
+    let pem_path = state_dir.join("app.pem");
+    let cer_path = state_dir.join("app.cer");
+    let password_path = state_dir.join("app.pfx.password");
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SimError::Write { path, source }
+    };
 
-    let mut secret = [0u8; 18];
-    rand::rng().fill_bytes(&mut secret);
-    let pfx_password = secret
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    let kept = certificates::kept(&pem_path, &pem_path);
+    let kept_password = kept
+        .as_ref()
+        .and_then(|_| std::fs::read_to_string(&password_path).ok())
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty());
+    let (certificate, key) = match kept {
+        Some(kept) => kept,
+        None => {
+            let key =
+                certificates::rsa_2048_kept(key_dir, "app").doing("generating the client key")?;
+            let certificate =
+                certificates::build("exorun-sim-app", &key, Profile::SelfSignedLeaf, 365)
+                    .doing("building the client certificate")?;
+            (certificate, key)
+        }
+    };
+    let pfx_password = match kept_password {
+        Some(password) => password,
+        None => {
+            let mut secret = [0u8; 18];
+            rand::rng().fill_bytes(&mut secret);
+            let password = secret
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>();
+            crate::files::write_private(&password_path, password.as_bytes())
+                .map_err(write_err(&password_path))?;
+            password
+        }
+    };
 
     let pfx = Pkcs12::builder()
         .name("exorun-sim-app")
@@ -52,13 +84,6 @@ pub fn create(state_dir: &Path, key_dir: Option<&Path>) -> Result<ClientCertific
     let der = certificate.to_der().doing("encoding the certificate")?;
     let thumbprints = Thumbprints::of_der(&der).doing("hashing the certificate")?;
 
-    let pfx_path = state_dir.join("app.pfx");
-    let pem_path = state_dir.join("app.pem");
-    let cer_path = state_dir.join("app.cer");
-    let write_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SimError::Write { path, source }
-    };
     crate::files::write_private(&pfx_path, &pfx).map_err(write_err(&pfx_path))?;
     crate::files::write_private(&pem_path, &pem).map_err(write_err(&pem_path))?;
     crate::files::write_public(&cer_path, &der).map_err(write_err(&cer_path))?;

@@ -30,6 +30,36 @@ pub enum AudiencePolicy {
     ExactRequestUrl,
 }
 
+/// What the token endpoint does with a client assertion whose `jti` it has
+/// already accepted.
+///
+/// Whether Entra refuses a reused assertion is not documented. Every
+/// Microsoft client library reuses its signed assertion for minutes (msal
+/// for Python about nine, msal-node until it expires), so a refusal would
+/// break their token refresh; the default is what they depend on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AssertionReuse {
+    /// Accept the same assertion again while it is within its lifetime.
+    #[default]
+    AllowedWhileValid,
+    /// Strict: refuse the second use with AADSTS50027, which catches a
+    /// client that does not sign a new assertion per request.
+    Refused,
+}
+
+/// How long issued access tokens live, and how their times are shaped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenLifetime {
+    /// As Entra issues them: `iat` and `nbf` backdated five minutes, and a
+    /// life (`exp - iat`) drawn between 60 and 90 minutes; `expires_in`
+    /// counts from the moment of issue.
+    #[default]
+    AsEntra,
+    /// `expires_in` exactly this (at least one second), for tests that
+    /// watch a token expire; `iat` and `nbf` are still backdated.
+    Fixed(Duration),
+}
+
 /// Per-app throttling of InvokeCommand: a token bucket and a concurrency cap.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ThrottleConfig {
@@ -70,8 +100,14 @@ pub struct SimConfig {
     pub key_dir: Option<PathBuf>,
     /// Extra `.cer` files (DER or PEM) registered on the default app.
     pub extra_app_certificates: Vec<PathBuf>,
-    /// Lifetime of issued access tokens (`expires_in`).
-    pub token_lifetime: Duration,
+    /// Lifetime of issued access tokens.
+    pub token_lifetime: TokenLifetime,
+    /// Whether a client assertion may be used more than once.
+    pub assertion_reuse: AssertionReuse,
+    /// The default app's client id; `None` derives it from the tenant id,
+    /// so the same tenant always has the same app and saved connection
+    /// profiles stay valid across restarts.
+    pub app_id: Option<String>,
     pub throttle: ThrottleConfig,
     pub faults: FaultConfig,
     /// Seeds the fault streams (and nothing else: certificates are random).
@@ -94,7 +130,9 @@ impl Default for SimConfig {
             state_dir: std::env::temp_dir().join("exorun-sim"),
             key_dir: None,
             extra_app_certificates: Vec::new(),
-            token_lifetime: Duration::from_secs(3599),
+            token_lifetime: TokenLifetime::default(),
+            assertion_reuse: AssertionReuse::default(),
+            app_id: None,
             throttle: ThrottleConfig::default(),
             faults: FaultConfig::default(),
             seed: 1,

@@ -23,6 +23,9 @@ pub mod roles {
 
 /// The application role every InvokeCommand token must carry.
 pub const EXCHANGE_MANAGE_AS_APP: &str = "Exchange.ManageAsApp";
+/// The Graph application permission that lets an app manage its own
+/// credentials (addKey/removeKey), which certificate rotation needs.
+pub const GRAPH_APPLICATION_READWRITE_OWNEDBY: &str = "Application.ReadWrite.OwnedBy";
 
 /// Whether an admin consented to the app's `Exchange.ManageAsApp` request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +74,9 @@ pub struct AppRegistration {
     pub disabled: bool,
     /// Entra role template IDs assigned to the service principal (`wids`).
     pub role_template_ids: Vec<String>,
+    /// Microsoft Graph application permissions granted to the app: the
+    /// `roles` of its Graph tokens.
+    pub graph_permissions: Vec<String>,
 }
 
 impl AppRegistration {
@@ -84,6 +90,7 @@ impl AppRegistration {
             consent: Consent::Granted,
             disabled: false,
             role_template_ids: role_template_ids.iter().map(|s| (*s).to_owned()).collect(),
+            graph_permissions: vec![GRAPH_APPLICATION_READWRITE_OWNEDBY.to_owned()],
         }
     }
 

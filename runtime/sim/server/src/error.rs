@@ -20,6 +20,8 @@ pub enum SimError {
     TenantFile { path: PathBuf, message: String },
     #[error("the certificate {path} is not valid: {message}")]
     Certificate { path: PathBuf, message: String },
+    #[error("the app id '{0}' is not a GUID: give one like 00000000-0000-0000-0000-000000000000")]
+    AppId(String),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Listen { port: u16, source: std::io::Error },
     #[error("internal error: {0}")]

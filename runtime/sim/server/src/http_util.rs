@@ -15,6 +15,43 @@ pub enum BodyError {
     Broken,
 }
 
+/// The largest request body any endpoint takes.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// Middleware: reads the whole request body before any handler runs.
+///
+/// Handlers answer many requests early (a bad token, throttling, an
+/// injected fault, a missing routing hint) without needing the body.
+/// Answering with the body unread left it on a keep-alive connection:
+/// hyper then closed the connection, sometimes without `Connection:
+/// close`, and a client that sent its next POST on it lost that request's
+/// outcome. With the body read first, every answer leaves the connection
+/// usable; a body too large or too slow to read is answered with
+/// `Connection: close`, as the connection cannot be reused.
+pub async fn read_body_first(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut refused = match read_limited(body, MAX_REQUEST_BYTES).await {
+        Ok(bytes) => {
+            return next
+                .run(axum::extract::Request::from_parts(parts, Body::from(bytes)))
+                .await;
+        }
+        Err(BodyError::TooLarge) => too_large(MAX_REQUEST_BYTES),
+        Err(BodyError::Broken) => json_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The request body could not be read.",
+        ),
+    };
+    refused
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    refused
+}
+
 /// A client that trickles its body cannot hold a handler forever.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 

@@ -25,7 +25,7 @@
 //! | POST | `/{tenant}/oauth2/v2.0/token` | client credentials, `scope=…/.default` |
 //! | POST | `/{tenant}/oauth2/token` | v1, `resource=…` |
 //! | POST | `/adminapi/beta/{tenant}/InvokeCommand[?$skiptoken=…]` | cmdlets (`{tenant}`: GUID or `*.onmicrosoft.com`) |
-//! | GET, POST | `/_sim/faults` | read or replace the [`FaultConfig`] (loopback peers) |
+//! | GET, POST | `/_sim/faults` | read or replace the [`FaultConfig`] (loopback peers, `Authorization: Bearer {control_key}`) |
 //!
 //! Anything else is a 404 (405 for a known path) with a JSON body.
 //!
@@ -33,8 +33,13 @@
 //!
 //! Each is also stated where it is implemented.
 //!
-//! - Token statuses: 401 for AADSTS700027 only, 503 for the simulated
-//!   outage (`temporarily_unavailable`, AADSTS90024), 400 for the rest.
+//! - Token statuses: 401 for every `invalid_client` error (bad secret
+//!   7000215, no credential 7000218, unknown key 700027, as public captures
+//!   show), 503 for the simulated outage (`temporarily_unavailable`,
+//!   AADSTS90024), 400 for the rest.
+//! - Tokens for Exchange Online and for Microsoft Graph (`roles`: the app's
+//!   Graph application permissions); `iat`/`nbf` backdated five minutes, a
+//!   life of 60 to 90 minutes ([`TokenLifetime`]).
 //! - `iss` ≠ `client_id` and `sub` ≠ `iss` both give AADSTS50048 (the doc
 //!   names one code for step 7); an unsupported `alg` (`none`, HS256) and a
 //!   missing `exp` are AADSTS50027 (malformed); a wrong
@@ -47,7 +52,10 @@
 //!   `/common` and the real cloud's host never match.
 //! - Only `x5c` (no thumbprint): the leaf's SHA-256 is looked up (SN+I
 //!   trust is not simulated).
-//! - `jti` replay is refused (AADSTS50027), checked after the signature.
+//! - A client assertion may be used again while it is valid, as every
+//!   Microsoft client library does ([`AssertionReuse`]); the strict
+//!   [`AssertionReuse::Refused`] answers a reused `jti` with AADSTS50027,
+//!   checked after the signature.
 //! - Missing admin consent: a token is issued without `roles`; Exchange
 //!   answers it with 401.
 //! - Exchange 401 diagnostics other than the captured audience text are
@@ -96,7 +104,9 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AudiencePolicy, SimConfig, TenantSource, ThrottleConfig};
+pub use config::{
+    AssertionReuse, AudiencePolicy, SimConfig, TenantSource, ThrottleConfig, TokenLifetime,
+};
 pub use directory::{AppRegistration, Consent, Directory, DirectoryError};
 pub use error::SimError;
 pub use exorun_sim_tenant::Tenant;
@@ -143,6 +153,9 @@ pub struct SimInfo {
     pub client_certificate_thumbprint: String,
     /// SHA-256 thumbprint, upper-case hex.
     pub client_certificate_thumbprint_sha256: String,
+    /// The key `/_sim/faults` wants as `Authorization: Bearer {key}`: the
+    /// tenant's port is open to every local user, its fault switch is not.
+    pub control_key: String,
 }
 
 /// A simulator serving in the background of the current Tokio runtime.
@@ -224,6 +237,15 @@ fn prepare(config: &SimConfig) -> Result<Prepared, SimError> {
         "exorun simulator app",
         &[directory::roles::EXCHANGE_ADMINISTRATOR],
     );
+    // The same tenant always has the same app, so saved connection
+    // profiles stay valid across restarts.
+    app.app_id = match &config.app_id {
+        Some(id) => uuid::Uuid::parse_str(id.trim())
+            .map_err(|_| SimError::AppId(id.clone()))?
+            .to_string(),
+        None => stable_id(&info.id, "app"),
+    };
+    app.service_principal_id = stable_id(&info.id, &format!("service-principal/{}", app.app_id));
     let client_der = client
         .certificate
         .to_der()
@@ -271,6 +293,12 @@ fn prepare(config: &SimConfig) -> Result<Prepared, SimError> {
     })
 }
 
+/// A GUID derived from the tenant id and a purpose (UUID v5).
+fn stable_id(tenant_id: &str, purpose: &str) -> String {
+    let namespace = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"https://exorun.dev/sim");
+    uuid::Uuid::new_v5(&namespace, format!("{tenant_id}/{purpose}").as_bytes()).to_string()
+}
+
 /// How long a `$skiptoken` stays usable, and how many are kept.
 const SKIP_TOKEN_TTL: Duration = Duration::from_secs(600);
 const SKIP_TOKEN_CAPACITY: usize = 4096;
@@ -307,6 +335,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         tenant: Arc::clone(&prepared.tenant),
         signing_key: prepared.signing_key,
         token_lifetime: config.token_lifetime,
+        assertion_reuse: config.assertion_reuse,
         audience_policy: config.audience_policy,
         require_anchor_mailbox: config.require_anchor_mailbox,
         replay: ReplayGuard::new(REPLAY_CAPACITY),
@@ -315,6 +344,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         pages: PageCache::new(SKIP_TOKEN_TTL, SKIP_TOKEN_CAPACITY),
         faults: FaultHandle::new(config.faults.clone(), config.seed),
         counters: Counters::default(),
+        control_key: admin::new_control_key(),
     });
 
     let app = router(Arc::clone(&state));
@@ -346,6 +376,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         client_certificate_cer: prepared.client.cer_path,
         client_certificate_thumbprint: prepared.client.thumbprints.sha1_hex(),
         client_certificate_thumbprint_sha256: prepared.client.thumbprints.sha256_hex(),
+        control_key: state.control_key.clone(),
     };
     tracing::info!(port, tenant = %info.tenant_id, "simulator listening");
     Ok(RunningSim {
@@ -367,5 +398,6 @@ fn router(state: Arc<SimState>) -> Router {
         )
         .fallback(http_util::not_found)
         .method_not_allowed_fallback(http_util::method_not_allowed)
+        .layer(axum::middleware::from_fn(http_util::read_body_first))
         .with_state(state)
 }

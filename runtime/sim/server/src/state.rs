@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use exorun_sim_tenant::{Execution, Tenant};
 
-use crate::config::AudiencePolicy;
+use crate::config::{AssertionReuse, AudiencePolicy, TokenLifetime};
 use crate::directory::Directory;
 use crate::entra::replay::ReplayGuard;
 use crate::exchange::bearer::BearerValidator;
@@ -42,7 +41,8 @@ pub struct SimState {
     pub directory: Directory,
     pub tenant: Arc<Tenant>,
     pub signing_key: SigningKey,
-    pub token_lifetime: Duration,
+    pub token_lifetime: TokenLifetime,
+    pub assertion_reuse: AssertionReuse,
     pub audience_policy: AudiencePolicy,
     pub require_anchor_mailbox: bool,
     pub replay: ReplayGuard,
@@ -51,4 +51,6 @@ pub struct SimState {
     pub pages: PageCache<Execution>,
     pub faults: FaultHandle,
     pub counters: Counters,
+    /// What `/_sim/faults` wants as its bearer (see `admin`).
+    pub control_key: String,
 }

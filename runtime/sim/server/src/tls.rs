@@ -16,12 +16,31 @@ pub struct ServerTls {
     pub ca_pem_path: PathBuf,
 }
 
-/// Creates the CA and the server certificate, writes `ca.pem`, and builds
-/// an acceptor that offers HTTP/1.1 only.
+/// Creates the CA (or reuses the one an earlier start kept in
+/// `state_dir`, so clients that trust its `ca.pem` keep working) and a
+/// server certificate, writes `ca.pem`, and builds an acceptor that offers
+/// HTTP/1.1 only.
 pub fn create(state_dir: &Path) -> Result<ServerTls, SimError> {
-    let ca_key = certificates::new_p256().doing("generating the CA key")?;
-    let ca_cert = certificates::build("exorun simulator CA", &ca_key, Profile::Authority, 365)
-        .doing("building the CA certificate")?;
+    let ca_pem_path = state_dir.join("ca.pem");
+    let ca_key_path = state_dir.join("ca-key.pem");
+    let (ca_cert, ca_key) = match certificates::kept(&ca_pem_path, &ca_key_path) {
+        Some(kept) => kept,
+        None => {
+            let key = certificates::new_p256().doing("generating the CA key")?;
+            let cert = certificates::build("exorun simulator CA", &key, Profile::Authority, 365)
+                .doing("building the CA certificate")?;
+            let key_pem = key
+                .private_key_to_pem_pkcs8()
+                .doing("encoding the CA key")?;
+            crate::files::write_private(&ca_key_path, &key_pem).map_err(|source| {
+                SimError::Write {
+                    path: ca_key_path.clone(),
+                    source,
+                }
+            })?;
+            (cert, key)
+        }
+    };
     let server_key = certificates::new_p256().doing("generating the server key")?;
     let server_cert = certificates::build(
         "localhost",
@@ -35,7 +54,6 @@ pub fn create(state_dir: &Path) -> Result<ServerTls, SimError> {
     .doing("building the server certificate")?;
 
     let ca_pem = ca_cert.to_pem().doing("encoding the CA")?;
-    let ca_pem_path = state_dir.join("ca.pem");
     crate::files::write_public(&ca_pem_path, &ca_pem).map_err(|source| SimError::Write {
         path: ca_pem_path.clone(),
         source,

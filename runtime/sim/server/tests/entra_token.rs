@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use exorun_sim::{Consent, FaultConfig};
+use exorun_sim::{AssertionReuse, Consent, FaultConfig, TokenLifetime};
 use serde_json::{Value, json};
 
 fn aadsts(body: &Value) -> (String, u64) {
@@ -30,8 +30,10 @@ async fn rs256_with_x5t_and_ps256_with_x5t_s256_both_get_a_token() {
         let (status, body) = post_form(&sim, &url, &v2_form(&sim.info, &a)).await;
         assert_eq!(status, 200, "{profile:?}: {body}");
         assert_eq!(body["token_type"], "Bearer");
-        assert_eq!(body["expires_in"], 3599);
-        assert_eq!(body["ext_expires_in"], 3599);
+        // As Entra: a life of 60 to 90 minutes from an `iat` five minutes back.
+        let expires_in = body["expires_in"].as_i64().unwrap();
+        assert!((3300..=5100).contains(&expires_in), "{body}");
+        assert_eq!(body["ext_expires_in"], expires_in);
         assert!(body["access_token"].as_str().unwrap().split('.').count() == 3);
     }
     assert_eq!(sim.token_requests(), 4);
@@ -39,7 +41,11 @@ async fn rs256_with_x5t_and_ps256_with_x5t_s256_both_get_a_token() {
 
 #[tokio::test]
 async fn the_issued_token_carries_the_documented_claims() {
-    let sim = start_with(5, |c| c.token_lifetime = std::time::Duration::from_secs(42)).await;
+    let sim = start_with(5, |c| {
+        c.token_lifetime = TokenLifetime::Fixed(std::time::Duration::from_secs(42))
+    })
+    .await;
+    let before = now() as i64;
     let token = token(&sim).await;
     let header = header_of(&token);
     assert_eq!(header["typ"], "JWT");
@@ -61,10 +67,13 @@ async fn the_issued_token_carries_the_documented_claims() {
     );
     assert_eq!(claims["oid"], claims["sub"]);
     assert_eq!(claims["app_displayname"], "exorun simulator app");
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        42
+    // Backdated five minutes, as Entra does; `expires_in` counts from now.
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!(
+        (before - 300..=before - 299).contains(&iat),
+        "iat {iat}, before {before}"
     );
+    assert_eq!(claims["exp"].as_i64().unwrap() - iat, 300 + 42);
     assert_eq!(claims["nbf"], claims["iat"]);
     assert!(claims["uti"].is_string());
 }
@@ -90,7 +99,10 @@ async fn the_jwks_publishes_the_key_the_token_names() {
 
 #[tokio::test]
 async fn v1_takes_resource_and_answers_with_string_numbers() {
-    let sim = start().await;
+    let sim = start_with(20, |c| {
+        c.token_lifetime = TokenLifetime::Fixed(std::time::Duration::from_secs(3599))
+    })
+    .await;
     let cred = Credential::of(&sim.info);
     let url = format!("{}/oauth2/token", sim.info.authority);
     let a = assertion(&cred, &sim.info.app_id, &url, Profile::Rs256X5t, |_, _| {});
@@ -110,7 +122,7 @@ async fn v1_takes_resource_and_answers_with_string_numbers() {
     assert_eq!(body["resource"], "https://outlook.office365.com");
     let expires_on: i64 = body["expires_on"].as_str().unwrap().parse().unwrap();
     let not_before: i64 = body["not_before"].as_str().unwrap().parse().unwrap();
-    assert_eq!(expires_on - not_before, 3599);
+    assert_eq!(expires_on - not_before, 3599 + 300);
     assert_eq!(
         claims_of(body["access_token"].as_str().unwrap())["aud"],
         "https://outlook.office365.com"
@@ -212,7 +224,8 @@ struct Case {
 
 #[tokio::test]
 async fn each_assertion_failure_gets_its_exact_error() {
-    let sim = start().await;
+    // Strict: a reused assertion is refused too.
+    let sim = start_with(20, |c| c.assertion_reuse = AssertionReuse::Refused).await;
     let info = sim.info.clone();
     let cred = Credential::of(&info);
     let url = token_url_v2(&info);
@@ -319,7 +332,7 @@ async fn each_assertion_failure_gets_its_exact_error() {
         (
             Case {
                 name: "no assertion",
-                status: 400,
+                status: 401,
                 error: "invalid_client",
                 code: 7000218,
                 text: "'client_assertion' or 'client_secret'",
@@ -329,7 +342,7 @@ async fn each_assertion_failure_gets_its_exact_error() {
         (
             Case {
                 name: "a secret instead",
-                status: 400,
+                status: 401,
                 error: "invalid_client",
                 code: 7000215,
                 text: "Invalid client secret",
@@ -395,13 +408,13 @@ async fn each_assertion_failure_gets_its_exact_error() {
                 status: 400,
                 error: "invalid_resource",
                 code: 500011,
-                text: "resource principal named https://graph.microsoft.com was not found",
+                text: "resource principal named https://management.azure.com was not found",
             },
             (
                 with(
                     base(),
                     "scope",
-                    Some("https://graph.microsoft.com/.default"),
+                    Some("https://management.azure.com/.default"),
                 ),
                 None,
             ),
@@ -449,7 +462,7 @@ async fn each_assertion_failure_gets_its_exact_error() {
         (
             Case {
                 name: "sub differs",
-                status: 400,
+                status: 401,
                 error: "invalid_client",
                 code: 50048,
                 text: "Subject mismatches Issuer",
@@ -462,7 +475,7 @@ async fn each_assertion_failure_gets_its_exact_error() {
         (
             Case {
                 name: "iss differs",
-                status: 400,
+                status: 401,
                 error: "invalid_client",
                 code: 50048,
                 text: "Issuer mismatches 'client_id'",
@@ -514,7 +527,7 @@ async fn each_assertion_failure_gets_its_exact_error() {
         (
             Case {
                 name: "expired beyond the skew",
-                status: 400,
+                status: 401,
                 error: "invalid_client",
                 code: 700024,
                 text: "Client assertion is not within its valid time range. Current time: ",
@@ -533,7 +546,7 @@ async fn each_assertion_failure_gets_its_exact_error() {
         (
             Case {
                 name: "not yet valid beyond the skew",
-                status: 400,
+                status: 401,
                 error: "invalid_client",
                 code: 700024,
                 text: "expiry time of assertion",
@@ -837,4 +850,86 @@ async fn a_tenant_file_is_served_under_its_own_id() {
         let mode = std::fs::metadata(key_file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", key_file.display());
     }
+}
+
+#[tokio::test]
+async fn an_assertion_is_accepted_again_while_it_is_valid_by_default() {
+    // msal, azure-identity, msal-node and @azure/identity all keep one
+    // signed assertion for minutes and send it with every token request.
+    let sim = start().await;
+    let cred = Credential::of(&sim.info);
+    let url = token_url_v2(&sim.info);
+    let reused = assertion(&cred, &sim.info.app_id, &url, Profile::Rs256X5t, |_, _| {});
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = post_form(&sim, &url, &v2_form(&sim.info, &reused)).await;
+        assert_eq!(status, 200, "{body}");
+        tokens.push(body["access_token"].as_str().unwrap().to_owned());
+    }
+    // Each answer is a new token.
+    assert_ne!(tokens[0], tokens[1]);
+    // An expired assertion is still refused, reused or not.
+    let expired = assertion(&cred, &sim.info.app_id, &url, Profile::Rs256X5t, |_, c| {
+        c["exp"] = json!(now() as i64 - 600);
+    });
+    let (status, body) = post_form(&sim, &url, &v2_form(&sim.info, &expired)).await;
+    assert_eq!((status, aadsts(&body).1), (401, 700024), "{body}");
+}
+
+#[tokio::test]
+async fn the_strict_mode_refuses_a_reused_assertion_naming_its_jti() {
+    let sim = start_with(5, |c| c.assertion_reuse = AssertionReuse::Refused).await;
+    let cred = Credential::of(&sim.info);
+    let url = token_url_v2(&sim.info);
+    let reused = assertion(&cred, &sim.info.app_id, &url, Profile::Rs256X5t, |_, _| {});
+    let (status, _) = post_form(&sim, &url, &v2_form(&sim.info, &reused)).await;
+    assert_eq!(status, 200);
+    let (status, body) = post_form(&sim, &url, &v2_form(&sim.info, &reused)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(aadsts(&body), ("invalid_request".to_owned(), 50027));
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("has already been used"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn graph_tokens_carry_the_apps_graph_application_permissions() {
+    let sim = start().await;
+    let cred = Credential::of(&sim.info);
+    let url = token_url_v2(&sim.info);
+    for scope in [
+        "https://graph.microsoft.com/.default",
+        "00000003-0000-0000-c000-000000000000/.default",
+    ] {
+        let a = assertion(&cred, &sim.info.app_id, &url, Profile::Rs256X5t, |_, _| {});
+        let mut form = v2_form(&sim.info, &a);
+        form.retain(|(k, _)| k != "scope");
+        form.push(("scope".to_owned(), scope.to_owned()));
+        let (status, body) = post_form(&sim, &url, &form).await;
+        assert_eq!(status, 200, "{scope}: {body}");
+        let claims = claims_of(body["access_token"].as_str().unwrap());
+        assert_eq!(claims["aud"], "https://graph.microsoft.com", "{scope}");
+        assert_eq!(claims["roles"], json!(["Application.ReadWrite.OwnedBy"]));
+        assert_eq!(claims["appid"], sim.info.app_id.as_str());
+
+        // Exchange does not take a Graph token.
+        let graph_token = body["access_token"].as_str().unwrap();
+        let call = json!({"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {}}});
+        let (status, _, _) = invoke_json(&sim, graph_token, &call).await;
+        assert_eq!(status, 401, "{scope}");
+    }
+    // Two resources in one request are still refused.
+    let a = assertion(&cred, &sim.info.app_id, &url, Profile::Rs256X5t, |_, _| {});
+    let mut form = v2_form(&sim.info, &a);
+    form.retain(|(k, _)| k != "scope");
+    form.push((
+        "scope".to_owned(),
+        "https://graph.microsoft.com/.default https://outlook.office365.com/.default".to_owned(),
+    ));
+    let (status, body) = post_form(&sim, &url, &form).await;
+    assert_eq!((status, aadsts(&body).1), (400, 700022), "{body}");
 }

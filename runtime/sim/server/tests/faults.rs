@@ -161,9 +161,12 @@ async fn faults_are_switched_through_the_admin_endpoint() {
     let sim = start().await;
     let token = token(&sim).await;
     let url = format!("{}/_sim/faults", sim.info.login_base);
+    let key = sim.info.control_key.clone();
+    assert_eq!(key.len(), 64, "{key}");
     let response = sim
         .http
         .post(&url)
+        .bearer_auth(&key)
         .json(&json!({"error_503_rate": 1.0}))
         .send()
         .await
@@ -172,6 +175,7 @@ async fn faults_are_switched_through_the_admin_endpoint() {
     let current: Value = sim
         .http
         .get(&url)
+        .bearer_auth(&key)
         .send()
         .await
         .unwrap()
@@ -184,6 +188,7 @@ async fn faults_are_switched_through_the_admin_endpoint() {
     let refused = sim
         .http
         .post(&url)
+        .bearer_auth(&key)
         .json(&json!({"no_such_fault": 1}))
         .send()
         .await
@@ -192,6 +197,55 @@ async fn faults_are_switched_through_the_admin_endpoint() {
     let refused: Value = refused.json().await.unwrap();
     assert_eq!(refused["error"]["code"], "BadRequest");
 
-    sim.http.post(&url).json(&json!({})).send().await.unwrap();
+    sim.http
+        .post(&url)
+        .bearer_auth(&key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invoke_json(&sim, &token, &mailbox_call()).await.0, 200);
+}
+
+#[tokio::test]
+async fn the_fault_switch_refuses_requests_without_the_control_key() {
+    let sim = start().await;
+    let token = token(&sim).await;
+    let url = format!("{}/_sim/faults", sim.info.login_base);
+    let wrong_length = format!("{}0", sim.info.control_key);
+    let mut same_length = sim.info.control_key.clone().into_bytes();
+    same_length[0] = if same_length[0] == b'a' { b'b' } else { b'a' };
+    let same_length = String::from_utf8(same_length).unwrap();
+    // The tenant's own access token is no control key either.
+    for bearer in [
+        None,
+        Some(""),
+        Some(token.as_str()),
+        Some(&wrong_length),
+        Some(&same_length),
+    ] {
+        for post in [false, true] {
+            let mut request = if post {
+                sim.http.post(&url).json(&json!({"error_503_rate": 1.0}))
+            } else {
+                sim.http.get(&url)
+            };
+            if let Some(b) = bearer {
+                request = request.bearer_auth(b);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 401, "{bearer:?} post={post}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "Unauthorized");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("control_key"),
+                "{body}"
+            );
+        }
+    }
+    // Nothing was switched.
     assert_eq!(invoke_json(&sim, &token, &mailbox_call()).await.0, 200);
 }

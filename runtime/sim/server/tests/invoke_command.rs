@@ -84,7 +84,10 @@ async fn a_missing_or_forged_token_gets_401_with_the_exchange_challenge() {
 
 #[tokio::test]
 async fn an_expired_token_gets_401_with_the_invented_expiry_diagnostics() {
-    let sim = start_with(5, |c| c.token_lifetime = Duration::from_secs(1)).await;
+    let sim = start_with(5, |c| {
+        c.token_lifetime = exorun_sim::TokenLifetime::Fixed(Duration::from_secs(1))
+    })
+    .await;
     let token = token(&sim).await;
     let url = sim.info.invoke_command_url.clone();
     let (status, _, _) = status_and_diagnostics(&sim, Some(&token), &url).await;

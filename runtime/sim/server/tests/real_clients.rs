@@ -5,26 +5,29 @@
 mod common;
 
 use std::process::Command;
+use std::time::Duration;
+
+use exorun_sim::{AssertionReuse, TokenLifetime};
 
 use serde_json::Value;
 
 const SETUP: &str = "EXORUN_TEST_PYTHON is not set. Create a venv with the real clients and point the variable at its interpreter:\n  python3 -m venv /work/venv-sim && /work/venv-sim/bin/pip install msal==1.39.0 azure-identity==1.27.0 requests\n  EXORUN_TEST_PYTHON=/work/venv-sim/bin/python cargo test -p exorun-sim --test real_clients\n(the project's Makefile creates this venv and sets the variable)";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn msal_azure_identity_and_requests_get_tokens_and_page_every_mailbox() {
+/// Runs tests/clients/real_clients.py against `sim` with the extra
+/// arguments, and returns its JSON summary line.
+async fn run_script(sim: &common::Sim, args: &[&str]) -> Value {
     let python = std::env::var("EXORUN_TEST_PYTHON").unwrap_or_default();
     assert!(!python.trim().is_empty(), "{SETUP}");
-
-    let sim = common::start_with(1500, |_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let info_path = dir.path().join("sim.json");
     std::fs::write(&info_path, serde_json::to_string(&sim.info).unwrap()).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/real_clients.py");
-
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .arg(script)
             .arg(&info_path)
+            .args(args)
             // requests lets these override msal's verify= (protocol doc 5).
             .env_remove("REQUESTS_CA_BUNDLE")
             .env_remove("CURL_CA_BUNDLE")
@@ -39,9 +42,14 @@ async fn msal_azure_identity_and_requests_get_tokens_and_page_every_mailbox() {
         output.status.success(),
         "the script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
+    serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no summary line ({e}):\n{stdout}\n{stderr}"))
+}
 
-    let summary: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no summary line ({e}):\n{stdout}\n{stderr}"));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_azure_identity_and_requests_get_tokens_and_page_every_mailbox() {
+    let sim = common::start_with(1500, |_| {}).await;
+    let summary = run_script(&sim, &[]).await;
     assert_eq!(summary["msal_rs256"], true);
     assert_eq!(summary["msal_ps256"], true);
     assert_eq!(summary["azure_identity"], true);
@@ -60,4 +68,96 @@ async fn msal_azure_identity_and_requests_get_tokens_and_page_every_mailbox() {
     assert_eq!(summary["pages"], expected.div_ceil(1000));
     // Three token requests: msal twice (the second call is cached), azure-identity once.
     assert_eq!(sim.token_requests(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_and_azure_identity_refresh_short_lived_tokens_reusing_their_assertion() {
+    let sim = common::start_with(5, |c| {
+        c.token_lifetime = TokenLifetime::Fixed(Duration::from_secs(60))
+    })
+    .await;
+    let summary = run_script(&sim, &["refresh"]).await;
+    assert_eq!(summary["msal_refreshed"], true);
+    assert_eq!(summary["azure_identity_refreshed"], true);
+    // Two tokens each.
+    assert_eq!(sim.token_requests(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_strict_mode_refuses_msals_reused_assertion() {
+    let sim = common::start_with(5, |c| {
+        c.token_lifetime = TokenLifetime::Fixed(Duration::from_secs(60));
+        c.assertion_reuse = AssertionReuse::Refused;
+    })
+    .await;
+    let summary = run_script(&sim, &["refresh-strict"]).await;
+    assert_eq!(summary["msal_refused"], true);
+    assert_eq!(sim.token_requests(), 2);
+}
+
+const NODE_SETUP: &str = "The Node.js clients are not installed. Install them from their lock file:\n  npm ci --prefix runtime/sim/server/tests/clients/node\n(the project's Makefile does this in `make setup`)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_node_and_azure_identity_refresh_page_and_name_an_unknown_key() {
+    let clients = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/node");
+    assert!(
+        std::path::Path::new(clients)
+            .join("node_modules/@azure/msal-node")
+            .is_dir(),
+        "{NODE_SETUP}"
+    );
+    let sim = common::start_with(1500, |c| {
+        c.token_lifetime = TokenLifetime::Fixed(Duration::from_secs(60))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let info_path = dir.path().join("sim.json");
+    std::fs::write(&info_path, serde_json::to_string(&sim.info).unwrap()).unwrap();
+    let ca = sim.info.ca_pem.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("real_clients.mjs")
+            .arg(&info_path)
+            .current_dir(clients)
+            .env("NODE_EXTRA_CA_CERTS", ca)
+            .output()
+            .expect("cannot run node: install Node.js 20 or later")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let summary: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no summary line ({e}):\n{stdout}\n{stderr}"));
+    assert_eq!(summary["msal_node_refreshed"], true);
+    assert_eq!(summary["azure_identity_refreshed"], true);
+    let expected = sim
+        .tenant
+        .execute(
+            &exorun_sim_tenant::Caller::new(
+                sim.info.app_id.clone(),
+                &[exorun_sim::directory::roles::EXCHANGE_ADMINISTRATOR],
+            ),
+            &exorun_cmdlet::Call::new("Get-Mailbox").param("ResultSize", "Unlimited"),
+        )
+        .unwrap()
+        .len();
+    for client in ["msal_node", "azure_identity"] {
+        assert_eq!(summary[format!("{client}_mailboxes")], expected, "{client}");
+        assert_eq!(
+            summary[format!("{client}_pages")],
+            expected.div_ceil(1000),
+            "{client}"
+        );
+    }
+    assert_eq!(
+        summary["unknown_key"]["errorCode"], "invalid_client",
+        "{summary}"
+    );
+    assert_eq!(summary["unknown_key"]["errorNo"], "700027", "{summary}");
+    assert_eq!(summary["unknown_key"]["status"], 401, "{summary}");
 }

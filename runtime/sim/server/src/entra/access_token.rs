@@ -1,30 +1,53 @@
 //! The access token the token endpoint issues for Exchange Online
-//! (protocol doc 1.11) and the v1/v2 success bodies that carry it.
+//! (protocol doc 1.11) or Microsoft Graph, and the v1/v2 success bodies
+//! that carry it.
 
 use serde_json::{Value, json};
 
 use super::error_response::AadError;
-use super::resource::EXCHANGE_RESOURCE;
+use super::resource::Resource;
 use super::token::TokenEndpoint;
+use crate::config::TokenLifetime;
 use crate::directory::{AppRegistration, Consent, EXCHANGE_MANAGE_AS_APP};
 use crate::state::SimState;
+
+/// Entra backdates `iat` and `nbf` by five minutes, for clock skew.
+const BACKDATED_SECONDS: i64 = 300;
+/// The life of an Entra access token (`exp - iat`) is drawn from this
+/// range, 60 to 90 minutes.
+const ENTRA_LIFE_SECONDS: std::ops::RangeInclusive<i64> = 3600..=5400;
+
+/// The token's times: `(iat, exp)`, with `nbf = iat`.
+pub fn token_times(lifetime: TokenLifetime, now: i64) -> (i64, i64) {
+    let issued = now - BACKDATED_SECONDS;
+    let expires = match lifetime {
+        TokenLifetime::AsEntra => {
+            use rand::Rng;
+            issued + rand::rng().random_range(ENTRA_LIFE_SECONDS)
+        }
+        TokenLifetime::Fixed(life) => now + (life.as_secs().max(1) as i64),
+    };
+    (issued, expires)
+}
 
 /// Signs the access token and shapes the v1 or v2 success body.
 pub fn success_body(
     state: &SimState,
     endpoint: TokenEndpoint,
+    resource: Resource,
     app: &AppRegistration,
     now: i64,
 ) -> Result<Value, AadError> {
-    let lifetime = state.token_lifetime.as_secs().max(1) as i64;
+    let (issued, expires) = token_times(state.token_lifetime, now);
+    let lifetime = expires - now;
     let tenant_id = state.directory.tenant_id();
     let issuer = format!("https://sts.windows.net/{tenant_id}/");
     let mut claims = json!({
-        "aud": EXCHANGE_RESOURCE,
+        "aud": resource.audience(),
         "iss": issuer,
-        "iat": now,
-        "nbf": now,
-        "exp": now + lifetime,
+        "iat": issued,
+        "nbf": issued,
+        "exp": expires,
         "aio": opaque(42),
         "app_displayname": app.display_name,
         "appid": app.app_id,
@@ -42,10 +65,17 @@ pub fn success_body(
     // Choice (unverified): without admin consent Entra still issues a token
     // for a client-credentials request, but with no `roles` claim; Exchange
     // then refuses it with 401. This is the behaviour most often reported.
+    // Exchange's one application permission, or the app's Graph
+    // application permissions.
+    let roles: Vec<&str> = match resource {
+        Resource::Exchange => vec![EXCHANGE_MANAGE_AS_APP],
+        Resource::Graph => app.graph_permissions.iter().map(String::as_str).collect(),
+    };
     if app.consent == Consent::Granted
+        && !roles.is_empty()
         && let Some(map) = claims.as_object_mut()
     {
-        map.insert("roles".into(), json!([EXCHANGE_MANAGE_AS_APP]));
+        map.insert("roles".into(), json!(roles));
     }
     let header = json!({
         "typ": "JWT",
@@ -73,8 +103,8 @@ pub fn success_body(
             "expires_in": lifetime.to_string(),
             "ext_expires_in": lifetime.to_string(),
             "expires_on": (now + lifetime).to_string(),
-            "not_before": now.to_string(),
-            "resource": EXCHANGE_RESOURCE,
+            "not_before": issued.to_string(),
+            "resource": resource.audience(),
             "access_token": access_token,
         }),
     })

@@ -24,13 +24,14 @@ impl AadError {
         }
     }
 
-    /// 401 for `invalid_client` signature/key failures (AADSTS700027, as
-    /// seen in practice), 503 for `temporarily_unavailable`, else 400 as
-    /// the doc says (other statuses are unverified).
+    /// 401 for every `invalid_client` error (public captures show it for
+    /// AADSTS7000215, 7000218 and 700027, and OAuth 2.0 (RFC 6749 5.2)
+    /// names 401 for a client that failed to authenticate), 503 for
+    /// `temporarily_unavailable`, else 400.
     pub fn status(&self) -> StatusCode {
-        match (self.error, self.code) {
-            ("invalid_client", 700027) => StatusCode::UNAUTHORIZED,
-            ("temporarily_unavailable", _) => StatusCode::SERVICE_UNAVAILABLE,
+        match self.error {
+            "invalid_client" => StatusCode::UNAUTHORIZED,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

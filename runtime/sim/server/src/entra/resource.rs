@@ -1,5 +1,5 @@
 //! Step 4 of the token request: the `scope` (v2) or `resource` (v1) must
-//! name Exchange Online, once.
+//! name one resource the tenant has: Exchange Online or Microsoft Graph.
 
 use super::error_response::AadError;
 use crate::state::SimState;
@@ -9,10 +9,38 @@ pub const EXCHANGE_RESOURCE: &str = "https://outlook.office365.com";
 /// Exchange Online's first-party app id, which also names the resource.
 pub const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
 
-/// True for the Exchange resource in any of its spellings.
-fn is_exchange_resource(resource: &str) -> bool {
-    let r = resource.trim_end_matches('/');
-    r.eq_ignore_ascii_case(EXCHANGE_RESOURCE) || r.eq_ignore_ascii_case(EXCHANGE_APP_ID)
+/// Microsoft Graph's resource URI and first-party app id.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// The resources a token can be issued for: every tenant has both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    Exchange,
+    Graph,
+}
+
+impl Resource {
+    /// The resource named by its URI or first-party app id, any case,
+    /// with or without a trailing slash.
+    fn named(name: &str) -> Option<Resource> {
+        let r = name.trim_end_matches('/');
+        if r.eq_ignore_ascii_case(EXCHANGE_RESOURCE) || r.eq_ignore_ascii_case(EXCHANGE_APP_ID) {
+            Some(Resource::Exchange)
+        } else if r.eq_ignore_ascii_case(GRAPH_RESOURCE) || r.eq_ignore_ascii_case(GRAPH_APP_ID) {
+            Some(Resource::Graph)
+        } else {
+            None
+        }
+    }
+
+    /// The token's `aud`.
+    pub fn audience(self) -> &'static str {
+        match self {
+            Resource::Exchange => EXCHANGE_RESOURCE,
+            Resource::Graph => GRAPH_RESOURCE,
+        }
+    }
 }
 
 fn unknown_resource(state: &SimState, resource: &str) -> AadError {
@@ -28,7 +56,7 @@ fn unknown_resource(state: &SimState, resource: &str) -> AadError {
 
 /// v2: exactly one resource, as `<resource>/.default`. OIDC scopes that
 /// some clients add (`openid`, `profile`, `offline_access`) are ignored.
-pub fn check_scope(state: &SimState, scope: &str) -> Result<(), AadError> {
+pub fn check_scope(state: &SimState, scope: &str) -> Result<Resource, AadError> {
     let scopes: Vec<&str> = scope
         .split_whitespace()
         .filter(|s| !matches!(*s, "openid" | "profile" | "offline_access" | "email"))
@@ -54,8 +82,7 @@ pub fn check_scope(state: &SimState, scope: &str) -> Result<(), AadError> {
     }
     match resources.as_slice() {
         [] => Err(invalid()),
-        [one] if is_exchange_resource(one) => Ok(()),
-        [one] => Err(unknown_resource(state, one)),
+        [one] => Resource::named(one).ok_or_else(|| unknown_resource(state, one)),
         _ => Err(AadError::new(
             "invalid_scope",
             700022,
@@ -67,10 +94,6 @@ pub fn check_scope(state: &SimState, scope: &str) -> Result<(), AadError> {
 }
 
 /// v1: `resource=https://outlook.office365.com` (no `/.default`).
-pub fn check_resource(state: &SimState, resource: &str) -> Result<(), AadError> {
-    if is_exchange_resource(resource.trim()) {
-        Ok(())
-    } else {
-        Err(unknown_resource(state, resource))
-    }
+pub fn check_resource(state: &SimState, resource: &str) -> Result<Resource, AadError> {
+    Resource::named(resource.trim()).ok_or_else(|| unknown_resource(state, resource))
 }

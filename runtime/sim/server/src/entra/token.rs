@@ -1,7 +1,7 @@
 //! `POST /{tenant}/oauth2/v2.0/token` and the v1 `POST /{tenant}/oauth2/token`:
 //! the client-credentials grant with a certificate assertion, validated in
 //! the order of protocol doc 1.7, answered with an access token for
-//! Exchange Online or with Entra's error shape.
+//! Exchange Online or Microsoft Graph, or with Entra's error shape.
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use super::error_response::AadError;
 use super::{access_token, audience, resource};
 use crate::certificates::upper_hex;
 use crate::clock;
+use crate::config::AssertionReuse;
 use crate::http_util::{self, BodyError, TenantSegment};
 use crate::state::SimState;
 
@@ -234,10 +235,10 @@ pub fn issue(state: &SimState, request: &TokenRequest<'_>) -> Result<Value, AadE
     }
 
     // 4. Scope (v2) or resource (v1).
-    match request.endpoint {
+    let resource = match request.endpoint {
         TokenEndpoint::V2 => resource::check_scope(state, requested)?,
         TokenEndpoint::V1 => resource::check_resource(state, requested)?,
-    }
+    };
 
     // 5. App registration.
     let app = directory.app(client_id).ok_or_else(|| {
@@ -352,8 +353,10 @@ pub fn issue(state: &SimState, request: &TokenRequest<'_>) -> Result<Value, AadE
         )));
     }
 
-    // 12. Replay. Checked last so that forged assertions cannot burn jtis.
-    if let Some(jti) = assertion.jwt_id.as_deref()
+    // 12. Replay (strict mode only). Checked last so that forged
+    // assertions cannot burn jtis.
+    if state.assertion_reuse == AssertionReuse::Refused
+        && let Some(jti) = assertion.jwt_id.as_deref()
         && !state
             .replay
             .first_use(client_id, jti, expires + CLOCK_SKEW_SECONDS, now)
@@ -363,7 +366,7 @@ pub fn issue(state: &SimState, request: &TokenRequest<'_>) -> Result<Value, AadE
         )));
     }
 
-    access_token::success_body(state, request.endpoint, &app, now_secs)
+    access_token::success_body(state, request.endpoint, resource, &app, now_secs)
 }
 
 pub(super) fn jwt_invalid(detail: &str) -> AadError {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Real OAuth and HTTP clients against a running exorun simulator.
 
-Usage: real_clients.py SIM_INFO_JSON
+Usage: real_clients.py SIM_INFO_JSON [refresh | refresh-strict]
 
 Reads the simulator's info line (the JSON `exorun sim` prints), then:
   1. msal ConfidentialClientApplication, thumbprint form (RS256 + x5t),
@@ -12,6 +12,12 @@ Reads the simulator's info line (the JSON `exorun sim` prints), then:
   4. requests: InvokeCommand Get-Mailbox -Identity, then Get-Mailbox
      -ResultSize Unlimited following every @odata.nextLink.
 Prints one JSON summary line; exits non-zero on the first failure.
+
+`refresh` (against a simulator issuing short-lived tokens): msal and
+azure-identity each get a token, then a new one when it nears expiry, and
+both work. Both libraries reuse their signed client assertion for minutes,
+so this is what a simulator that refused a reused assertion would break.
+`refresh-strict` expects exactly that refusal (AADSTS50027) from msal.
 """
 
 import json
@@ -123,5 +129,67 @@ def main():
     }))
 
 
+def works(info, ca, token):
+    """One Get-Mailbox -Identity with this token answers 200."""
+    response = requests.post(
+        info["invoke_command_url"],
+        verify=ca,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "X-AnchorMailbox": "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@" + info["tenant_id"],
+            "X-ResponseFormat": "json",
+        },
+        json={"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {"Identity": "jose.nunez"}}},
+    )
+    return response.status_code == 200
+
+
+def refresh(strict):
+    info = json.load(open(sys.argv[1], encoding="utf-8"))
+    ca = info["ca_pem"]
+    _, key_pem = split_pem(info["client_certificate_pem"])
+    app = msal.ConfidentialClientApplication(
+        info["app_id"],
+        client_credential={"private_key": key_pem, "thumbprint": info["client_certificate_thumbprint"]},
+        authority=info["authority"],
+        instance_discovery=False,
+        verify=ca,
+    )
+    first = msal_token(app, "msal first token")
+    # Tokens this short-lived are past msal's five-minute refresh margin:
+    # the next call asks the token endpoint again, with the same assertion.
+    second = app.acquire_token_for_client(scopes=[SCOPE])
+    if strict:
+        if second.get("error_codes") != [50027]:
+            fail(f"strict mode: expected AADSTS50027 for msal's reused assertion, got {second}")
+        print(json.dumps({"msal_refused": True}))
+        return
+    if "access_token" not in second:
+        fail(f"msal refresh: {second}")
+    if second["access_token"] == first:
+        fail("msal served the near-expired token again")
+
+    credential = CertificateCredential(
+        tenant_id=info["tenant_id"],
+        client_id=info["app_id"],
+        certificate_path=info["client_certificate_pem"],
+        authority=info["login_base"],
+        disable_instance_discovery=True,
+        connection_verify=ca,
+    )
+    azure_first = credential.get_token(SCOPE).token
+    azure_second = credential.get_token(SCOPE).token
+    if azure_second == azure_first:
+        fail("azure-identity served the near-expired token again")
+    for label, token in (("msal", second["access_token"]), ("azure-identity", azure_second)):
+        if not works(info, ca, token):
+            fail(f"the refreshed {label} token was refused by InvokeCommand")
+    print(json.dumps({"msal_refreshed": True, "azure_identity_refreshed": True}))
+
+
 if __name__ == "__main__":
-    main()
+    mode = sys.argv[2] if len(sys.argv) > 2 else ""
+    if mode in ("refresh", "refresh-strict"):
+        refresh(mode == "refresh-strict")
+    else:
+        main()
