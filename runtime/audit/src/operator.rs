@@ -5,6 +5,10 @@
 //! fallback where there is no entry (some containers), then `uid:<n>`. This
 //! is a label for humans reading the trail, not authentication: anyone who
 //! can write the log can write any name into it.
+//!
+//! The one `unsafe` call left is `getpwuid_r`: the account database is
+//! reached through the C library's name service switch (LDAP, SSSD, files),
+//! which no safe system-call crate (rustix) offers.
 
 /// The local user name of this process.
 pub fn current_operator() -> String {
@@ -21,8 +25,7 @@ pub fn current_operator() -> String {
     }
     #[cfg(unix)]
     {
-        // SAFETY: getuid has no preconditions and cannot fail.
-        format!("uid:{}", unsafe { libc::getuid() })
+        format!("uid:{}", rustix::process::getuid().as_raw())
     }
     #[cfg(not(unix))]
     {
@@ -43,7 +46,7 @@ fn account_name() -> Option<String> {
     // outlives the use of the returned strings, which point into it.
     let rc = unsafe {
         libc::getpwuid_r(
-            libc::getuid(),
+            rustix::process::getuid().as_raw(),
             entry.as_mut_ptr(),
             buf.as_mut_ptr(),
             buf.len(),

@@ -5,6 +5,8 @@
 //! to run a component whose digest differs. `--check` mode verifies instead
 //! of writing, for CI.
 
+#![forbid(unsafe_code)]
+
 pub mod bundled;
 mod digest;
 mod js;

@@ -1,6 +1,8 @@
 //! `exorun`: the command line. Argument parsing and presentation only; the
 //! work happens in the runtime crates.
 
+#![forbid(unsafe_code)]
+
 mod commands;
 mod profiles;
 mod progress;

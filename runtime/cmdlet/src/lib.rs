@@ -7,6 +7,8 @@
 //! process) executes them. Keeping them in one small crate means no layer
 //! depends on another layer's internals.
 
+#![forbid(unsafe_code)]
+
 mod backend;
 mod call;
 mod error;

@@ -11,6 +11,8 @@
 //!
 //! Wire details are described in `docs/protocol.md` in this repository.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod client;
 mod connection;

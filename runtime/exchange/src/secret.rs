@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroize;
+
 /// A string that is never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretString(String);
@@ -54,13 +56,7 @@ impl fmt::Display for SecretString {
 impl Drop for SecretString {
     /// Overwrites the bytes so a freed token does not linger in the heap.
     fn drop(&mut self) {
-        // SAFETY: zero bytes are valid UTF-8, so the string stays valid; the
-        // volatile writes keep the optimiser from eliding the wipe.
-        let bytes = unsafe { self.0.as_bytes_mut() };
-        for b in bytes.iter_mut() {
-            // SAFETY: `b` is a valid, aligned, exclusive reference.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
+        self.0.zeroize();
     }
 }
 
@@ -81,6 +77,13 @@ impl SecretBytes {
 impl fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<redacted {} bytes>", self.0.len())
+    }
+}
+
+impl Drop for SecretBytes {
+    /// Overwrites the bytes (a PFX, a private key) before they are freed.
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 

@@ -14,6 +14,8 @@
 //!    tenant, checks every call again against the current manifest, and
 //!    then sends exactly those calls, in order, each one audited.
 
+#![forbid(unsafe_code)]
+
 pub mod apply;
 pub mod capture;
 pub mod check;

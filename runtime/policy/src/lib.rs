@@ -7,6 +7,8 @@
 //! may leave the host: JEA's `VisibleCmdlets` with `ValidateSet` and
 //! `ValidatePattern`, without JEA's most-permissive merging.
 
+#![forbid(unsafe_code)]
+
 pub mod capabilities;
 pub mod gate;
 pub mod inputs;

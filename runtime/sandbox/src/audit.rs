@@ -373,26 +373,20 @@ fn sensitive_parameters<'a>(capabilities: &'a Capabilities, call: &Call) -> Vec<
 /// should it fall [`MAX_PENDING`] behind, the run writes its own records.
 /// Measured with `cargo bench -p exorun-e2e --bench audit_overhead`.
 fn yield_to_the_run() {
+    // On Linux a thread id names the thread alone, so this lowers the
+    // writer and not the run's own threads. A failure only leaves the
+    // priority as it was.
     #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), WRITER_NICE)
     {
-        // SAFETY: plain system calls on the calling thread's id, with no
-        // pointers; a failure only leaves the priority as it was.
-        let lowered = unsafe {
-            libc::setpriority(
-                libc::PRIO_PROCESS,
-                libc::gettid() as libc::id_t,
-                WRITER_NICE,
-            )
-        };
-        if lowered != 0 {
-            tracing::debug!("the audit writer thread keeps its priority");
-        }
+        tracing::debug!(%error, "the audit writer thread keeps its priority");
     }
 }
 
 /// The audit writer's nice value (Linux): lower priority than the run.
 #[cfg(target_os = "linux")]
-const WRITER_NICE: libc::c_int = 10;
+const WRITER_NICE: i32 = 10;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock only means a panic elsewhere mid-append; the log

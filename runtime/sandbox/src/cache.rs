@@ -388,8 +388,7 @@ fn check_private(dir: &Path) -> Result<(), CacheError> {
         if !meta.is_dir() {
             return Err(unsafe_because("it is not a folder (a symlink?)".into()));
         }
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
+        let me = rustix::process::geteuid().as_raw();
         if meta.uid() != me {
             return Err(unsafe_because(format!(
                 "it is owned by uid {}, not by you (uid {me})",

@@ -227,7 +227,10 @@ pub fn kept(certificate: &Path, key: &Path) -> Option<(X509, PKey<Private>)> {
     use std::os::unix::fs::MetadataExt;
     let metadata = std::fs::symlink_metadata(key).ok()?;
     // A key others could read or write (or a link to one) is not reused.
-    if !metadata.is_file() || metadata.mode() & 0o077 != 0 || metadata.uid() != effective_uid() {
+    if !metadata.is_file()
+        || metadata.mode() & 0o077 != 0
+        || metadata.uid() != rustix::process::geteuid().as_raw()
+    {
         return None;
     }
     let key = PKey::private_key_from_pem(&std::fs::read(key).ok()?).ok()?;
@@ -238,15 +241,6 @@ pub fn kept(certificate: &Path, key: &Path) -> Option<(X509, PKey<Private>)> {
     let (not_before, not_after) = validity(&cert).ok()?;
     let now = crate::clock::unix_now();
     (not_before <= now && not_after > now + DAY).then_some((cert, key))
-}
-
-/// The effective user id, read from `/proc/self` (this crate forbids
-/// `unsafe`, so no `geteuid` call).
-fn effective_uid() -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

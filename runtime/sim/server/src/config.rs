@@ -17,7 +17,7 @@ pub enum TenantSource {
 /// Which `aud` values a client assertion may carry.
 ///
 /// Whether Entra accepts the sibling v1/v2 token path or the other tenant
-/// form (GUID vs domain) in `aud` is unverified (protocol doc 1.7 step 8),
+/// form (GUID vs domain) in `aud` is unverified (docs/protocol.md, "Token request checks", step 8),
 /// so both behaviours are offered. `/common` is refused by both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AudiencePolicy {
@@ -113,7 +113,7 @@ pub struct SimConfig {
     /// Seeds the fault streams (and nothing else: certificates are random).
     pub seed: u64,
     pub audience_policy: AudiencePolicy,
-    /// Refuse InvokeCommand without `X-AnchorMailbox` (protocol doc 2.3:
+    /// Refuse InvokeCommand without `X-AnchorMailbox` (docs/protocol.md, "Routing hint":
     /// whether the service requires it is unverified). On by default
     /// because the exorun client always sends it.
     pub require_anchor_mailbox: bool,

@@ -9,7 +9,7 @@ use openssl::pkey::{PKey, Public};
 
 use crate::certificates::{self, Thumbprints};
 
-/// Entra role template IDs the simulator knows (protocol doc 3.2).
+/// Entra role template IDs the simulator knows (docs/protocol.md, "Roles that matter to Exchange").
 pub mod roles {
     pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
     pub const EXCHANGE_ADMINISTRATOR: &str = "29232cdf-9323-42fd-ade2-1d097af3e4de";
@@ -191,7 +191,7 @@ impl Directory {
 
     /// True when `segment` names this tenant in a form InvokeCommand takes:
     /// the GUID or an `*.onmicrosoft.com` domain (a vanity domain
-    /// reportedly gets a 401, protocol doc 2.1).
+    /// reportedly gets a 401, docs/protocol.md, "InvokeCommand").
     pub fn is_exchange_tenant(&self, segment: &str) -> bool {
         segment.eq_ignore_ascii_case(&self.inner.tenant_id)
             || self.inner.domains.iter().any(|d| {

@@ -1,7 +1,7 @@
 //! `exorun-sim`: a simulated Microsoft 365 tenant over HTTPS.
 //!
 //! One loopback HTTPS server speaks both halves of the real wire protocol
-//! (see `shared/docs/exchange-online-protocol.md`):
+//! (see `docs/protocol.md`):
 //!
 //! - **Entra ID**: OpenID configuration, instance discovery, JWKS, and the
 //!   v1/v2 token endpoints with certificate client assertions, validated in
@@ -29,7 +29,7 @@
 //!
 //! Anything else is a 404 (405 for a known path) with a JSON body.
 //!
-//! # Choices where the protocol doc says "(unverified)"
+//! # Choices where the real behaviour is not known (docs/protocol.md)
 //!
 //! Each is also stated where it is implemented.
 //!

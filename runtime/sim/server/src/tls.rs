@@ -1,7 +1,7 @@
 //! The simulator's own TLS: a throwaway CA and a server certificate for
 //! `127.0.0.1`/`localhost`, so real clients verify the server with `ca.pem`
 //! exactly as they would verify Microsoft's (msal and azure-identity refuse
-//! plain `http://`, protocol doc section 5).
+//! plain `http://`, docs/protocol.md, "What real OAuth clients need of a test tenant").
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
 //! The Entra half: discovery documents, the v1/v2 token endpoints, the
-//! assertion checks of protocol doc 1.7 with their exact AADSTS codes, and
+//! assertion checks of docs/protocol.md ("Token request checks") with their exact AADSTS codes, and
 //! the access token issued.
 
 mod common;

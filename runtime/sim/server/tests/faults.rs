@@ -65,7 +65,7 @@ async fn each_injected_status_comes_with_a_body() {
         });
         invoke_json(&sim, &token, &mailbox_call()).await
     };
-    // A retryable text the module recognises (protocol doc 2.8).
+    // A retryable text the module recognises (docs/protocol.md, "Retries, throttling and 401").
     assert!(
         body["error"]["details"][0]["message"]
             .as_str()

@@ -96,7 +96,7 @@ async fn an_expired_token_gets_401_with_the_invented_expiry_diagnostics() {
     let (status, challenge, diag) = status_and_diagnostics(&sim, Some(&token), &url).await;
     assert_eq!(status, 401);
     assert!(challenge.starts_with(CHALLENGE_PREFIX));
-    // Invented text (the real one is unknown, protocol doc 2.8).
+    // Invented text (the real one is unknown: docs/protocol.md, "Retries, throttling and 401").
     assert_eq!(
         diag,
         "2000001;reason=\"The token has expired.\";error_category=\"invalid_token\""

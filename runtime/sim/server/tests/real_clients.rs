@@ -28,7 +28,7 @@ async fn run_script(sim: &common::Sim, args: &[&str]) -> Value {
             .arg(script)
             .arg(&info_path)
             .args(args)
-            // requests lets these override msal's verify= (protocol doc 5).
+            // requests lets these override msal's verify= (docs/protocol.md, "What real OAuth clients need of a test tenant").
             .env_remove("REQUESTS_CA_BUNDLE")
             .env_remove("CURL_CA_BUNDLE")
             .output()

@@ -1,4 +1,4 @@
-//! Errors exactly as Exchange Online reports them (protocol doc, section 2.7).
+//! Errors exactly as Exchange Online reports them (docs/protocol.md, "Error payloads").
 
 use exorun_cmdlet::CmdletError;
 use serde_json::json;

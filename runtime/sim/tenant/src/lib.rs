@@ -8,6 +8,8 @@
 //! [`InProcessBackend`]. Demos and tests therefore never touch a real
 //! Microsoft 365 tenant.
 
+#![forbid(unsafe_code)]
+
 mod backend;
 mod cmdlets;
 mod directory;

@@ -1,5 +1,5 @@
 //! The access token the token endpoint issues for Exchange Online
-//! (protocol doc 1.11) or Microsoft Graph, and the v1/v2 success bodies
+//! (docs/protocol.md, "Issued access token") or Microsoft Graph, and the v1/v2 success bodies
 //! that carry it.
 
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! The client assertion: a compact JWS signed with the app certificate's
-//! key (protocol doc 1.4–1.6). Parsing is lenient where real clients are
+//! key (docs/protocol.md, "Client assertion"). Parsing is lenient where real clients are
 //! quirky (float times, padded thumbprints, wrapped `x5c`) and strict
 //! everywhere else.
 

@@ -1,5 +1,5 @@
 //! The documents MSAL-based clients read before asking for a token
-//! (protocol doc 1.2): OpenID configuration, instance discovery, and the
+//! (docs/protocol.md, "Discovery"): OpenID configuration, instance discovery, and the
 //! JWKS of the token-signing key.
 
 use std::collections::HashMap;

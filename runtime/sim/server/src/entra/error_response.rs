@@ -1,4 +1,4 @@
-//! Entra's OAuth error answer (protocol doc 1.9):
+//! Entra's OAuth error answer (docs/protocol.md, "Token response"):
 //! `{"error", "error_description": "AADSTS<code>: <text>\r\nTrace ID: …", "error_codes", "timestamp", "trace_id", "correlation_id", "error_uri"}`.
 
 use axum::http::{HeaderValue, StatusCode, header};

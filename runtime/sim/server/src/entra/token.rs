@@ -1,6 +1,6 @@
 //! `POST /{tenant}/oauth2/v2.0/token` and the v1 `POST /{tenant}/oauth2/token`:
 //! the client-credentials grant with a certificate assertion, validated in
-//! the order of protocol doc 1.7, answered with an access token for
+//! the order of docs/protocol.md, "Token request checks", answered with an access token for
 //! Exchange Online or Microsoft Graph, or with Entra's error shape.
 
 use std::sync::Arc;

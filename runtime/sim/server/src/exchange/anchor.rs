@@ -1,4 +1,4 @@
-//! The `X-AnchorMailbox` routing hint (protocol doc 2.3).
+//! The `X-AnchorMailbox` routing hint (docs/protocol.md, "Routing hint").
 
 use axum::http::HeaderMap;
 

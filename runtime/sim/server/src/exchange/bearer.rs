@@ -1,5 +1,6 @@
 //! Checking the `Authorization: Bearer` token of an Exchange request
-//! (protocol doc 3.6 step 1) and the 401 challenge that refuses it (2.8).
+//! (docs/protocol.md, "Authorization in the simulator", step 1) and the 401
+//! challenge that refuses it ("Retries, throttling and 401").
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -108,7 +109,7 @@ impl BearerValidator {
         if !(aud.eq_ignore_ascii_case(EXCHANGE_RESOURCE)
             || aud.eq_ignore_ascii_case(EXCHANGE_APP_ID))
         {
-            // Captured text (protocol doc 2.8).
+            // Captured text (docs/protocol.md, "Retries, throttling and 401").
             return Err(Rejection::new(
                 2000003,
                 &format!(

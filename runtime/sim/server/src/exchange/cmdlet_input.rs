@@ -1,4 +1,4 @@
-//! Decoding the InvokeCommand body (protocol doc 2.4)
+//! Decoding the InvokeCommand body (docs/protocol.md, "Request body")
 //! `{"CmdletInput":{"CmdletName":…,"Parameters":{…}}}` into an
 //! [`exorun_cmdlet::Call`], keeping the parameters in the order sent.
 

@@ -1,4 +1,4 @@
-//! The success answer of InvokeCommand (protocol doc 2.5): the OData
+//! The success answer of InvokeCommand (docs/protocol.md, "Response envelope"): the OData
 //! envelope and the headers the module and third-party clients read.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};

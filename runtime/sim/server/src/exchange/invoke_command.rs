@@ -1,6 +1,6 @@
 //! `POST /adminapi/beta/{tenant}/InvokeCommand`: authenticate, throttle,
 //! inject faults, check the routing hint, decode the cmdlet, run it on the
-//! tenant, and answer one page (protocol doc 2.1–2.9, 3.6).
+//! tenant, and answer one page (docs/protocol.md, "InvokeCommand" and "Authorization in the simulator").
 
 use std::sync::Arc;
 

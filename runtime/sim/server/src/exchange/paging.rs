@@ -1,4 +1,4 @@
-//! Server-side paging (protocol doc 2.6): `Prefer: odata.maxpagesize=N`
+//! Server-side paging (docs/protocol.md, "Paging"): `Prefer: odata.maxpagesize=N`
 //! and opaque `$skiptoken`s that keep the cmdlet's result, not a copy of
 //! the tenant, for the client to page through.
 

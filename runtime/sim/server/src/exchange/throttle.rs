@@ -1,6 +1,6 @@
 //! Per-app throttling of InvokeCommand: a token bucket (budget per second,
 //! burst) and a cap on requests in flight, reported in the `Rate-Limit-*`
-//! headers of every answer (protocol doc 2.9) and enforced with `429` and a
+//! headers of every answer (docs/protocol.md, "Rate-limit headers") and enforced with `429` and a
 //! decimal `Retry-After`.
 
 use std::collections::HashMap;
