@@ -1,7 +1,9 @@
 //! Email forwarding audit: which mailboxes forward mail, by mailbox setting
 //! or inbox rule, and which of those targets are outside the tenant's
-//! accepted domains. Inbox rules are read for every mailbox at once through
-//! `invoke_many`, so the host runs them concurrently.
+//! accepted domains. Inbox rules are read a batch of mailboxes at a time
+//! through `invoke_many`, so the host runs them concurrently; mailboxes are
+//! read a page at a time, so a 100,000-mailbox tenant fits the plugin's
+//! 64 MiB.
 
 use std::collections::BTreeSet;
 
@@ -28,46 +30,48 @@ impl Automation for ForwardingAudit {
         ));
         let is_external = |address: &str| domain_of(address).is_none_or(|d| !accepted.contains(&d));
 
-        let mailboxes: Vec<Mailbox> = cmdlet("Get-Mailbox")
+        // Mailboxes are read a page at a time and their rules a batch at a
+        // time; only the rows of the report are kept, so memory holds one
+        // page and the report, never the whole tenant.
+        let mut mailboxes = cmdlet("Get-Mailbox")
             .param("ResultSize", "Unlimited")
-            .objects()?
-            .collect::<Result<_, _>>()?;
-        let total = mailboxes.len() as u64;
-
-        let mut findings = Vec::new();
-        for m in &mailboxes {
-            if let Some(target) = m
-                .forwarding_smtp_address
-                .as_deref()
-                .filter(|t| !t.is_empty())
-            {
-                findings.push(Finding {
-                    mailbox: m.primary_smtp_address.clone(),
-                    source: "ForwardingSmtpAddress".into(),
-                    rule: String::new(),
-                    target: target
-                        .trim_start_matches("smtp:")
-                        .trim_start_matches("SMTP:")
-                        .to_owned(),
-                    external: is_external(target),
-                    enabled: true,
-                });
-            }
-            if let Some(target) = m.forwarding_address.as_deref().filter(|t| !t.is_empty()) {
-                // ForwardingAddress names a recipient in the directory: internal.
-                findings.push(Finding {
-                    mailbox: m.primary_smtp_address.clone(),
-                    source: "ForwardingAddress".into(),
-                    rule: String::new(),
-                    target: target.to_owned(),
-                    external: false,
-                    enabled: true,
-                });
-            }
-        }
-
+            .objects::<Mailbox>()?;
+        let mut report = Report::new(include_internal);
         let mut done = 0u64;
-        for chunk in mailboxes.chunks(BATCH) {
+        loop {
+            let chunk: Vec<Mailbox> = mailboxes.by_ref().take(BATCH).collect::<Result<_, _>>()?;
+            if chunk.is_empty() {
+                break;
+            }
+            for m in &chunk {
+                if let Some(target) = m
+                    .forwarding_smtp_address
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                {
+                    report.add(Finding {
+                        mailbox: &m.primary_smtp_address,
+                        source: "ForwardingSmtpAddress",
+                        rule: "",
+                        target: target
+                            .trim_start_matches("smtp:")
+                            .trim_start_matches("SMTP:"),
+                        external: is_external(target),
+                        enabled: true,
+                    });
+                }
+                if let Some(target) = m.forwarding_address.as_deref().filter(|t| !t.is_empty()) {
+                    // ForwardingAddress names a recipient in the directory: internal.
+                    report.add(Finding {
+                        mailbox: &m.primary_smtp_address,
+                        source: "ForwardingAddress",
+                        rule: "",
+                        target,
+                        external: false,
+                        enabled: true,
+                    });
+                }
+            }
             let calls = chunk
                 .iter()
                 .map(|m| cmdlet("Get-InboxRule").param("Mailbox", &m.primary_smtp_address))
@@ -88,13 +92,13 @@ impl Automation for ForwardingAudit {
                     for (source, entries) in targets {
                         for entry in entries.iter().flatten() {
                             let (target, external) = match smtp_target(entry) {
-                                Some(address) => (address.to_owned(), is_external(address)),
-                                None => (entry.clone(), false),
+                                Some(address) => (address, is_external(address)),
+                                None => (entry.as_str(), false),
                             };
-                            findings.push(Finding {
-                                mailbox: mailbox.primary_smtp_address.clone(),
-                                source: source.into(),
-                                rule: rule.name.clone(),
+                            report.add(Finding {
+                                mailbox: &mailbox.primary_smtp_address,
+                                source,
+                                rule: &rule.name,
                                 target,
                                 external,
                                 enabled: rule.enabled,
@@ -104,37 +108,65 @@ impl Automation for ForwardingAudit {
                 }
             }
             done += chunk.len() as u64;
-            progress(done, Some(total));
+            // How many there are is known only once the last page is read.
+            progress(done, None);
         }
+        progress(done, Some(done));
 
-        let external = findings.iter().filter(|f| f.external).count();
         log::info(&format!(
-            "{total} mailboxes, {} forwarding entries, {external} to external domains",
-            findings.len()
+            "{done} mailboxes, {} forwarding entries, {} to external domains",
+            report.entries, report.external
         ));
-        let mut csv = String::from("Mailbox,Source,Rule,Target,External,Enabled\n");
-        for f in findings.iter().filter(|f| f.external || include_internal) {
-            csv.push_str(&format!(
-                "{},{},{},{},{},{}\n",
-                field(&f.mailbox),
-                f.source,
-                field(&f.rule),
-                field(&f.target),
-                f.external,
-                f.enabled
-            ));
-        }
+        let csv = report.csv;
         Ok(csv)
     }
 }
 
-struct Finding {
-    mailbox: String,
-    source: String,
-    rule: String,
-    target: String,
+struct Finding<'a> {
+    mailbox: &'a str,
+    source: &'a str,
+    rule: &'a str,
+    target: &'a str,
     external: bool,
     enabled: bool,
+}
+
+/// The CSV so far, and the counts for the closing log line.
+struct Report {
+    include_internal: bool,
+    csv: String,
+    entries: usize,
+    external: usize,
+}
+
+impl Report {
+    fn new(include_internal: bool) -> Report {
+        Report {
+            include_internal,
+            csv: String::from("Mailbox,Source,Rule,Target,External,Enabled\n"),
+            entries: 0,
+            external: 0,
+        }
+    }
+
+    /// Counts a finding, and writes its row when the report lists it.
+    fn add(&mut self, f: Finding<'_>) {
+        self.entries += 1;
+        if f.external {
+            self.external += 1;
+        }
+        if f.external || self.include_internal {
+            self.csv.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                field(f.mailbox),
+                f.source,
+                field(f.rule),
+                field(f.target),
+                f.external,
+                f.enabled
+            ));
+        }
+    }
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).

