@@ -233,12 +233,7 @@ fn sim_prints_its_connection_info_and_stops_on_sigterm() {
     }
     let port = info["port"].as_u64().unwrap() as u16;
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    stop_sim(child, "-TERM");
 }
 
 #[test]

@@ -266,13 +266,7 @@ fn a_named_profile_with_a_thumbprint_and_the_password_from_the_environment_is_en
         store.to_str().unwrap(),
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let thumbprint = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Thumbprint (SHA-1) "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let thumbprint = thumbprint_of(&out.stdout);
     let cer = store.join("exorun-app.cer");
     let sim = Sim::start(
         &["--app-certificate", cer.to_str().unwrap()],

@@ -13,26 +13,28 @@ use serde_json::Value;
 
 const SETUP: &str = "EXORUN_TEST_PYTHON is not set. Create a venv with the real clients and point the variable at its interpreter:\n  python3 -m venv /work/venv-sim && /work/venv-sim/bin/pip install msal==1.39.0 azure-identity==1.27.0 requests\n  EXORUN_TEST_PYTHON=/work/venv-sim/bin/python cargo test -p exorun-sim --test real_clients\n(the project's Makefile creates this venv and sets the variable)";
 
-/// Runs tests/clients/real_clients.py against `sim` with the extra
-/// arguments, and returns its JSON summary line.
-async fn run_script(sim: &common::Sim, args: &[&str]) -> Value {
-    let python = std::env::var("EXORUN_TEST_PYTHON").unwrap_or_default();
-    assert!(!python.trim().is_empty(), "{SETUP}");
+/// Runs a real client against `sim`: `program` with `before`, the path of
+/// the simulator's info JSON, and `after` as arguments, `configure` for
+/// the rest; returns the client's JSON summary line.
+async fn run_client(
+    sim: &common::Sim,
+    program: String,
+    before: &[&str],
+    after: &[&str],
+    configure: impl FnOnce(&mut Command) + Send + 'static,
+) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let info_path = dir.path().join("sim.json");
     std::fs::write(&info_path, serde_json::to_string(&sim.info).unwrap()).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/real_clients.py");
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let before: Vec<String> = before.iter().map(|a| (*a).to_owned()).collect();
+    let after: Vec<String> = after.iter().map(|a| (*a).to_owned()).collect();
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .arg(&info_path)
-            .args(args)
-            // requests lets these override msal's verify= (docs/protocol.md, "What real OAuth clients need of a test tenant").
-            .env_remove("REQUESTS_CA_BUNDLE")
-            .env_remove("CURL_CA_BUNDLE")
+        let mut command = Command::new(&program);
+        command.args(before).arg(&info_path).args(after);
+        configure(&mut command);
+        command
             .output()
-            .expect("cannot run EXORUN_TEST_PYTHON")
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
     })
     .await
     .unwrap();
@@ -40,10 +42,39 @@ async fn run_script(sim: &common::Sim, args: &[&str]) -> Value {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "the script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        "the client failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("no summary line ({e}):\n{stdout}\n{stderr}"))
+}
+
+/// Runs tests/clients/real_clients.py (msal, azure-identity, requests).
+async fn run_script(sim: &common::Sim, args: &[&str]) -> Value {
+    let python = std::env::var("EXORUN_TEST_PYTHON").unwrap_or_default();
+    assert!(!python.trim().is_empty(), "{SETUP}");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/real_clients.py");
+    run_client(sim, python, &[script], args, |command| {
+        // requests lets these override msal's verify= (docs/protocol.md, "What real OAuth clients need of a test tenant").
+        command
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE");
+    })
+    .await
+}
+
+/// How many mailboxes `Get-Mailbox -ResultSize Unlimited` returns, asked of
+/// the tenant directly.
+fn every_mailbox(sim: &common::Sim) -> usize {
+    sim.tenant
+        .execute(
+            &exorun_sim_tenant::Caller::new(
+                sim.info.app_id.clone(),
+                &[exorun_sim::directory::roles::EXCHANGE_ADMINISTRATOR],
+            ),
+            &exorun_cmdlet::Call::new("Get-Mailbox").param("ResultSize", "Unlimited"),
+        )
+        .unwrap()
+        .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,17 +84,7 @@ async fn msal_azure_identity_and_requests_get_tokens_and_page_every_mailbox() {
     assert_eq!(summary["msal_rs256"], true);
     assert_eq!(summary["msal_ps256"], true);
     assert_eq!(summary["azure_identity"], true);
-    let expected = sim
-        .tenant
-        .execute(
-            &exorun_sim_tenant::Caller::new(
-                sim.info.app_id.clone(),
-                &[exorun_sim::directory::roles::EXCHANGE_ADMINISTRATOR],
-            ),
-            &exorun_cmdlet::Call::new("Get-Mailbox").param("ResultSize", "Unlimited"),
-        )
-        .unwrap()
-        .len();
+    let expected = every_mailbox(&sim);
     assert_eq!(summary["mailboxes"], expected);
     assert_eq!(summary["pages"], expected.div_ceil(1000));
     // Three token requests: msal twice (the second call is cached), azure-identity once.
@@ -110,42 +131,20 @@ async fn msal_node_and_azure_identity_refresh_page_and_name_an_unknown_key() {
         c.token_lifetime = TokenLifetime::Fixed(Duration::from_secs(60))
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let info_path = dir.path().join("sim.json");
-    std::fs::write(&info_path, serde_json::to_string(&sim.info).unwrap()).unwrap();
     let ca = sim.info.ca_pem.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("real_clients.mjs")
-            .arg(&info_path)
-            .current_dir(clients)
-            .env("NODE_EXTRA_CA_CERTS", ca)
-            .output()
-            .expect("cannot run node: install Node.js 20 or later")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    let summary: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no summary line ({e}):\n{stdout}\n{stderr}"));
+    let summary = run_client(
+        &sim,
+        "node".to_owned(),
+        &["real_clients.mjs"],
+        &[],
+        move |command| {
+            command.current_dir(clients).env("NODE_EXTRA_CA_CERTS", ca);
+        },
+    )
+    .await;
     assert_eq!(summary["msal_node_refreshed"], true);
     assert_eq!(summary["azure_identity_refreshed"], true);
-    let expected = sim
-        .tenant
-        .execute(
-            &exorun_sim_tenant::Caller::new(
-                sim.info.app_id.clone(),
-                &[exorun_sim::directory::roles::EXCHANGE_ADMINISTRATOR],
-            ),
-            &exorun_cmdlet::Call::new("Get-Mailbox").param("ResultSize", "Unlimited"),
-        )
-        .unwrap()
-        .len();
+    let expected = every_mailbox(&sim);
     for client in ["msal_node", "azure_identity"] {
         assert_eq!(summary[format!("{client}_mailboxes")], expected, "{client}");
         assert_eq!(
