@@ -193,23 +193,14 @@ fn run_refuses_a_plugin_whose_component_was_never_pinned() {
 
 #[test]
 fn sim_prints_its_connection_info_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     let info_path = dir.path().join("info.json");
-    let mut child = std::process::Command::new(exorun_e2e::exorun_binary())
-        .args(["sim", "--mailboxes", "10", "--state-dir"])
-        .arg(dir.path().join("state"))
-        .arg("--info")
-        .arg(&info_path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (child, info) = start_sim(
+        &["--state-dir", "state", "--info", "info.json"],
+        dir.path(),
+        tmp.path(),
+    );
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&info_path).unwrap())
             .unwrap(),

@@ -69,7 +69,8 @@ fn run(args: &[String]) -> Exorun {
     exorun(&args)
 }
 
-fn new_certificate(dir: &Path) {
+/// `exorun cert new` into `dir`; returns the SHA-1 thumbprint it printed.
+fn new_certificate(dir: &Path) -> String {
     let out = exorun(&[
         "cert",
         "new",
@@ -81,7 +82,7 @@ fn new_certificate(dir: &Path) {
         "30",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("Thumbprint (SHA-1) "), "{}", out.stdout);
+    thumbprint_of(&out.stdout)
 }
 
 #[test]
@@ -257,16 +258,7 @@ fn cert_show_prints_thumbprints_of_a_cer() {
 fn a_named_profile_with_a_thumbprint_and_the_password_from_the_environment_is_enough() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let out = exorun(&[
-        "cert",
-        "new",
-        "--subject",
-        "CN=exorun-profile",
-        "--out",
-        store.to_str().unwrap(),
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let thumbprint = thumbprint_of(&out.stdout);
+    let thumbprint = new_certificate(&store);
     let cer = store.join("exorun-app.cer");
     let sim = Sim::start(
         &["--app-certificate", cer.to_str().unwrap()],
@@ -412,16 +404,7 @@ fn a_pfx_opened_without_its_password_says_how_to_give_it() {
 fn an_imported_certificate_is_found_by_its_thumbprint_and_signs_in() {
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
-    let out = exorun(&[
-        "cert",
-        "new",
-        "--subject",
-        "CN=imported",
-        "--out",
-        certs.to_str().unwrap(),
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let thumbprint = thumbprint_of(&out.stdout);
+    let thumbprint = new_certificate(&certs);
     let store = dir.path().join("store");
     let password = certs.join("exorun-app.pfx.password");
 

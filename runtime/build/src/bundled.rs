@@ -67,12 +67,14 @@ pub fn folder_in(data_dir: &Path) -> PathBuf {
         .join(format!("{}-{hex}", env!("CARGO_PKG_VERSION")))
 }
 
-/// exorun's data folder: `$XDG_DATA_HOME/exorun`, else
-/// `~/.local/share/exorun`.
+/// exorun's data folder: `$XDG_DATA_HOME/exorun` (when absolute, as the
+/// XDG spec wants), else `~/.local/share/exorun`. The one lookup: the CLI's
+/// audit trail and run outputs live here too.
 pub fn default_data_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_DATA_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
         .or_else(|| {
             std::env::var_os("HOME")
                 .filter(|v| !v.is_empty())

@@ -228,7 +228,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, BuildError> {
         })?;
     let staged = scratch.path().join("component.wasm");
     let artifact = match language {
-        Language::Rust => rust::build(dir, &Toolchain::discover(dir))?,
+        Language::Rust => rust::build(dir)?,
         Language::Python => {
             python::build(dir, &Toolchain::discover(dir), scratch.path(), &staged)?;
             staged

@@ -11,7 +11,7 @@ use crate::{BuildError, Toolchain};
 const TARGET: &str = "wasm32-wasip2";
 
 /// Builds the crate in `dir` and returns the path of its component.
-pub fn build(dir: &Path, toolchain: &Toolchain) -> Result<PathBuf, BuildError> {
+pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     let manifest = dir.join("Cargo.toml");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(&cargo);
@@ -46,7 +46,8 @@ pub fn build(dir: &Path, toolchain: &Toolchain) -> Result<PathBuf, BuildError> {
         } else if stderr.contains("failed to find a workspace root")
             || stderr.contains("from workspace root manifest")
         {
-            workspace_hint(&manifest, toolchain)
+            // Only now: finding the SDK may unpack the bundled copy.
+            workspace_hint(&manifest, &Toolchain::discover(dir))
         } else {
             String::new()
         };

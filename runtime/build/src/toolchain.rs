@@ -36,15 +36,6 @@ impl Toolchain {
         Toolchain { root }
     }
 
-    /// Whether the SDKs come from the copy bundled into exorun (no
-    /// checkout was found).
-    pub fn is_bundled(&self) -> bool {
-        match (&self.root, crate::bundled::default_data_dir()) {
-            (Some(root), Some(data)) => root.starts_with(data.join("sdk")),
-            _ => false,
-        }
-    }
-
     /// A toolchain rooted at `root` (tests and benchmarks pass the checkout).
     pub fn at(root: &Path) -> Toolchain {
         Toolchain {

@@ -40,17 +40,8 @@ pub fn config_dir() -> PathBuf {
 /// The user's exorun data folder (`$XDG_DATA_HOME/exorun`, else
 /// `~/.local/share/exorun`): the audit trail and run outputs live here.
 pub fn data_dir() -> anyhow::Result<PathBuf> {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        });
-    match base {
-        Some(base) => Ok(base.join("exorun")),
+    match exorun_build::bundled::default_data_dir() {
+        Some(dir) => Ok(dir),
         None => bail!("no data folder: set XDG_DATA_HOME or HOME, or pass --outputs-dir"),
     }
 }

@@ -26,7 +26,7 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 /// Allowed clock difference between client and server for assertions.
 const CLOCK_SKEW_SECONDS: f64 = 300.0;
 /// Form bodies larger than this are refused before parsing.
-const MAX_FORM_BYTES: usize = 1 << 20;
+const MAX_FORM_BYTES: usize = crate::http_util::MAX_REQUEST_BYTES;
 
 /// Which of the two token endpoints was called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use crate::state::SimState;
 use exorun_sim_tenant::Caller;
 
 /// Cmdlet bodies larger than this are refused with 413.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+pub const MAX_BODY_BYTES: usize = crate::http_util::MAX_REQUEST_BYTES;
 
 pub async fn invoke_command(
     State(state): State<Arc<SimState>>,

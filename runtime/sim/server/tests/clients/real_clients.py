@@ -50,21 +50,38 @@ def msal_token(app, label):
     return result["access_token"]
 
 
+def thumbprint_app(info, key_pem):
+    """msal with the key and SHA-1 thumbprint (RS256 + x5t), discovery off."""
+    return msal.ConfidentialClientApplication(
+        info["app_id"],
+        client_credential={"private_key": key_pem, "thumbprint": info["client_certificate_thumbprint"]},
+        authority=info["authority"],
+        instance_discovery=False,
+        verify=info["ca_pem"],
+    )
+
+
+def azure_credential(info):
+    """azure-identity's CertificateCredential against the simulator."""
+    return CertificateCredential(
+        tenant_id=info["tenant_id"],
+        client_id=info["app_id"],
+        certificate_path=info["client_certificate_pem"],
+        authority=info["login_base"],
+        disable_instance_discovery=True,
+        connection_verify=info["ca_pem"],
+    )
+
+
 def main():
     info = json.load(open(sys.argv[1], encoding="utf-8"))
     ca = info["ca_pem"]
     cert_pem, key_pem = split_pem(info["client_certificate_pem"])
 
-    thumbprint_app = msal.ConfidentialClientApplication(
-        info["app_id"],
-        client_credential={"private_key": key_pem, "thumbprint": info["client_certificate_thumbprint"]},
-        authority=info["authority"],
-        instance_discovery=False,
-        verify=ca,
-    )
-    token_rs256 = msal_token(thumbprint_app, "msal thumbprint")
+    rs256_app = thumbprint_app(info, key_pem)
+    token_rs256 = msal_token(rs256_app, "msal thumbprint")
     # A second call is served from msal's cache (no HTTP request).
-    if msal_token(thumbprint_app, "msal thumbprint (cached)") != token_rs256:
+    if msal_token(rs256_app, "msal thumbprint (cached)") != token_rs256:
         fail("msal did not serve the second token from its cache")
 
     certificate_app = msal.ConfidentialClientApplication(
@@ -75,14 +92,7 @@ def main():
     )
     token_ps256 = msal_token(certificate_app, "msal public_certificate")
 
-    credential = CertificateCredential(
-        tenant_id=info["tenant_id"],
-        client_id=info["app_id"],
-        certificate_path=info["client_certificate_pem"],
-        authority=info["login_base"],
-        disable_instance_discovery=True,
-        connection_verify=ca,
-    )
+    credential = azure_credential(info)
     token_azure = credential.get_token(SCOPE).token
 
     session = requests.Session()
@@ -148,13 +158,7 @@ def refresh(strict):
     info = json.load(open(sys.argv[1], encoding="utf-8"))
     ca = info["ca_pem"]
     _, key_pem = split_pem(info["client_certificate_pem"])
-    app = msal.ConfidentialClientApplication(
-        info["app_id"],
-        client_credential={"private_key": key_pem, "thumbprint": info["client_certificate_thumbprint"]},
-        authority=info["authority"],
-        instance_discovery=False,
-        verify=ca,
-    )
+    app = thumbprint_app(info, key_pem)
     first = msal_token(app, "msal first token")
     # Tokens this short-lived are past msal's five-minute refresh margin:
     # the next call asks the token endpoint again, with the same assertion.
@@ -169,14 +173,7 @@ def refresh(strict):
     if second["access_token"] == first:
         fail("msal served the near-expired token again")
 
-    credential = CertificateCredential(
-        tenant_id=info["tenant_id"],
-        client_id=info["app_id"],
-        certificate_path=info["client_certificate_pem"],
-        authority=info["login_base"],
-        disable_instance_discovery=True,
-        connection_verify=ca,
-    )
+    credential = azure_credential(info)
     azure_first = credential.get_token(SCOPE).token
     azure_second = credential.get_token(SCOPE).token
     if azure_second == azure_first:
