@@ -79,7 +79,7 @@ fn new_plugin_manifest_declares_no_cmdlet() {
     let created = exorun_in(tmp.path(), &["new", "empty", "--lang", "python"]);
     assert_eq!(created.code, 0, "{}", created.stderr);
     let manifest = exorun_policy::Manifest::load(&tmp.path().join("empty")).unwrap();
-    assert!(manifest.capabilities.cmdlets().is_empty());
+    assert!(manifest.capabilities().cmdlets().is_empty());
     assert_eq!(manifest.plugin.component.file_name().unwrap(), "empty.wasm");
 }
 

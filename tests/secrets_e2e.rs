@@ -132,7 +132,7 @@ async fn a_run_leaves_no_token_assertion_key_or_password_in_logs_audit_or_errors
             info.app_id.clone(),
         );
         let observer = Arc::new(
-            AuditObserver::start(&audit_path, run_info, &plugin.manifest().capabilities).unwrap(),
+            AuditObserver::start(&audit_path, run_info, plugin.manifest().capabilities()).unwrap(),
         );
         let report = sandbox
             .run(

@@ -50,7 +50,7 @@ async fn one_run(
             "contoso.onmicrosoft.com",
             "app",
         );
-        Arc::new(AuditObserver::start(path, info, &plugin.manifest().capabilities).expect("audit"))
+        Arc::new(AuditObserver::start(path, info, plugin.manifest().capabilities()).expect("audit"))
     });
     if let Some(observer) = &observer {
         request = request.observer(observer.clone());

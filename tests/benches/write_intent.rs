@@ -86,7 +86,7 @@ fn main() {
         );
         let log = dir.path().join("audit.jsonl");
         let audit = Arc::new(
-            AuditObserver::start(&log, info, &plugin.manifest().capabilities).expect("audit"),
+            AuditObserver::start(&log, info, plugin.manifest().capabilities()).expect("audit"),
         );
         let timed = Arc::new(Timed {
             audit: audit.clone(),

@@ -89,6 +89,17 @@ pub struct Tenant {
     pub _state_dir: Option<tempfile::TempDir>,
 }
 
+impl Tenant {
+    /// What a run needs of this connection.
+    pub fn target(&self) -> exorun_runner::Target {
+        exorun_runner::Target {
+            name: self.name.clone(),
+            app_id: self.connection.app_id().to_owned(),
+            backend: self.backend.clone(),
+        }
+    }
+}
+
 pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
     if !args.any_connection_setting() {
         return connect_simulated(args).await;

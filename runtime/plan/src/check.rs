@@ -125,7 +125,7 @@ pub fn check_plan(plan: &Plan, with: &PlanCheck<'_>) -> Result<(), Refusal> {
         }
         Err(_) => {}
     }
-    let max = manifest.limits.max_calls.min(with.ceilings.max_calls);
+    let max = manifest.limits().max_calls.min(with.ceilings.max_calls);
     if plan.calls.len() as u64 > max {
         return Err(Refusal::TooManyCalls {
             calls: plan.calls.len() as u64,
@@ -133,7 +133,7 @@ pub fn check_plan(plan: &Plan, with: &PlanCheck<'_>) -> Result<(), Refusal> {
         });
     }
     for (index, call) in plan.calls.iter().enumerate() {
-        if let Err(denial) = exorun_policy::check(&manifest.capabilities, call) {
+        if let Err(denial) = exorun_policy::check(manifest.capabilities(), call) {
             return Err(Refusal::Denied {
                 step: index + 1,
                 cmdlet: call.cmdlet.clone(),

@@ -39,7 +39,8 @@ parameters.EndTime = {}
 fn bench(c: &mut Criterion) {
     let caps = Manifest::parse(Path::new("exorun.toml"), MANIFEST)
         .expect("bench manifest")
-        .capabilities;
+        .capabilities()
+        .clone();
     let write = Call::new("Set-Mailbox")
         .param("Identity", "jose.nunez@contoso.com")
         .param("ForwardingSmtpAddress", Value::Null)

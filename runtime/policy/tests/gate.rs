@@ -33,7 +33,8 @@ parameters.InternalMessage = { sensitive = true, pattern = '.{0,10}' }
 "#;
     Manifest::parse(Path::new("exorun.toml"), text)
         .unwrap()
-        .capabilities
+        .capabilities()
+        .clone()
 }
 
 fn reason(call: &Call) -> DenyReason {
@@ -239,7 +240,8 @@ parameters.Identity = { set = ["ÅSA.ÖBERG@contoso.com"] }
 "#;
     let caps = Manifest::parse(Path::new("exorun.toml"), text)
         .unwrap()
-        .capabilities;
+        .capabilities()
+        .clone();
     let call = Call::new("Get-Mailbox").param("Identity", "åsa.öberg@CONTOSO.com");
     assert_eq!(check(&caps, &call), Ok(()));
 }
@@ -251,7 +253,8 @@ fn caps_with(cmdlets: &str) -> Capabilities {
     );
     Manifest::parse(Path::new("exorun.toml"), &text)
         .unwrap()
-        .capabilities
+        .capabilities()
+        .clone()
 }
 
 fn caps_with_clear() -> Capabilities {

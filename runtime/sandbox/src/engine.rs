@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use exorun_policy::Ceilings;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::Automation;
 use crate::cache::{CacheConfig, CompileCache};
 use crate::run::RunState;
 
@@ -103,25 +102,8 @@ impl Sandbox {
         };
         let mut linker = Linker::<RunState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        // wasi:filesystem/types again, over wasmtime-wasi's own: the same
-        // implementation with the [outputs] meter and the link refusal in
-        // front (see host::filesystem).
-        linker.allow_shadowing(true);
-        wasmtime_wasi::p2::bindings::filesystem::types::add_to_linker::<
-            RunState,
-            crate::host::filesystem::GuardedFilesystem,
-        >(&mut linker, |state| {
-            let meter = state.outputs.as_ref().map(|o| o.meter());
-            crate::host::filesystem::GuardedFs {
-                inner: wasmtime_wasi::filesystem::WasiFilesystemView::filesystem(state),
-                meter,
-            }
-        })?;
-        linker.allow_shadowing(false);
-        Automation::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-        // The cmdlet calls again, measured in the plugin's memory before
-        // they are copied (see host::boundary).
-        crate::host::boundary::add_to_linker(&mut linker)?;
+        // Each capability's interfaces (crate::capability).
+        crate::capability::link_all(&mut linker)?;
 
         // An unusable cache folder costs speed, never correctness: warn
         // and compile every time.

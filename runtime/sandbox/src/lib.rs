@@ -13,15 +13,21 @@
 //!   `InstancePre`);
 //! - [`cache`]: compiled components on disk, so only a plugin's first run
 //!   compiles;
+//! - `capability`: the host half of each capability (its WIT interface,
+//!   per-run state and report), one unit each, linked and run in turn;
 //! - [`host`]: the host side of the WIT imports;
+//! - `admit`: the decision on one call (budget, refusals, gate), apart
+//!   from wasmtime so it is tested without a guest;
 //! - [`limits`]: memory and table limits of one run;
 //! - [`run`]: one run, from a fresh store to a [`RunReport`];
 //! - [`outputs`]: the `[outputs]` capability, a size-capped folder;
 //! - [`audit`]: the audit trail as an [`Observer`] of runs.
 
+mod admit;
 pub mod audit;
 mod bindings;
 pub mod cache;
+mod capability;
 pub mod engine;
 mod error;
 pub mod host;

@@ -50,10 +50,7 @@ impl Plugin {
     /// Loads the component a validated manifest names. The component must
     /// have exactly the digest the manifest pins.
     pub fn from_manifest(sandbox: &Sandbox, manifest: Manifest) -> Result<Plugin, LoadError> {
-        manifest.limits.within(&sandbox.config().ceilings)?;
-        if let Some(outputs) = &manifest.outputs {
-            outputs.within(&sandbox.config().ceilings)?;
-        }
+        manifest.within(&sandbox.config().ceilings)?;
         let path = &manifest.plugin.component;
         let bytes = std::fs::read(path).map_err(|source| LoadError::ReadComponent {
             path: path.clone(),

@@ -12,12 +12,14 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::admit::CallBudget;
+use crate::capability::{self, Extensions, Setup};
 use crate::engine::Sandbox;
 use crate::error::RunError;
 use crate::host::cmdlets::{AuditUnavailable, PolicyViolation};
-use crate::host::stdio::{LogLimitExceeded, LogSink, StdioPipe};
+use crate::host::stdio::{LogLimitExceeded, LogSink};
 use crate::limits::{MemoryLimitExceeded, RunLimiter, TableLimitExceeded};
-use crate::outputs::{OutputsFolder, OutputsLimitExceeded, OutputsReport};
+use crate::outputs::{OutputsLimitExceeded, OutputsReport};
 use crate::plugin::{Plugin, PluginInner};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -132,7 +134,11 @@ impl Observer for Observers {
 /// What to run a plugin with.
 pub struct RunRequest {
     pub backend: Arc<dyn Backend>,
-    /// `name=value` pairs, checked against the manifest's `[inputs]`.
+    /// The inputs, typed against the manifest's `[inputs]` by the caller
+    /// ([`ResolvedInputs::resolve`]), so they are parsed once.
+    pub resolved: Option<ResolvedInputs>,
+    /// `name=value` pairs, resolved here when [`RunRequest::resolved`] is
+    /// not given (tests and small embedders).
     pub inputs: Vec<String>,
     pub observer: Option<Arc<dyn Observer>>,
     /// The fresh folder to make for a plugin that declares `[outputs]`
@@ -149,6 +155,7 @@ impl RunRequest {
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         RunRequest {
             backend,
+            resolved: None,
             inputs: Vec::new(),
             observer: None,
             outputs_dir: None,
@@ -164,6 +171,12 @@ impl RunRequest {
 
     pub fn outputs_dir(mut self, folder: impl Into<PathBuf>) -> Self {
         self.outputs_dir = Some(folder.into());
+        self
+    }
+
+    /// The run's inputs, already typed.
+    pub fn inputs(mut self, inputs: ResolvedInputs) -> Self {
+        self.resolved = Some(inputs);
         self
     }
 
@@ -208,17 +221,19 @@ pub struct RunState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: RunLimiter,
     pub(crate) ctx: RunContext,
-    pub(crate) outputs: Option<OutputsFolder>,
+    /// State of the capabilities that keep their own ([`crate::capability`]).
+    pub(crate) extensions: Extensions,
 }
 
 impl RunState {
-    /// Stops the plugin once a write to its outputs folder was refused
-    /// for crossing the cap (in case its runtime caught that trap).
-    pub(crate) fn check_outputs(&mut self) -> wasmtime::Result<()> {
-        match &mut self.outputs {
-            Some(outputs) => outputs.check().map_err(wasmtime::Error::new),
-            None => Ok(()),
-        }
+    /// Asks every capability whether the run may go on
+    /// ([`capability::HostCapability::tick`]): on every epoch tick and
+    /// before every cmdlet call, since a plugin waiting on the host sees no
+    /// ticks.
+    pub(crate) fn check_capabilities(&mut self) -> wasmtime::Result<()> {
+        capability::REGISTRY
+            .iter()
+            .try_for_each(|unit| unit.tick(self))
     }
 }
 
@@ -235,15 +250,9 @@ impl WasiView for RunState {
 pub(crate) struct RunContext {
     pub plugin: Arc<PluginInner>,
     pub backend: Arc<dyn Backend>,
-    pub inputs: ResolvedInputs,
-    /// Calls attempted, refused ones included: every attempt counts
-    /// against `max_calls`.
-    pub attempts: u64,
-    pub max_calls: u64,
-    /// Calls refused (denied, or over the budget) so far.
-    pub refusals: u64,
-    /// Refusals after which the next call ends the run.
-    pub max_refusals: u64,
+    /// Calls attempted and refused against `[limits] max-calls` and the
+    /// sandbox's `max_refusals`.
+    pub budget: CallBudget,
     /// The most a single call (or batch) may return into the plugin: its
     /// whole memory allowance.
     pub result_byte_budget: u64,
@@ -260,7 +269,7 @@ pub(crate) struct RunContext {
 
 impl RunContext {
     pub fn capabilities(&self) -> &Capabilities {
-        &self.plugin.manifest.capabilities
+        self.plugin.manifest.capabilities()
     }
 
     pub fn plugin_name(&self) -> &str {
@@ -318,7 +327,7 @@ impl RunContext {
     }
 
     /// At the end of a run: every paged read the plugin left open.
-    fn close_all_reads(&mut self) {
+    pub(crate) fn close_all_reads(&mut self) {
         let mut open = std::mem::take(&mut self.open_reads);
         open.sort_unstable();
         for index in open {
@@ -337,7 +346,7 @@ struct DeadlineExceeded;
 impl Sandbox {
     /// Runs a plugin once. Never panics and never fails the host: every way
     /// a run can end is in the report's `outcome`.
-    pub async fn run(&self, plugin: &Plugin, request: RunRequest) -> RunReport {
+    pub async fn run(&self, plugin: &Plugin, mut request: RunRequest) -> RunReport {
         let started = Instant::now();
         let inner = plugin.inner.clone();
         let manifest = &inner.manifest;
@@ -352,51 +361,37 @@ impl Sandbox {
             elapsed: Duration::ZERO,
             outputs: None,
         };
-        let inputs = match ResolvedInputs::resolve(&manifest.inputs, &request.inputs) {
-            Ok(inputs) => inputs,
-            Err(e) => {
-                report.outcome = Err(RunError::Inputs(e.to_string()));
-                return report;
-            }
-        };
-        let observer = request.observer.unwrap_or_else(|| Arc::new(NoObserver));
+        let observer = request
+            .observer
+            .take()
+            .unwrap_or_else(|| Arc::new(NoObserver));
         let config = self.config();
-        let limits = manifest.limits;
+        let limits = manifest.limits();
         let memory_bytes = limits.memory_mib.saturating_mul(1 << 20);
         let log = LogSink::new(config.max_log_bytes, observer.clone());
 
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(&[manifest.plugin.name.as_str()])
-            .stdout(StdioPipe::new(log.clone(), LogSource::Stdout))
-            .stderr(StdioPipe::new(log.clone(), LogSource::Stderr))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }));
-        let outputs = match &manifest.outputs {
-            None => None,
-            Some(spec) => {
-                let folder = request
-                    .outputs_dir
-                    .clone()
-                    .unwrap_or_else(|| unique_folder(&config.outputs_root, &manifest.plugin.name));
-                let made = OutputsFolder::create(spec, folder.clone())
-                    .map_err(|e| format!("{}: {e}", folder.display()))
-                    .and_then(|outputs| {
-                        outputs
-                            .add_to(&mut wasi)
-                            .map(|()| outputs)
-                            .map_err(|e| format!("{}: {e:#}", folder.display()))
-                    });
-                match made {
-                    Ok(outputs) => Some(outputs),
-                    Err(message) => {
-                        report.outcome = Err(RunError::Outputs(message));
-                        return report;
-                    }
-                }
-            }
+        let mut extensions = Extensions::default();
+        let mut setup = Setup {
+            manifest,
+            request: &mut request,
+            config,
+            wasi: &mut wasi,
+            log: &log,
+            extensions: &mut extensions,
         };
+        if let Err(e) = capability::REGISTRY
+            .iter()
+            .try_for_each(|unit| unit.prepare(&mut setup))
+        {
+            report.outcome = Err(e);
+            return report;
+        }
         let wasi = wasi.build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(config.max_resources);
@@ -407,11 +402,7 @@ impl Sandbox {
             ctx: RunContext {
                 plugin: inner.clone(),
                 backend: request.backend,
-                inputs,
-                attempts: 0,
-                max_calls: limits.max_calls,
-                refusals: 0,
-                max_refusals: config.max_refusals,
+                budget: CallBudget::new(limits.max_calls, config.max_refusals),
                 result_byte_budget: memory_bytes,
                 invoke_many_concurrency: config.invoke_many_concurrency,
                 log: log.clone(),
@@ -421,7 +412,7 @@ impl Sandbox {
                 progress: None,
                 what_if: request.what_if,
             },
-            outputs,
+            extensions,
         };
         let mut store = Store::new(self.engine(), state);
         store.limiter_async(|state| &mut state.limiter);
@@ -433,7 +424,7 @@ impl Sandbox {
             if Instant::now() >= deadline {
                 return Err(wasmtime::Error::new(DeadlineExceeded));
             }
-            store.data_mut().check_outputs()?;
+            store.data_mut().check_capabilities()?;
             Ok(UpdateDeadline::Yield(1))
         });
 
@@ -461,22 +452,11 @@ impl Sandbox {
             }
             Ok(Ok(Ok(output))) => Ok(output),
         };
-        let mut outcome = outcome;
-        if let Some(outputs) = &store.data().outputs {
-            let (listing, check) = outputs.finish();
-            report.outputs = Some(listing);
-            if let Err(exceeded) = check
-                && !matches!(outcome, Err(RunError::OutputsLimit(_)))
-            {
-                outcome = Err(RunError::OutputsLimit(exceeded));
-            }
-        }
-        let ctx = &mut store.data_mut().ctx;
-        ctx.close_all_reads();
-        report.calls = std::mem::take(&mut ctx.records);
-        report.progress = ctx.progress;
-        report.log = log.finish();
         report.outcome = outcome;
+        let state = store.data_mut();
+        for unit in capability::REGISTRY {
+            unit.finish(state, &mut report);
+        }
         report.elapsed = started.elapsed();
         tracing::info!(
             plugin = %report.plugin,
@@ -536,7 +516,7 @@ fn classify(
 }
 
 /// A folder no other run of this process (or an earlier one) uses.
-fn unique_folder(root: &std::path::Path, plugin: &str) -> PathBuf {
+pub(crate) fn unique_folder(root: &std::path::Path, plugin: &str) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

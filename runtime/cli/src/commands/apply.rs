@@ -4,16 +4,15 @@
 //! after a confirmation unless `--yes`. Audited with the plan's digest.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use exorun_audit::{PluginRef, RunEndEvent, RunInfo, RunMode};
-use exorun_plan::{Plan, PlanCheck};
+use exorun_plan::Plan;
 use exorun_policy::{Ceilings, Manifest};
-use exorun_sandbox::{AuditObserver, Observer, Observers};
+use exorun_runner::ApplyJob;
+use exorun_sandbox::Observer;
 use serde_json::json;
 
 use crate::commands::audit::AuditLogArg;
@@ -86,108 +85,57 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
         Err(e @ exorun_plan::PlanError::Altered { .. }) => return refuse(e),
         Err(e) => return Err(e.into()),
     };
-    let plan = &read.plan;
-    if let Some(expected) = &args.expect_sha256
-        && !expected.trim().eq_ignore_ascii_case(&read.sha256)
-    {
-        return refuse(format!(
-            "the plan file has sha256 {}, not the {} that was approved",
-            read.sha256,
-            expected.trim()
-        ));
-    }
     let manifest = Manifest::load(&args.plugin)
         .with_context(|| format!("loading the plugin {}", args.plugin.display()))?;
-    let component_sha256 = file_sha256(&manifest.plugin.component)?;
     let audit_path = args.audit.path()?;
-    if !args.again
-        && let Some(earlier) = applied_before(&audit_path, &read.sha256)?
-    {
-        return refuse(format!(
-            "the plan sha256 {} was applied before (audit run {earlier}); pass --again to apply it once more",
-            read.sha256
-        ));
-    }
-
-    let connection = tenant::connect(&args.tenant).await?;
+    let tenant = tenant::connect(&args.tenant).await?;
     if !args.quiet {
-        eprintln!("exorun: {}", connection.notice);
+        eprintln!("exorun: {}", tenant.notice);
     }
+    let target = tenant.target();
     let ceilings = Ceilings {
         max_calls: args.max_calls,
         ..Ceilings::default()
     };
-    let checked = exorun_plan::check_plan(
-        plan,
-        &PlanCheck {
-            manifest: &manifest,
-            component_sha256: &component_sha256,
-            tenant: &connection.name,
-            max_age,
-            now: SystemTime::now(),
-            ceilings: &ceilings,
-        },
-    );
-    if let Err(refusal) = checked {
-        return refuse(refusal);
-    }
-
+    let checked = exorun_runner::check_apply(ApplyJob {
+        plan: &read,
+        manifest: &manifest,
+        target: &target,
+        audit_log: &audit_path,
+        again: args.again,
+        expect_sha256: args.expect_sha256.as_deref(),
+        max_age,
+        ceilings: &ceilings,
+    });
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(e) if e.is_refusal() => return refuse(e),
+        Err(e) => return Err(e.into()),
+    };
+    let plan = &read.plan;
     if !args.quiet {
         eprint!(
             "{}",
-            exorun_plan::render_plan(plan, &read.sha256, Some(&manifest.capabilities))
+            exorun_plan::render_plan(plan, &read.sha256, Some(manifest.capabilities()))
         );
     }
     if plan.calls.is_empty() {
         eprintln!("exorun: the plan holds no change; nothing to apply");
         return Ok(ExitCode::SUCCESS);
     }
-    if !args.yes && !confirm(plan.calls.len(), &connection.name)? {
+    if !args.yes && !confirm(plan.calls.len(), &tenant.name)? {
         return refuse("not confirmed");
     }
 
-    let run_info = RunInfo::new(
-        PluginRef {
-            name: manifest.plugin.name.clone(),
-            version: manifest.plugin.version.to_string(),
-            sha256: component_sha256.clone(),
-        },
-        connection.name.clone(),
-        connection.connection.app_id(),
-    )
-    .mode(RunMode::Apply)
-    .plan_sha256(read.sha256.clone());
-    let audit = Arc::new(
-        AuditObserver::start(&audit_path, run_info.clone(), &manifest.capabilities)
-            .context("writing the audit trail (nothing was sent)")?,
-    );
     let console = Arc::new(ConsoleObserver::new(Mode::detect(args.quiet)));
-    let observers = Observers(vec![console.clone() as Arc<dyn Observer>, audit.clone()]);
-    let report = exorun_plan::apply(plan, connection.backend.as_ref(), &observers).await;
+    let applied = checked
+        .send(vec![console.clone() as Arc<dyn Observer>])
+        .await?;
     console.finish();
 
-    let failed = report.calls.iter().filter(|c| c.outcome.is_err()).count() as u64;
-    let end = match report.stopped_at {
-        None => RunEndEvent::ok(),
-        Some(step) => {
-            let error = report.calls.last().and_then(|c| c.outcome.as_ref().err());
-            RunEndEvent::failed(
-                error.map_or("failed", |e| e.kind()),
-                &format!(
-                    "stopped at step {step} of {}: {}",
-                    plan.calls.len(),
-                    error.map(|e| e.to_string()).unwrap_or_default()
-                ),
-            )
-        }
-    }
-    .counts(report.calls.len() as u64, 0, failed)
-    .duration(report.elapsed);
-    let audit_result = audit.finish_with(end, None);
-    let audit_failure = audit
-        .failure()
-        .or_else(|| audit_result.err().map(|e| e.to_string()));
-
+    let report = &applied.report;
+    let failed = applied.failed();
+    let audit_failure = &applied.audit_failure;
     let sent = report.calls.len();
     if args.json {
         println!(
@@ -199,9 +147,9 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
                 "failed": failed,
                 "stoppedAt": report.stopped_at,
                 "error": report.calls.last().and_then(|c| c.outcome.as_ref().err()).map(|e| json!({"kind": e.kind(), "message": e.to_string()})),
-                "tenant": connection.name,
+                "tenant": tenant.name,
                 "elapsedMs": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
-                "audit": {"runId": run_info.run_id, "log": audit_path, "error": audit_failure},
+                "audit": {"runId": applied.run.run_id, "log": audit_path, "error": audit_failure},
             })
         );
     }
@@ -210,7 +158,7 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
             None => eprintln!(
                 "exorun: applied {sent} of {} changes to {} in {:.2} s",
                 plan.calls.len(),
-                connection.name,
+                tenant.name,
                 report.elapsed.as_secs_f64()
             ),
             Some(step) => {
@@ -230,12 +178,12 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
         }
         eprintln!(
             "exorun: audit run {} (plan sha256 {}) in {}",
-            run_info.run_id,
+            applied.run.run_id,
             read.sha256,
             audit_path.display()
         );
     }
-    if let Some(failure) = &audit_failure {
+    if let Some(failure) = audit_failure {
         eprintln!("exorun: error: the audit trail is incomplete: {failure}");
         return Ok(ExitCode::from(1));
     }
@@ -257,36 +205,4 @@ fn confirm(changes: usize, tenant: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
-}
-
-/// The run id of an earlier apply of the plan with this digest, from the
-/// audit trail (any apply that started counts: its calls may have been
-/// sent even if it stopped).
-fn applied_before(audit_path: &Path, plan_sha256: &str) -> anyhow::Result<Option<String>> {
-    if !audit_path.exists() {
-        return Ok(None);
-    }
-    let records = exorun_audit::query(audit_path, exorun_audit::Filter::default())
-        .with_context(|| format!("reading the audit trail {}", audit_path.display()))?;
-    for record in records {
-        let record =
-            record.with_context(|| format!("reading the audit trail {}", audit_path.display()))?;
-        if record.kind == exorun_audit::Kind::RunStart
-            && record.mode == Some(RunMode::Apply)
-            && record
-                .plan
-                .as_deref()
-                .is_some_and(|p| p.eq_ignore_ascii_case(plan_sha256))
-        {
-            return Ok(Some(record.run_id));
-        }
-    }
-    Ok(None)
-}
-
-fn file_sha256(path: &Path) -> anyhow::Result<String> {
-    use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("reading the plugin's component {}", path.display()))?;
-    Ok(hex::encode(Sha256::digest(bytes)))
 }

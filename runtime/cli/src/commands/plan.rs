@@ -34,7 +34,7 @@ pub fn main(command: Command) -> anyhow::Result<ExitCode> {
                 exorun_plan::render_plan(
                     &read.plan,
                     &read.sha256,
-                    manifest.as_ref().map(|m| &m.capabilities)
+                    manifest.as_ref().map(|m| m.capabilities())
                 )
             );
             if let Some(manifest) = &manifest

@@ -1,5 +1,5 @@
-//! The signed JWT a certificate app presents instead of a secret (doc
-//! 1.4/1.5). A new one is made for every token request: each carries a
+//! The signed JWT a certificate app presents instead of a secret
+//! (docs/protocol.md, "Client assertion"). A new one is made for every token request: each carries a
 //! fresh `jti` and a ten-minute life, so a captured assertion is of little
 //! use and never worth caching.
 

@@ -254,7 +254,7 @@ impl Certificate {
         hex_upper(&self.sha256)
     }
 
-    /// `x5t`: base64url of the raw SHA-1 digest, unpadded (doc 1.4).
+    /// `x5t`: base64url of the raw SHA-1 digest, unpadded (docs/protocol.md, "Client assertion").
     pub fn x5t(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.sha1)
     }

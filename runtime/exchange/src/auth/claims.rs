@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::token::AccessToken;
 
-/// What an app-only token says about its bearer (doc 1.11).
+/// What an app-only token says about its bearer (docs/protocol.md, "Issued access token").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenClaims {
     #[serde(default)]

@@ -1,4 +1,5 @@
-//! One client-credentials token request (doc 1.3) and its answer (1.8).
+//! One client-credentials token request (docs/protocol.md, "Token
+//! request") and its answer ("Token response").
 
 use std::fmt;
 use std::sync::Arc;

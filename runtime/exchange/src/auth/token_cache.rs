@@ -1,4 +1,4 @@
-//! The process-wide access-token cache (doc 1.12).
+//! The process-wide access-token cache (docs/protocol.md, "Caching and refresh").
 //!
 //! Many automations run at once against one tenant; they must share one
 //! token, and when it needs renewing exactly one of them may ask Entra for a

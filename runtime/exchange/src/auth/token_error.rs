@@ -1,4 +1,4 @@
-//! Entra's error answer (doc 1.9) turned into something an operator can act
+//! Entra's error answer (docs/protocol.md, "Token response") turned into something an operator can act
 //! on: the `error`, the AADSTS code, the first line of the description, and
 //! for the codes people actually hit, what to do about it.
 

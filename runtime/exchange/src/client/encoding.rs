@@ -1,4 +1,4 @@
-//! A [`Call`] as InvokeCommand's request body (doc 2.4):
+//! A [`Call`] as InvokeCommand's request body (docs/protocol.md, "Request body"):
 //! `{"CmdletInput":{"CmdletName":…,"Parameters":{…}}}`, compact, parameters
 //! in the caller's order.
 

@@ -1,4 +1,4 @@
-//! Exchange's error bodies (doc 2.7) mapped onto [`CmdletError`], so a
+//! Exchange's error bodies (docs/protocol.md, "Error payloads") mapped onto [`CmdletError`], so a
 //! plugin can match on the cause instead of parsing message text.
 
 use exorun_cmdlet::CmdletError;
@@ -7,7 +7,7 @@ use serde_json::Value;
 /// The module's words when nothing parseable came back.
 pub const GENERIC_SERVER_ERROR: &str = "A server side error has occurred because of which the operation could not be completed. Please try again after some time.";
 
-/// Exceptions the module retries (doc 2.8): transient directory and store
+/// Exceptions the module retries (docs/protocol.md, "Retries, throttling and 401"): transient directory and store
 /// conditions, not the caller's fault.
 pub const TRANSIENT_EXCEPTIONS: [&str; 5] = [
     "DCOverloadedException",

@@ -1,4 +1,5 @@
-//! The InvokeCommand client (doc 2.1–2.3): one POST per page, with the
+//! The InvokeCommand client (docs/protocol.md,
+//! "InvokeCommand"): one POST per page, with the
 //! module's headers, the token from the shared cache, the tenant limiter in
 //! front and the retry rules of [`super::retry`] around it.
 
@@ -30,7 +31,7 @@ pub const APP_ANCHOR_MAILBOX: &str = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d537
 /// The module's client timeout: one minute more than the server's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(960);
 
-/// Cmdlets the module gives longer timeouts (doc 2.2), seconds + 60.
+/// Cmdlets the module gives longer timeouts (docs/protocol.md, "Request headers"), seconds + 60.
 const LONG_CMDLETS: [(&str, u64); 6] = [
     ("Get-DistributionGroupMember", 3600),
     ("Update-DistributionGroupMember", 3600),
@@ -40,7 +41,7 @@ const LONG_CMDLETS: [(&str, u64); 6] = [
     ("Update-RoleGroupMember", 1800),
 ];
 
-/// The client timeout for `cmdlet` (doc 2.2).
+/// The client timeout for `cmdlet` (docs/protocol.md, "Request headers").
 pub fn timeout_for(cmdlet: &str, default: Duration) -> Duration {
     LONG_CMDLETS
         .iter()

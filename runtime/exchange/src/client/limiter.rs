@@ -6,8 +6,8 @@
 //! - **Concurrency** (AIMD): start at `initial_concurrency`; each 429 halves
 //!   the cap, each round of `cap` successes adds one, up to
 //!   `max_concurrency`. This finds the service's concurrency limit.
-//! - **Pacing**: the `Rate-Limit-Remaining`/`Rate-Limit-Reset` headers (doc
-//!   2.9) say how much budget is left and when it is whole again. While the
+//! - **Pacing**: the `Rate-Limit-Remaining`/`Rate-Limit-Reset` headers
+//!   (docs/protocol.md, "Rate-limit headers") say how much budget is left and when it is whole again. While the
 //!   remaining budget (minus requests already in flight) is above a low-water
 //!   mark, requests go out unpaced; below it they are spaced at the refill
 //!   rate the headers imply, times a safety factor. A 429's `Retry-After`

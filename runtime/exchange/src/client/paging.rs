@@ -1,4 +1,4 @@
-//! Reading a result set page by page (doc 2.5/2.6): the envelope, the
+//! Reading a result set page by page (docs/protocol.md, "Response envelope"/2.6): the envelope, the
 //! `@odata.nextLink` chain and `-ResultSize`.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! When and how long to wait before trying a call again (doc 2.8).
+//! When and how long to wait before trying a call again (docs/protocol.md, "Retries, throttling and 401").
 //!
 //! The rules mirror the ExchangeOnlineManagement module: six attempts, 429
 //! honours a decimal `Retry-After`, 503/504 and the named transient

@@ -1,4 +1,7 @@
+use std::time::Duration;
+
 use super::*;
+use crate::InputValue;
 
 fn parse(text: &str) -> Result<Manifest, ManifestError> {
     Manifest::parse(Path::new("plugins/demo/exorun.toml"), text)
@@ -21,8 +24,8 @@ fn minimal_manifest_gets_safe_default_limits_and_no_cmdlets() {
     assert_eq!(m.plugin.name, "demo");
     assert_eq!(m.plugin.component, Path::new("plugins/demo/demo.wasm"));
     assert_eq!(m.plugin.sha256, None);
-    assert!(m.capabilities.cmdlets().is_empty());
-    assert_eq!(m.limits, Limits::default());
+    assert!(m.capabilities().cmdlets().is_empty());
+    assert_eq!(m.limits(), Limits::default());
 }
 
 #[test]
@@ -54,10 +57,10 @@ max-calls = 50
     );
     let m = parse(&text).unwrap();
     assert_eq!(m.plugin.sha256.as_deref(), Some("ab".repeat(32).as_str()));
-    let get = m.capabilities.cmdlet("get-mailbox").unwrap();
+    let get = m.capabilities().cmdlet("get-mailbox").unwrap();
     assert!(get.read_only);
     assert_eq!(get.parameters.len(), 2);
-    let set = m.capabilities.cmdlet("SET-MAILBOX").unwrap();
+    let set = m.capabilities().cmdlet("SET-MAILBOX").unwrap();
     assert!(!set.read_only);
     assert_eq!(
         set.parameter("forwardingsmtpaddress")
@@ -67,11 +70,11 @@ max-calls = 50
         "one of [$null]"
     );
     assert_eq!(
-        m.inputs[0].default,
+        m.inputs()[0].default,
         Some(InputValue::Text("contoso.com".into()))
     );
     assert_eq!(
-        m.limits,
+        m.limits(),
         Limits {
             memory_mib: 32,
             timeout: Duration::from_secs(20),
@@ -214,14 +217,14 @@ fn toml_syntax_error_points_at_the_line() {
 
 #[test]
 fn no_outputs_table_means_no_folder() {
-    assert_eq!(parse(PLUGIN).unwrap().outputs, None);
+    assert_eq!(parse(PLUGIN).unwrap().outputs(), None);
 }
 
 #[test]
 fn an_empty_outputs_table_grants_the_default_folder() {
     let m = parse(&format!("{PLUGIN}\n[outputs]\n")).unwrap();
     assert_eq!(
-        m.outputs,
+        m.outputs().copied(),
         Some(crate::Outputs {
             max_mib: 16,
             max_files: 100
@@ -236,7 +239,7 @@ fn outputs_limits_are_read() {
     ))
     .unwrap();
     assert_eq!(
-        m.outputs,
+        m.outputs().copied(),
         Some(crate::Outputs {
             max_mib: 2,
             max_files: 3
@@ -270,7 +273,7 @@ fn unknown_outputs_key_is_rejected_with_its_location() {
 fn outputs_above_the_operator_ceiling_are_refused_naming_the_flag() {
     let m = parse(&format!("{PLUGIN}\n[outputs]\nmax-mib = 300\n")).unwrap();
     let error = m
-        .outputs
+        .outputs()
         .unwrap()
         .within(&crate::Ceilings::default())
         .unwrap_err();

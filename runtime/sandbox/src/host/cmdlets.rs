@@ -24,6 +24,7 @@ use super::boundary::Lifted;
 use super::convert::{call_from_wit, error_to_wit};
 use crate::bindings::exorun::automation::cmdlets::{Host, HostPages};
 use crate::bindings::exorun::automation::types as wit;
+use crate::admit::Verdict;
 use crate::run::{CallRecord, Decision, RunState};
 
 /// An open paged read, owned by the plugin through a `pages` handle.
@@ -148,53 +149,46 @@ impl RunState {
             }
         };
         let ctx = &mut self.ctx;
-        if ctx.refusals >= ctx.max_refusals {
-            return Err(wasmtime::Error::new(PolicyViolation {
-                refusals: ctx.refusals,
-            }));
-        }
-        if let Some(reason) = ctx.observer.blocked() {
-            let error = CmdletError::failed("AuditUnavailable", reason.clone());
-            ctx.record(CallRecord::refused(call, Decision::Allowed, error));
-            return Err(wasmtime::Error::new(AuditUnavailable(reason)));
-        }
-        if ctx.attempts >= ctx.max_calls {
-            let error = CmdletError::LimitExceeded {
-                message: format!(
-                    "this run may make at most {} cmdlet calls ([limits] max-calls)",
-                    ctx.max_calls
-                ),
-            };
-            ctx.refusals += 1;
-            ctx.record(CallRecord::refused(call, Decision::Allowed, error.clone()));
-            return Ok(Err(error));
-        }
-        ctx.attempts += 1;
-        if let Err(denial) = exorun_policy::check(ctx.capabilities(), call) {
-            tracing::warn!(
-                target: "exorun::denial",
-                plugin = %exorun_cmdlet::Escaped(ctx.plugin_name()),
-                cmdlet = %exorun_cmdlet::Escaped(&call.cmdlet),
-                parameter = %exorun_cmdlet::Escaped(denial.parameter.as_deref().unwrap_or("")),
-                rule = %exorun_cmdlet::Escaped(&denial.rule()),
-                "call denied by the manifest"
-            );
-            let error = CmdletError::Denied {
-                rule: denial.rule(),
-                message: denial.message.clone(),
-            };
-            ctx.refusals += 1;
-            ctx.record(CallRecord::refused(
-                call,
-                Decision::Denied {
+        let observer = ctx.observer.clone();
+        let verdict = ctx
+            .budget
+            .admit(|| observer.blocked(), ctx.plugin.manifest.capabilities(), call);
+        match verdict {
+            Verdict::Allowed => Ok(Ok(())),
+            Verdict::End { refusals } => Err(wasmtime::Error::new(PolicyViolation { refusals })),
+            Verdict::Blocked(reason) => {
+                let error = CmdletError::failed("AuditUnavailable", reason.clone());
+                ctx.record(CallRecord::refused(call, Decision::Allowed, error));
+                Err(wasmtime::Error::new(AuditUnavailable(reason)))
+            }
+            Verdict::OverBudget(error) => {
+                ctx.record(CallRecord::refused(call, Decision::Allowed, error.clone()));
+                Ok(Err(error))
+            }
+            Verdict::Denied(denial) => {
+                tracing::warn!(
+                    target: "exorun::denial",
+                    plugin = %exorun_cmdlet::Escaped(ctx.plugin_name()),
+                    cmdlet = %exorun_cmdlet::Escaped(&call.cmdlet),
+                    parameter = %exorun_cmdlet::Escaped(denial.parameter.as_deref().unwrap_or("")),
+                    rule = %exorun_cmdlet::Escaped(&denial.rule()),
+                    "call denied by the manifest"
+                );
+                let error = CmdletError::Denied {
                     rule: denial.rule(),
-                    message: denial.message,
-                },
-                error.clone(),
-            ));
-            return Ok(Err(error));
+                    message: denial.message.clone(),
+                };
+                ctx.record(CallRecord::refused(
+                    call,
+                    Decision::Denied {
+                        rule: denial.rule(),
+                        message: denial.message,
+                    },
+                    error.clone(),
+                ));
+                Ok(Err(error))
+            }
         }
-        Ok(Ok(()))
     }
 
     /// A call whose parameters were larger than the boundary allows: an
@@ -205,13 +199,9 @@ impl RunState {
         budget: usize,
     ) -> wasmtime::Result<Result<(), CmdletError>> {
         let ctx = &mut self.ctx;
-        if ctx.refusals >= ctx.max_refusals {
-            return Err(wasmtime::Error::new(PolicyViolation {
-                refusals: ctx.refusals,
-            }));
+        if let Err(refusals) = ctx.budget.admit_oversized() {
+            return Err(wasmtime::Error::new(PolicyViolation { refusals }));
         }
-        ctx.attempts = ctx.attempts.saturating_add(1);
-        ctx.refusals += 1;
         let rule = format!("call-too-large:{}", stub.cmdlet);
         let message = format!(
             "the call's parameters take more than the {budget} bytes one call may send (or this batch may still bring in)"
@@ -231,10 +221,7 @@ impl RunState {
     /// How many more calls of a batch can matter: every one past this is
     /// sure to be refused, and the run ends before the last of them.
     pub(crate) fn calls_that_can_matter(&self) -> usize {
-        let ctx = &self.ctx;
-        let attempts = ctx.max_calls.saturating_sub(ctx.attempts);
-        let refusals = ctx.max_refusals.saturating_sub(ctx.refusals);
-        usize::try_from(attempts.saturating_add(refusals).saturating_add(1)).unwrap_or(usize::MAX)
+        self.ctx.budget.calls_that_can_matter()
     }
 
     /// Has the intents of the admitted calls that change the tenant
@@ -299,7 +286,7 @@ async fn collect_bounded(
 impl RunState {
     /// `invoke`, on a call already measured at the boundary.
     pub(crate) async fn invoke_lifted(&mut self, lifted: Lifted) -> wasmtime::Result<WitResult> {
-        self.check_outputs()?;
+        self.check_capabilities()?;
         if let Err(e) = self.admit(&lifted)? {
             return Ok(Err(error_to_wit(e)));
         }
@@ -319,7 +306,7 @@ impl RunState {
         &mut self,
         lifted: Lifted,
     ) -> wasmtime::Result<Result<Resource<PageReader>, wit::CmdletError>> {
-        self.check_outputs()?;
+        self.check_capabilities()?;
         if let Err(e) = self.admit(&lifted)? {
             return Ok(Err(error_to_wit(e)));
         }
@@ -376,7 +363,7 @@ impl RunState {
         &mut self,
         calls: Vec<Lifted>,
     ) -> wasmtime::Result<Vec<WitResult>> {
-        self.check_outputs()?;
+        self.check_capabilities()?;
         // Decide every call first, in order, so that denials and the budget
         // are deterministic whatever the concurrency.
         let mut admitted = Vec::with_capacity(calls.len());

@@ -40,8 +40,8 @@
 //! - Tokens for Exchange Online and for Microsoft Graph (`roles`: the app's
 //!   Graph application permissions); `iat`/`nbf` backdated five minutes, a
 //!   life of 60 to 90 minutes ([`TokenLifetime`]).
-//! - `iss` ≠ `client_id` and `sub` ≠ `iss` both give AADSTS50048 (the doc
-//!   names one code for step 7); an unsupported `alg` (`none`, HS256) and a
+//! - `iss` ≠ `client_id` and `sub` ≠ `iss` both give AADSTS50048 (Microsoft
+//!   names one code for both checks); an unsupported `alg` (`none`, HS256) and a
 //!   missing `exp` are AADSTS50027 (malformed); a wrong
 //!   `client_assertion_type` is AADSTS7000219; a bad signature is
 //!   AADSTS700027 with an invented "[Reason - The provided signature value

@@ -1,4 +1,4 @@
-//! Builds result objects with Exchange's JSON annotations (protocol 2.5), so
+//! Builds result objects with Exchange's JSON annotations (docs/protocol.md, "Response envelope"), so
 //! every renderer spells `@odata.type` and `@data.type` the same way.
 //!
 //! One builder, two outputs: a `serde_json::Value` tree (what

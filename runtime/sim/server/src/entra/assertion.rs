@@ -11,7 +11,7 @@ use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Verifier};
 use serde_json::{Map, Value};
 
-/// The two signature profiles Entra accepts (doc 1.4).
+/// The two signature profiles Entra accepts (docs/protocol.md, "Client assertion").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256.
@@ -74,7 +74,7 @@ fn malformed(text: impl Into<String>) -> MalformedAssertion {
     MalformedAssertion(text.into())
 }
 
-/// Decodes base64url with or without `=` padding (msal pads, doc 1.6).
+/// Decodes base64url with or without `=` padding (msal pads, docs/protocol.md, "What real OAuth clients need of a test tenant").
 pub fn decode_base64url(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()
 }
@@ -247,7 +247,7 @@ fn audience_claim(claims: &Map<String, Value>) -> Result<Vec<String>, MalformedA
     }
 }
 
-/// NumericDate as integer or float (msal sends floats, doc 1.6).
+/// NumericDate as integer or float (msal sends floats, docs/protocol.md, "What real OAuth clients need of a test tenant").
 fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, MalformedAssertion> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),

@@ -1,6 +1,6 @@
 //! Refusing a client assertion seen before.
 //!
-//! Whether Entra rejects a replayed `jti` is unverified (doc 1.7 step 12);
+//! Whether Entra rejects a replayed `jti` is unverified (docs/protocol.md, "Token request checks");
 //! the simulator does, because a client that reuses assertions is buggy and
 //! tests should catch it. Entries live until the assertion's `exp` (plus
 //! clock skew); the set is bounded, oldest first out.

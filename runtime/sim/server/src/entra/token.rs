@@ -172,7 +172,7 @@ fn missing(name: &str) -> AadError {
     )
 }
 
-/// Validates the request (doc 1.7, in order) and builds the success body.
+/// Validates the request (docs/protocol.md, "Token request checks", in order) and builds the success body.
 pub fn issue(state: &SimState, request: &TokenRequest<'_>) -> Result<Value, AadError> {
     let directory = &state.directory;
     let now = clock::unix_now_f64();

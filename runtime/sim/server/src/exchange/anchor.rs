@@ -13,7 +13,7 @@ pub enum AnchorError {
 }
 
 impl AnchorError {
-    /// The Outlook REST text (doc 2.3); its use by adminapi is unverified.
+    /// The Outlook REST text (docs/protocol.md, "Routing hint"); its use by adminapi is unverified.
     pub fn message(&self) -> String {
         match self {
             AnchorError::Missing => {

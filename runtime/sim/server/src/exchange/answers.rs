@@ -45,7 +45,7 @@ pub fn unknown_skip_token() -> Response {
     )
 }
 
-/// 400 `ErrorIncorrectRoutingHint` (Outlook REST shape, doc 2.3).
+/// 400 `ErrorIncorrectRoutingHint` (Outlook REST shape, docs/protocol.md, "Routing hint").
 pub fn routing_hint(message: &str) -> Response {
     let body = json!({"error": {"code": "ErrorIncorrectRoutingHint", "message": message}});
     json_response(StatusCode::BAD_REQUEST, &body)
@@ -61,7 +61,7 @@ pub fn unsupported_media_type(found: &str) -> Response {
 }
 
 /// An injected server failure. The 500 names `StorageTransientException`,
-/// one of the texts the module retries on (doc 2.8).
+/// one of the texts the module retries on (docs/protocol.md, "Retries, throttling and 401").
 pub fn injected_status(status: u16) -> Response {
     let (status, code, message) = match status {
         503 => (

@@ -121,7 +121,7 @@ impl BearerValidator {
         }
         let now = clock::unix_now_f64();
         if verified.expires <= now {
-            // (invented) The real expiry text is not known; doc 2.8.
+            // (invented) The real expiry text is not known; docs/protocol.md, "Retries, throttling and 401".
             return Err(Rejection::new(
                 2000001,
                 "The token has expired.",

@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 /// The exact `Content-Type` of a captured answer.
 pub const CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
-/// Fake but realistic diagnostic values (doc 2.5, 2.9).
+/// Fake but realistic diagnostic values (docs/protocol.md, "Response envelope" and
+/// "Rate-limit headers").
 pub const BACKEND_TARGET: &str = "EMU01MB0001.EMUPR01.PROD.OUTLOOK.COM";
 pub const FRONTEND_SERVER: &str = "EMU01FE0001";
 pub const EXCHANGE_VERSION: &str = "Version 15.20 (Build 7587.36)";

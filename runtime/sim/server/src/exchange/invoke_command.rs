@@ -53,7 +53,7 @@ pub async fn invoke_command(
         response
     };
 
-    // 1. Token (doc 3.6 step 1).
+    // 1. Token (docs/protocol.md, "Authorization in the simulator").
     let app = match state
         .bearer
         .check(&headers, &url_tenant, &state.directory, &state.signing_key)

@@ -21,8 +21,8 @@ pub fn get(inv: &Invocation) -> Result<Execution, ExoError> {
     Ok(Execution::capped(items, size, inv.tenant.org()))
 }
 
-/// The service stores replies as HTML; plain text is wrapped the way the doc
-/// shows (exact markup unverified), HTML is kept as given.
+/// The service stores replies as HTML; plain text is wrapped the way Microsoft's
+/// Set-MailboxAutoReplyConfiguration documentation shows (exact markup unverified), HTML is kept as given.
 fn as_html(message: &str) -> String {
     let trimmed = message.trim_start();
     if message.is_empty()

@@ -1,0 +1,245 @@
+//! `[[cmdlet]]`: which cmdlets a plugin may call, which of their
+//! parameters, and which values (JEA's `VisibleCmdlets` with
+//! `ValidateSet` and `ValidatePattern`). The grant is [`Capabilities`];
+//! [`crate::gate::check`] enforces it on every call.
+
+use std::sync::{Arc, LazyLock};
+
+use exorun_cmdlet::Escaped;
+use indexmap::IndexMap;
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::json;
+use toml::Spanned;
+
+use super::{Capability, Grant, Section, Source};
+use crate::capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, Pattern, SetEntry};
+use crate::manifest::{Manifest, ManifestError};
+use crate::pattern::PATTERNS_TOTAL_LIMIT;
+
+static VERB_NOUN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z]+-[A-Za-z][A-Za-z0-9]*$").expect("static regex"));
+static PARAMETER_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9]*$").expect("static regex"));
+
+/// The cmdlet allow-list and its gate.
+pub struct CmdletsCapability;
+
+impl Capability for CmdletsCapability {
+    fn name(&self) -> &'static str {
+        "cmdlets"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        &["cmdlet"]
+    }
+
+    /// Always a grant: a manifest without `[[cmdlet]]` may call nothing.
+    fn parse(&self, source: &Source<'_>) -> Result<Option<Arc<dyn Grant>>, ManifestError> {
+        let raw: Vec<Spanned<RawCmdlet>> = source.key("cmdlet")?.unwrap_or_default();
+        Ok(Some(Arc::new(validate_cmdlets(source, raw)?)))
+    }
+
+    fn describe(&self, manifest: &Manifest) -> Section {
+        let capabilities = manifest.capabilities();
+        let mut text = vec![
+            format!(
+                "Access     {}",
+                if capabilities.is_read_only() {
+                    "read-only (Get-/Test-/Search- cmdlets only)"
+                } else {
+                    "READ AND WRITE"
+                }
+            ),
+            String::new(),
+            "Cmdlets (anything not listed is denied)".to_owned(),
+        ];
+        if capabilities.cmdlets().is_empty() {
+            text.push("  (none: this plugin cannot call any cmdlet)".to_owned());
+        }
+        for c in capabilities.cmdlets() {
+            text.push(format!(
+                "  {:<40} {}",
+                c.name,
+                if c.read_only { "read" } else { "WRITE" }
+            ));
+            if c.parameters.is_empty() {
+                text.push("    (no parameters)".to_owned());
+            }
+            for p in &c.parameters {
+                let sensitive = if p.sensitive { "  [sensitive]" } else { "" };
+                let clear = if p.clear {
+                    "  [may clear: $null, @(), @{}]"
+                } else {
+                    ""
+                };
+                text.push(format!(
+                    "    -{:<37} {}{sensitive}{clear}",
+                    p.name,
+                    Escaped(&p.constraint.to_string())
+                ));
+            }
+        }
+        let cmdlets: Vec<_> = capabilities
+            .cmdlets()
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.name,
+                    "readOnly": c.read_only,
+                    "parameters": c.parameters.iter().map(|p| json!({
+                        "name": p.name,
+                        "constraint": constraint_json(&p.constraint),
+                        "sensitive": p.sensitive,
+                        "clear": p.clear,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        Section {
+            text,
+            json: vec![
+                ("readOnly", json!(capabilities.is_read_only())),
+                ("cmdlets", json!(cmdlets)),
+            ],
+        }
+    }
+}
+
+fn constraint_json(c: &Constraint) -> serde_json::Value {
+    match c {
+        Constraint::Any => json!({"any": true}),
+        Constraint::Set(entries) => {
+            json!({"set": entries.iter().map(|e| e.display().to_owned()).collect::<Vec<_>>()})
+        }
+        Constraint::Pattern(p) => json!({"pattern": p.source}),
+    }
+}
+
+/// One `[[cmdlet]]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCmdlet {
+    name: Spanned<String>,
+    #[serde(default)]
+    parameters: IndexMap<String, Spanned<RawParam>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParam {
+    set: Option<Vec<String>>,
+    pattern: Option<Spanned<String>>,
+    #[serde(default)]
+    sensitive: bool,
+    #[serde(default)]
+    clear: bool,
+}
+
+fn validate_cmdlets(
+    loc: &Source<'_>,
+    raw: Vec<Spanned<RawCmdlet>>,
+) -> Result<Capabilities, ManifestError> {
+    let mut cmdlets: Vec<CmdletRule> = Vec::with_capacity(raw.len());
+    // What all patterns of this manifest may still take.
+    let mut pattern_budget = PATTERNS_TOTAL_LIMIT;
+    for spanned in raw {
+        let cmdlet = spanned.into_inner();
+        let name = cmdlet.name.get_ref();
+        if !VERB_NOUN.is_match(name) {
+            return Err(loc.error_at(
+                &cmdlet.name,
+                format!("'{name}' is not a cmdlet name of the form Verb-Noun (like Get-Mailbox)"),
+            ));
+        }
+        if cmdlets.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {
+            return Err(loc.error_at(
+                &cmdlet.name,
+                format!(
+                    "cmdlet {name} is declared twice; merge its [[cmdlet]] tables into one (exorun never merges grants)"
+                ),
+            ));
+        }
+        let mut parameters: Vec<ParamRule> = Vec::with_capacity(cmdlet.parameters.len());
+        for (param_name, param) in cmdlet.parameters {
+            if !PARAMETER_NAME.is_match(&param_name) {
+                return Err(loc.error_at(
+                    &param,
+                    format!(
+                        "'{param_name}' is not a parameter name (letters and digits, without the leading dash)"
+                    ),
+                ));
+            }
+            if parameters
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(&param_name))
+            {
+                return Err(loc.error_at(
+                    &param,
+                    format!(
+                        "parameter {param_name} of {name} is declared twice (names ignore case)"
+                    ),
+                ));
+            }
+            parameters.push(validate_param(
+                loc,
+                name,
+                param_name,
+                param,
+                &mut pattern_budget,
+            )?);
+        }
+        cmdlets.push(CmdletRule {
+            read_only: exorun_cmdlet::is_read_only(name),
+            name: name.clone(),
+            parameters,
+        });
+    }
+    Ok(Capabilities { cmdlets })
+}
+
+fn validate_param(
+    loc: &Source<'_>,
+    cmdlet: &str,
+    name: String,
+    spanned: Spanned<RawParam>,
+    pattern_budget: &mut usize,
+) -> Result<ParamRule, ManifestError> {
+    let span_error = |message: String| loc.error_at(&spanned, message);
+    let raw = spanned.get_ref();
+    let constraint = match (&raw.set, &raw.pattern) {
+        (Some(_), Some(_)) => {
+            return Err(span_error(format!(
+                "{cmdlet} -{name} has both set and pattern; keep one (exorun does not guess which wins)"
+            )));
+        }
+        (Some(set), None) => {
+            if set.is_empty() {
+                return Err(span_error(format!(
+                    "{cmdlet} -{name} has an empty set, which would allow nothing; remove the parameter instead"
+                )));
+            }
+            Constraint::Set(set.iter().map(|s| SetEntry::parse(s)).collect())
+        }
+        (None, Some(pattern)) => {
+            let source = pattern.get_ref();
+            let compiled = Pattern::compile(source, *pattern_budget).map_err(|reason| {
+                loc.error_at(
+                    pattern,
+                    format!(
+                        "pattern for {cmdlet} -{name} is not a valid regular expression: {reason}"
+                    ),
+                )
+            })?;
+            *pattern_budget -= compiled.memory();
+            Constraint::Pattern(compiled)
+        }
+        (None, None) => Constraint::Any,
+    };
+    Ok(ParamRule {
+        name,
+        constraint,
+        sensitive: raw.sensitive,
+        clear: raw.clear,
+    })
+}

@@ -1,0 +1,86 @@
+//! `[limits]`: the memory, run time and cmdlet calls a plugin asks for,
+//! below the operator's [`Ceilings`]. Every run has limits: a manifest
+//! without the table gets [`Limits::default`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+use toml::Spanned;
+
+use super::{Capability, Grant, Section, Source};
+use crate::limits::{Ceilings, LimitError, Limits};
+use crate::manifest::{Manifest, ManifestError};
+
+/// A run's resource limits.
+pub struct LimitsCapability;
+
+impl Capability for LimitsCapability {
+    fn name(&self) -> &'static str {
+        "limits"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        &["limits"]
+    }
+
+    fn parse(&self, source: &Source<'_>) -> Result<Option<Arc<dyn Grant>>, ManifestError> {
+        let raw: RawLimits = source.key("limits")?.unwrap_or_default();
+        let defaults = Limits::default();
+        Ok(Some(Arc::new(Limits {
+            memory_mib: positive(source, raw.memory_mib, "memory-mib")?
+                .unwrap_or(defaults.memory_mib),
+            timeout: positive(source, raw.timeout_seconds, "timeout-seconds")?
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.timeout),
+            max_calls: positive(source, raw.max_calls, "max-calls")?.unwrap_or(defaults.max_calls),
+        })))
+    }
+
+    fn within(&self, manifest: &Manifest, ceilings: &Ceilings) -> Result<(), LimitError> {
+        manifest.limits().within(ceilings)
+    }
+
+    fn describe(&self, manifest: &Manifest) -> Section {
+        let limits = manifest.limits();
+        Section {
+            text: vec![format!(
+                "Limits     memory {} MiB · timeout {} s · at most {} cmdlet calls",
+                limits.memory_mib,
+                limits.timeout.as_secs(),
+                limits.max_calls
+            )],
+            json: vec![(
+                "limits",
+                json!({
+                    "memoryMiB": limits.memory_mib,
+                    "timeoutSeconds": limits.timeout.as_secs(),
+                    "maxCalls": limits.max_calls,
+                }),
+            )],
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLimits {
+    memory_mib: Option<Spanned<u64>>,
+    timeout_seconds: Option<Spanned<u64>>,
+    max_calls: Option<Spanned<u64>>,
+}
+
+fn positive(
+    loc: &Source<'_>,
+    value: Option<Spanned<u64>>,
+    key: &str,
+) -> Result<Option<u64>, ManifestError> {
+    match value {
+        Some(v) if *v.get_ref() == 0 => {
+            Err(loc.error_at(&v, format!("[limits] {key} must be greater than 0")))
+        }
+        Some(v) => Ok(Some(*v.get_ref())),
+        None => Ok(None),
+    }
+}

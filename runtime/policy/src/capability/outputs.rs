@@ -1,0 +1,88 @@
+//! `[outputs]`: a fresh folder per run for report files, capped in bytes
+//! and entries. Without the table a plugin gets no filesystem at all.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+use toml::Spanned;
+
+use super::{Capability, Grant, Section, Source};
+use crate::limits::{Ceilings, LimitError};
+use crate::manifest::{Manifest, ManifestError};
+use crate::outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};
+
+/// The per-run outputs folder.
+pub struct OutputsCapability;
+
+impl Capability for OutputsCapability {
+    fn name(&self) -> &'static str {
+        "outputs"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        &["outputs"]
+    }
+
+    fn parse(&self, source: &Source<'_>) -> Result<Option<Arc<dyn Grant>>, ManifestError> {
+        let Some(raw) = source.key::<RawOutputs>("outputs")? else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(validate_outputs(source, raw)?)))
+    }
+
+    fn within(&self, manifest: &Manifest, ceilings: &Ceilings) -> Result<(), LimitError> {
+        match manifest.outputs() {
+            Some(outputs) => outputs.within(ceilings),
+            None => Ok(()),
+        }
+    }
+
+    fn describe(&self, manifest: &Manifest) -> Section {
+        match manifest.outputs() {
+            Some(outputs) => Section {
+                text: vec![format!(
+                    "Outputs    a fresh folder per run (/outputs): at most {} MiB written, {} files and folders; no links",
+                    outputs.max_mib, outputs.max_files
+                )],
+                json: vec![(
+                    "outputs",
+                    json!({"maxMiB": outputs.max_mib, "maxFiles": outputs.max_files}),
+                )],
+            },
+            None => Section {
+                text: vec!["Outputs    none: no filesystem at all".to_owned()],
+                json: vec![("outputs", serde_json::Value::Null)],
+            },
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawOutputs {
+    max_mib: Option<Spanned<u64>>,
+    max_files: Option<Spanned<u64>>,
+}
+
+fn validate_outputs(loc: &Source<'_>, raw: RawOutputs) -> Result<Outputs, ManifestError> {
+    let defaults = Outputs::default();
+    let bounded = |value: Option<Spanned<u64>>, key: &str, ceiling: u64| match value {
+        Some(v) if *v.get_ref() == 0 => Err(loc.error_at(
+            &v,
+            format!(
+                "[outputs] {key} must be greater than 0 (leave [outputs] out for no folder at all)"
+            ),
+        )),
+        Some(v) if *v.get_ref() > ceiling => {
+            Err(loc.error_at(&v, format!("[outputs] {key} may be at most {ceiling}")))
+        }
+        Some(v) => Ok(Some(*v.get_ref())),
+        None => Ok(None),
+    };
+    Ok(Outputs {
+        max_mib: bounded(raw.max_mib, "max-mib", MAX_OUTPUTS_MIB)?.unwrap_or(defaults.max_mib),
+        max_files: bounded(raw.max_files, "max-files", MAX_OUTPUTS_FILES)?
+            .unwrap_or(defaults.max_files),
+    })
+}
