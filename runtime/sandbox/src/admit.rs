@@ -140,7 +140,10 @@ parameters.Identity = {}
     #[test]
     fn an_allowed_call_counts_as_one_attempt_and_no_refusal() {
         let mut budget = CallBudget::new(3, 100);
-        assert_eq!(budget.admit(|| None, &grants(), &allowed()), Verdict::Allowed);
+        assert_eq!(
+            budget.admit(|| None, &grants(), &allowed()),
+            Verdict::Allowed
+        );
         assert_eq!((budget.attempts, budget.refusals), (1, 0));
     }
 

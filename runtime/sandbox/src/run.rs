@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use exorun_cmdlet::{Backend, Call, CmdletError};
-use exorun_policy::{Capabilities, ResolvedInputs};
+use exorun_policy::ResolvedInputs;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -268,10 +268,6 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
-    pub fn capabilities(&self) -> &Capabilities {
-        self.plugin.manifest.capabilities()
-    }
-
     pub fn plugin_name(&self) -> &str {
         &self.plugin.manifest.plugin.name
     }

@@ -22,9 +22,9 @@ use wasmtime::component::Resource;
 
 use super::boundary::Lifted;
 use super::convert::{call_from_wit, error_to_wit};
+use crate::admit::Verdict;
 use crate::bindings::exorun::automation::cmdlets::{Host, HostPages};
 use crate::bindings::exorun::automation::types as wit;
-use crate::admit::Verdict;
 use crate::run::{CallRecord, Decision, RunState};
 
 /// An open paged read, owned by the plugin through a `pages` handle.
@@ -150,9 +150,11 @@ impl RunState {
         };
         let ctx = &mut self.ctx;
         let observer = ctx.observer.clone();
-        let verdict = ctx
-            .budget
-            .admit(|| observer.blocked(), ctx.plugin.manifest.capabilities(), call);
+        let verdict = ctx.budget.admit(
+            || observer.blocked(),
+            ctx.plugin.manifest.capabilities(),
+            call,
+        );
         match verdict {
             Verdict::Allowed => Ok(Ok(())),
             Verdict::End { refusals } => Err(wasmtime::Error::new(PolicyViolation { refusals })),
