@@ -1,7 +1,9 @@
-//! The little calendar arithmetic the crate needs (certificate dates in
-//! messages, `Rate-Limit-Reset` headers), without a date-time dependency.
+//! The few conversions the crate needs (certificate dates in messages,
+//! `Rate-Limit-Reset` headers), on `jiff`'s calendar.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jiff::Timestamp;
 
 /// Seconds since the Unix epoch, negative before it.
 pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
@@ -19,80 +21,29 @@ pub(crate) fn from_unix_seconds(secs: i64) -> SystemTime {
     }
 }
 
-/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// (year, month, day) to days since 1970-01-01.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `2030-01-31 12:00:00Z`, the form Entra uses in its own messages.
 pub(crate) fn format_utc(t: SystemTime) -> String {
-    let secs = unix_seconds(t);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    // A SystemTime outside jiff's years -9999..=9999 cannot come from a
+    // certificate that parsed; it shows as the epoch rather than panic.
+    let at = Timestamp::try_from(t).unwrap_or(Timestamp::UNIX_EPOCH);
+    at.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
-/// Parses ISO 8601 UTC as `Rate-Limit-Reset` carries it:
-/// `2024-05-22T16:52:26.365Z` (fraction optional, `Z` or `+00:00`).
+/// Parses ISO 8601 as `Rate-Limit-Reset` carries it:
+/// `2024-05-22T16:52:26.365Z` (fraction optional; `Z` or an offset, and
+/// without one, UTC).
 pub(crate) fn parse_iso8601_utc(s: &str) -> Option<SystemTime> {
     let s = s.trim();
-    let (date, time) = s.split_once(['T', 't', ' '])?;
-    let mut date_parts = date.splitn(3, '-');
-    let y: i64 = date_parts.next()?.parse().ok()?;
-    let mo: u32 = date_parts.next()?.parse().ok()?;
-    let d: u32 = date_parts.next()?.parse().ok()?;
-    let time = time
-        .strip_suffix(['Z', 'z'])
-        .or_else(|| time.strip_suffix("+00:00"))
-        .unwrap_or(time);
-    let (hms, frac) = match time.split_once('.') {
-        Some((hms, frac)) => (hms, frac),
-        None => (time, ""),
+    let at = match s.parse::<Timestamp>() {
+        Ok(at) => at,
+        Err(_) => s
+            .parse::<jiff::civil::DateTime>()
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()?
+            .timestamp(),
     };
-    let mut hms_parts = hms.splitn(3, ':');
-    let h: i64 = hms_parts.next()?.parse().ok()?;
-    let mi: i64 = hms_parts.next()?.parse().ok()?;
-    let se: i64 = hms_parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let nanos = if frac.is_empty() {
-        0
-    } else {
-        let digits: String = frac.chars().take(9).collect();
-        if !digits.chars().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        let n: u32 = digits.parse().ok()?;
-        n * 10u32.pow(9 - digits.len() as u32)
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
-    Some(from_unix_seconds(secs) + Duration::from_nanos(u64::from(nanos)))
+    Some(SystemTime::from(at))
 }
 
 #[cfg(test)]
@@ -113,10 +64,11 @@ mod tests {
     }
 
     #[test]
-    fn days_round_trip() {
-        for days in [-1000, 0, 59, 60, 10_957, 20_000, 100_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
+    fn formatted_times_before_and_after_the_epoch_read_back() {
+        for secs in [-86_400_000, 0, 5_184_000, 946_684_799, 4_102_444_800] {
+            let t = from_unix_seconds(secs);
+            let shown = format_utc(t).replace(' ', "T");
+            assert_eq!(parse_iso8601_utc(&shown), Some(t), "{shown}");
         }
     }
 }

@@ -1,9 +1,9 @@
-//! Wall-clock helpers and the handful of timestamp formats the wire uses.
-//!
-//! The formats are written by hand (a civil-date conversion is twenty lines)
-//! rather than pulling a date crate into the simulator for four strings.
+//! Wall-clock helpers and the handful of timestamp formats the wire uses,
+//! on `jiff`'s calendar.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jiff::Timestamp;
 
 /// Seconds since the Unix epoch, with the fraction (assertions carry floats).
 pub fn unix_now_f64() -> f64 {
@@ -18,35 +18,16 @@ pub fn unix_now() -> i64 {
     unix_now_f64().floor() as i64
 }
 
-/// Splits Unix seconds into (year, month, day, hour, minute, second), UTC.
-///
-/// Howard Hinnant's `civil_from_days`; valid for every date a token can carry.
-fn civil(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (secs / 3600) as u32,
-        ((secs % 3600) / 60) as u32,
-        (secs % 60) as u32,
-    )
+/// A Unix second as a UTC timestamp. Seconds outside jiff's years
+/// -9999..=9999 cannot come from a token that parsed; they show as the
+/// epoch rather than panic.
+fn utc(unix: i64) -> Timestamp {
+    Timestamp::from_second(unix).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// Entra's error timestamp: `2016-01-09 02:02:12Z`.
 pub fn entra_timestamp(unix: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(unix);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}Z")
+    utc(unix).strftime("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
 /// .NET round-trip form with seven fractional digits, as in AADSTS700024:
@@ -54,8 +35,8 @@ pub fn entra_timestamp(unix: i64) -> String {
 pub fn dotnet_round_trip(unix: f64) -> String {
     let whole = unix.floor();
     let ticks = ((unix - whole) * 10_000_000.0).floor() as u64;
-    let (y, mo, d, h, mi, s) = civil(whole as i64);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ticks:07}Z")
+    let at = utc(whole as i64).strftime("%Y-%m-%dT%H:%M:%S");
+    format!("{at}.{ticks:07}Z")
 }
 
 /// ISO 8601 UTC with milliseconds, as in `Rate-Limit-Reset`:
@@ -63,15 +44,14 @@ pub fn dotnet_round_trip(unix: f64) -> String {
 pub fn iso8601_millis(unix: f64) -> String {
     let whole = unix.floor();
     let millis = ((unix - whole) * 1000.0).floor() as u64;
-    let (y, mo, d, h, mi, s) = civil(whole as i64);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{millis:03}Z")
+    let at = utc(whole as i64).strftime("%Y-%m-%dT%H:%M:%S");
+    format!("{at}.{millis:03}Z")
 }
 
 /// The US-style date the AADSTS700027 "key used is expired" text shows:
 /// `06/29/2021 21:13:15`.
 pub fn us_date_time(unix: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(unix);
-    format!("{mo:02}/{d:02}/{y:04} {h:02}:{mi:02}:{s:02}")
+    utc(unix).strftime("%m/%d/%Y %H:%M:%S").to_string()
 }
 
 #[cfg(test)]

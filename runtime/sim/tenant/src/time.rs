@@ -1,7 +1,14 @@
-//! Dates as Exchange prints and accepts them, without a calendar crate.
+//! Dates as Exchange prints and accepts them.
 //!
 //! Times are kept as Unix seconds (UTC); the simulated tenant has no time
-//! zones, so every offset is `+00:00`.
+//! zones, so every offset is `+00:00`. The calendar is `jiff`'s; the
+//! splitting of the forms a caller may send stays here because it follows
+//! what the service accepts (en-US `M/d/yyyy`, the module's offset-less
+//! form), which no general parser does.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 
 /// `2022-06-29T17:57:03.0000000+00:00`: the form of `System.DateTime` values.
 pub fn format_offset(secs: i64) -> String {
@@ -14,15 +21,10 @@ pub fn format_utc(secs: i64) -> String {
 }
 
 fn format_plain(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    // Seconds outside jiff's years -9999..=9999 cannot come from a caller
+    // (they would not parse); they print as the epoch rather than panic.
+    let at = Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH);
+    at.strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 /// Parses the date forms a caller may send: the module's
@@ -101,44 +103,11 @@ fn parse_clock(clock: &str) -> Option<i64> {
     Some(h * 3600 + m * 60 + s)
 }
 
+/// Midnight UTC of a calendar date, in Unix seconds; `None` for a date
+/// that does not exist (2023-02-29, month 13).
 fn to_secs(y: i64, m: u32, d: u32) -> Option<i64> {
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
-        return None;
-    }
-    Some(days_from_civil(y, m, d) * 86_400)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's days-from-civil: days since 1970-01-01.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let date = Date::new(y.try_into().ok()?, m.try_into().ok()?, d.try_into().ok()?).ok()?;
+    Some(date.to_zoned(TimeZone::UTC).ok()?.timestamp().as_second())
 }
 
 #[cfg(test)]
