@@ -333,8 +333,7 @@ mod js {
     //! network (`fetch`) end in a trap at a stubbed import before anything
     //! leaves it.
 
-    use exorun_sandbox::LogLevel;
-    use exorun_sandbox::run::LogSource;
+    use exorun_sandbox::{LogLevel, LogSource};
 
     use super::*;
 

@@ -123,13 +123,13 @@ async fn what_if_changes_nothing_and_apply_makes_exactly_the_planned_changes() {
         "{}",
         show.stdout
     );
-    let first = exorun_plan::render::render_call(&plan.calls[0], None);
+    let first = exorun_plan::render_call(&plan.calls[0], None);
     assert!(
         show.stdout.contains(&format!("  1  {first}\n")),
         "{}",
         show.stdout
     );
-    let object = exorun_plan::render::object_of(&plan.calls[0]);
+    let object = exorun_plan::object_of(&plan.calls[0]);
     assert!(
         show.stdout.contains(&format!("\n{object}\n  ")),
         "{}",

@@ -160,7 +160,7 @@ pub fn rate_and_eta(done: u64, total: Option<u64>, rate: Option<f64>) -> String 
         let eta = (total - done) as f64 / rate;
         text.push_str(&format!(
             ", ETA {}",
-            exorun_plan::check::human(Duration::from_secs_f64(eta))
+            exorun_plan::human(Duration::from_secs_f64(eta))
         ));
     }
     text.push(')');

@@ -82,7 +82,7 @@ pub enum Constraint {
 pub enum SetEntry {
     Null,
     Bool(bool),
-    /// Compared as .NET's `OrdinalIgnoreCase` ([`crate::ordinal`]); kept
+    /// Compared as .NET's `OrdinalIgnoreCase` (the `ordinal` module); kept
     /// in the manifest's spelling.
     Text(String),
 }

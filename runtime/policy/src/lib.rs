@@ -3,23 +3,23 @@
 //! [`Manifest`] parses and validates `exorun.toml` strictly (unknown keys,
 //! duplicates, bad patterns and non Verb-Noun names are errors with file,
 //! line and column), each table by the [`capability`] that owns it. [`Capabilities`] is the validated allow-list, and
-//! [`gate::check`] is the one function every cmdlet call crosses before it
+//! [`check`] is the one function every cmdlet call crosses before it
 //! may leave the host: JEA's `VisibleCmdlets` with `ValidateSet` and
 //! `ValidatePattern`, without JEA's most-permissive merging.
 
 #![forbid(unsafe_code)]
 
-pub mod capabilities;
+mod capabilities;
 pub mod capability;
-pub mod gate;
-pub mod inputs;
-pub mod limits;
-pub mod manifest;
-pub mod ordinal;
-pub mod outputs;
-pub mod pattern;
+mod gate;
+mod inputs;
+mod limits;
+mod manifest;
+mod ordinal;
+mod outputs;
+mod pattern;
 
-pub use capabilities::{Capabilities, CmdletRule, Constraint, ParamRule};
+pub use capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, Pattern, SetEntry};
 pub use capability::{Capability, Grant, Section};
 pub use gate::{Denial, DenyReason, MAX_CALL_BYTES, call_bytes, check};
 pub use inputs::{InputError, InputSpec, InputType, InputValue, ResolvedInputs};

@@ -13,7 +13,7 @@
 //!
 //! Memory: each pattern's NFA is capped at [`PATTERN_SIZE_LIMIT`], and all
 //! the patterns of one manifest together (compiled size plus the lazy-DFA
-//! cache each may grow while matching) at [`PATTERNS_TOTAL_LIMIT`].
+//! cache each may grow while matching) at `PATTERNS_TOTAL_LIMIT`.
 
 use regex_automata::meta;
 use regex_syntax::ast::{self, Ast};

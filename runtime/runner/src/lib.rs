@@ -6,7 +6,7 @@
 //!   run or a what-if run that writes a plan. The run's start record is
 //!   written before the plugin starts, its end record after the plan (which
 //!   it names), and the plan file is reserved before anything runs.
-//! - [`apply`]: checks a reviewed plan against the plugin the operator
+//! - applying a plan: checks a reviewed plan against the plugin the operator
 //!   names ([`check_apply`]), then sends exactly its calls
 //!   ([`CheckedApply::send`]). Between the two the caller asks for
 //!   confirmation (the CLI's prompt, the service's second approver).

@@ -165,7 +165,7 @@ impl AuditObserver {
         log.sync()
     }
 
-    /// Writes the pending call records now (see [`Shared::flush`]).
+    /// Writes the pending call records now (see `Shared::flush`).
     pub fn flush(&self) {
         self.shared.flush();
     }

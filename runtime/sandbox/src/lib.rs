@@ -1,40 +1,40 @@
 //! The sandbox: runs one automation as a WebAssembly component with nothing
 //! but the imports of the `exorun:automation` world.
 //!
-//! The path of a call: the plugin calls `cmdlets.invoke` → [`host::cmdlets`]
+//! The path of a call: the plugin calls `cmdlets.invoke` → `host::cmdlets`
 //! checks it with [`exorun_policy::check`] and the run's call budget → the
 //! [`exorun_cmdlet::Backend`] carries it to the tenant. WASI 0.2 is linked so
 //! that language runtimes can start, but with no preopened folder, no
 //! network, no environment and a size-capped stdout.
 //!
 //! Units, each with one job:
-//! - [`engine`]: the wasmtime engine (pooling allocator, epochs) and its ticker;
-//! - [`plugin`]: loading a manifest's component (digest check, import check,
+//! - `engine`: the wasmtime engine (pooling allocator, epochs) and its ticker;
+//! - `plugin`: loading a manifest's component (digest check, import check,
 //!   `InstancePre`);
-//! - [`cache`]: compiled components on disk, so only a plugin's first run
+//! - `cache`: compiled components on disk, so only a plugin's first run
 //!   compiles;
 //! - `capability`: the host half of each capability (its WIT interface,
 //!   per-run state and report), one unit each, linked and run in turn;
-//! - [`host`]: the host side of the WIT imports;
+//! - `host`: the host side of the WIT imports;
 //! - `admit`: the decision on one call (budget, refusals, gate), apart
 //!   from wasmtime so it is tested without a guest;
-//! - [`limits`]: memory and table limits of one run;
-//! - [`run`]: one run, from a fresh store to a [`RunReport`];
-//! - [`outputs`]: the `[outputs]` capability, a size-capped folder;
-//! - [`audit`]: the audit trail as an [`Observer`] of runs.
+//! - `limits`: memory and table limits of one run;
+//! - `run`: one run, from a fresh store to a [`RunReport`];
+//! - `outputs`: the `[outputs]` capability, a size-capped folder;
+//! - `audit`: the audit trail as an [`Observer`] of runs.
 
 mod admit;
-pub mod audit;
+mod audit;
 mod bindings;
-pub mod cache;
+mod cache;
 mod capability;
-pub mod engine;
+mod engine;
 mod error;
-pub mod host;
+mod host;
 mod limits;
-pub mod outputs;
-pub mod plugin;
-pub mod run;
+mod outputs;
+mod plugin;
+mod run;
 
 pub use audit::AuditObserver;
 pub use cache::{CacheConfig, CacheOutcome, CompileCache};
@@ -43,5 +43,5 @@ pub use error::{LoadError, RunError};
 pub use outputs::{OutputFile, OutputKind, OutputsLimitExceeded, OutputsReport};
 pub use plugin::Plugin;
 pub use run::{
-    CallRecord, Decision, LogLevel, LogLine, Observer, Observers, RunReport, RunRequest,
+    CallRecord, Decision, LogLevel, LogLine, LogSource, Observer, Observers, RunReport, RunRequest,
 };

@@ -74,7 +74,7 @@ fn refuse(reason: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
 }
 
 async fn apply(args: Args) -> anyhow::Result<ExitCode> {
-    let max_age = exorun_plan::check::parse_duration(&args.max_age).with_context(|| {
+    let max_age = exorun_plan::parse_duration(&args.max_age).with_context(|| {
         format!(
             "--max-age '{}' is not a span such as 90s, 30m, 12h or 7d",
             args.max_age

@@ -201,7 +201,7 @@ fn parse_since(text: &str) -> anyhow::Result<SystemTime> {
     if let Some(time) = exorun_audit::parse_rfc3339(text) {
         return Ok(time);
     }
-    if let Some(span) = exorun_plan::check::parse_duration(text) {
+    if let Some(span) = exorun_plan::parse_duration(text) {
         return Ok(SystemTime::now()
             .checked_sub(span)
             .unwrap_or(SystemTime::UNIX_EPOCH));
