@@ -13,14 +13,10 @@ use crate::chain::seal;
 use crate::entry::{Entry, to_record};
 use crate::error::AuditError;
 use crate::head::{Anchor, head_path, write_head};
-use crate::record::Record;
+use crate::record::{MAX_LINE_BYTES, Record};
 use crate::tail::{Tail, read_tail};
 use crate::time::format_rfc3339_millis;
 
-/// The longest line the log writes or reads. Far above any real record
-/// (messages are capped at 1 KiB), it bounds the memory a reader spends on
-/// a hostile file with no newlines.
-pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// How far each append goes before it returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use crate::chain::looks_torn;
 use crate::error::AuditError;
-use crate::log::MAX_LINE_BYTES;
+use crate::record::MAX_LINE_BYTES;
 use crate::record::Record;
 use crate::time::format_rfc3339_millis;
 

@@ -182,3 +182,8 @@ pub struct Record {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub hash: String,
 }
+
+/// The longest line the log writes or reads. Far above any real record
+/// (messages are capped at 1 KiB), it bounds the memory a reader spends on
+/// a hostile file with no newlines.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::chain::{ZERO_HASH, inspect, looks_torn, to_hex};
 use crate::error::AuditError;
-use crate::log::MAX_LINE_BYTES;
+use crate::record::MAX_LINE_BYTES;
 
 const CHUNK: u64 = 8 * 1024;
 

@@ -29,7 +29,8 @@ use std::path::{Path, PathBuf};
 
 use crate::chain::{Unsealed, inspect, looks_torn, to_hex};
 use crate::head::{Anchor, head_path, read_head};
-use crate::log::{Locked, MAX_LINE_BYTES};
+use crate::log::Locked;
+use crate::record::MAX_LINE_BYTES;
 
 /// How to use the head file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

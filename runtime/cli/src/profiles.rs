@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::tenant::ProfileFields;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,4 +84,20 @@ pub fn load(name: &str) -> anyhow::Result<ProfileFields> {
             )
         }
     }
+}
+
+/// Profile fields, the same names as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProfileFields {
+    pub organization: Option<String>,
+    pub app_id: Option<String>,
+    pub certificate_file_path: Option<PathBuf>,
+    pub certificate_password_file: Option<PathBuf>,
+    pub certificate_thumbprint: Option<String>,
+    pub certificate_store: Option<PathBuf>,
+    pub exchange_environment_name: Option<String>,
+    pub authority: Option<String>,
+    pub exchange_url: Option<String>,
+    pub ca_file: Option<PathBuf>,
 }

@@ -13,7 +13,6 @@ use exorun_cmdlet::Backend;
 use exorun_exchange::{
     CertificateSource, ConnectOptions, Connection, ExchangeEnvironment, SecretString,
 };
-use serde::Deserialize;
 
 use crate::profiles;
 
@@ -106,7 +105,7 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
     }
     let profile = match &args.profile {
         Some(name) => profiles::load(name)?,
-        None => ProfileFields::default(),
+        None => profiles::ProfileFields::default(),
     };
     let pick = |flag: &Option<String>, from_profile: &Option<String>| {
         flag.clone().or_else(|| from_profile.clone())
@@ -295,18 +294,3 @@ pub fn private_state_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Profile fields, the same names as the flags.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ProfileFields {
-    pub organization: Option<String>,
-    pub app_id: Option<String>,
-    pub certificate_file_path: Option<PathBuf>,
-    pub certificate_password_file: Option<PathBuf>,
-    pub certificate_thumbprint: Option<String>,
-    pub certificate_store: Option<PathBuf>,
-    pub exchange_environment_name: Option<String>,
-    pub authority: Option<String>,
-    pub exchange_url: Option<String>,
-    pub ca_file: Option<PathBuf>,
-}

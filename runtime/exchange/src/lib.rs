@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod client;
 mod connection;
+mod http_text;
 mod secret;
 mod time_util;
 

@@ -218,7 +218,7 @@ impl TokenAcquirer {
             .finish();
         let transport = |e: reqwest::Error| AuthError::Transport {
             url: self.token_url.clone(),
-            message: crate::client::errors::describe_reqwest(&e),
+            message: crate::http_text::describe_reqwest(&e),
         };
         let started = Instant::now();
         let response = self
@@ -260,7 +260,7 @@ impl TokenAcquirer {
             None => Err(AuthError::BadResponse {
                 url: self.token_url.clone(),
                 status,
-                detail: crate::client::errors::snippet(&body),
+                detail: crate::http_text::snippet(&body),
             }),
         }
     }

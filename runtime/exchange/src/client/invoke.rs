@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use super::deadline::{Deadlines, Elapsed};
 use super::encoding::encode_body;
-use super::errors::{ServerError, describe_reqwest};
+use super::errors::ServerError;
+use crate::http_text::describe_reqwest;
 use super::limiter::TenantLimiter;
 use super::paging::InvokePages;
 use super::retry::{RetryPolicy, millis_u32, parse_retry_after};
