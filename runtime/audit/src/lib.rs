@@ -71,10 +71,10 @@ pub use entry::{CallEvent, CallOutcome, Decision, Entry, Event, RunEndEvent, Run
 pub use error::AuditError;
 pub use head::{Anchor, head_path};
 pub use log::{AuditLog, Durability};
-pub use record::MAX_LINE_BYTES;
 pub use operator::current_operator;
 pub use path::{ENV_AUDIT_LOG, default_path, path_from_env};
 pub use query::{Filter, Query, query};
+pub use record::MAX_LINE_BYTES;
 pub use record::{DecisionKind, Kind, Parameters, PluginRef, Record, RunMode, RunStatus};
 pub use redact::{MAX_MESSAGE_BYTES, REDACTED, is_sensitive_name};
 pub use table::render_table;

@@ -17,7 +17,6 @@ use crate::record::{MAX_LINE_BYTES, Record};
 use crate::tail::{Tail, read_tail};
 use crate::time::format_rfc3339_millis;
 
-
 /// How far each append goes before it returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {

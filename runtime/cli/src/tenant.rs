@@ -293,4 +293,3 @@ pub fn private_state_dir() -> anyhow::Result<PathBuf> {
         .with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
-

@@ -31,6 +31,11 @@ impl Capabilities {
     }
 }
 
+/// The grant of a manifest without `[[cmdlet]]`: no cmdlet at all.
+pub(crate) static NO_CMDLETS: Capabilities = Capabilities {
+    cmdlets: Vec::new(),
+};
+
 /// One `[[cmdlet]]` table.
 #[derive(Clone, Debug)]
 pub struct CmdletRule {

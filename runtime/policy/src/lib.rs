@@ -18,11 +18,13 @@ mod manifest;
 mod ordinal;
 mod outputs;
 mod pattern;
+mod source;
 
 pub use capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, Pattern, SetEntry};
-pub use capability::{Capability, Grant, Section};
+pub use capability::{Capability, Grant, Grants, Section};
 pub use gate::{Denial, DenyReason, MAX_CALL_BYTES, call_bytes, check};
 pub use inputs::{InputError, InputSpec, InputType, InputValue, ResolvedInputs};
 pub use limits::{Ceilings, LimitError, Limits};
-pub use manifest::{MAX_MANIFEST_BYTES, Manifest, ManifestError, PluginInfo};
+pub use manifest::{MAX_MANIFEST_BYTES, Manifest, PluginInfo};
 pub use outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};
+pub use source::ManifestError;

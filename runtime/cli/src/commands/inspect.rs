@@ -37,7 +37,10 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let plugin = &manifest.plugin;
     // Everything below the plugin's name comes from the registered
     // capabilities, so none can be left out.
-    let sections: Vec<Section> = REGISTRY.iter().map(|c| c.describe(&manifest)).collect();
+    let sections: Vec<Section> = REGISTRY
+        .iter()
+        .map(|c| c.describe(manifest.grants()))
+        .collect();
     if args.json {
         let mut out = json!({
             "name": plugin.name,

@@ -19,12 +19,12 @@ use uuid::Uuid;
 use super::deadline::{Deadlines, Elapsed};
 use super::encoding::encode_body;
 use super::errors::ServerError;
-use crate::http_text::describe_reqwest;
 use super::limiter::TenantLimiter;
 use super::paging::InvokePages;
 use super::retry::{RetryPolicy, millis_u32, parse_retry_after};
 use crate::auth::token::AuthError;
 use crate::auth::token_cache::TokenCache;
+use crate::http_text::describe_reqwest;
 
 /// The organisation arbitration mailbox an app-only call is routed by.
 pub const APP_ANCHOR_MAILBOX: &str = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}";

@@ -12,10 +12,12 @@ use serde::Deserialize;
 use serde_json::json;
 use toml::Spanned;
 
-use super::{Capability, Grant, Section, Source};
-use crate::capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, Pattern, SetEntry};
-use crate::manifest::{Manifest, ManifestError};
+use super::{Capability, Grant, Grants, Section, Source};
+use crate::capabilities::{
+    Capabilities, CmdletRule, Constraint, NO_CMDLETS, ParamRule, Pattern, SetEntry,
+};
 use crate::pattern::PATTERNS_TOTAL_LIMIT;
+use crate::source::ManifestError;
 
 static VERB_NOUN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z]+-[A-Za-z][A-Za-z0-9]*$").expect("static regex"));
@@ -40,8 +42,8 @@ impl Capability for CmdletsCapability {
         Ok(Some(Arc::new(validate_cmdlets(source, raw)?)))
     }
 
-    fn describe(&self, manifest: &Manifest) -> Section {
-        let capabilities = manifest.capabilities();
+    fn describe(&self, grants: &Grants) -> Section {
+        let capabilities = grants.get::<Capabilities>().unwrap_or(&NO_CMDLETS);
         let mut text = vec![
             format!(
                 "Access     {}",

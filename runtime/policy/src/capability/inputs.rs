@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::json;
 use toml::Spanned;
 
-use super::{Capability, Grant, Section, Source};
+use super::{Capability, Grant, Grants, Section, Source};
 use crate::inputs::{InputSpec, InputType, InputValue};
-use crate::manifest::{Manifest, ManifestError};
+use crate::source::ManifestError;
 
 static INPUT_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$").expect("static regex"));
@@ -39,8 +39,10 @@ impl Capability for InputsCapability {
         Ok(Some(Arc::new(specs)))
     }
 
-    fn describe(&self, manifest: &Manifest) -> Section {
-        let inputs = manifest.inputs();
+    fn describe(&self, grants: &Grants) -> Section {
+        let inputs = grants
+            .get::<Vec<InputSpec>>()
+            .map_or(&[][..], Vec::as_slice);
         let mut text = vec!["Inputs".to_owned()];
         if inputs.is_empty() {
             text.push("  (none)".to_owned());

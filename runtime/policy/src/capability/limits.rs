@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 use toml::Spanned;
 
-use super::{Capability, Grant, Section, Source};
+use super::{Capability, Grant, Grants, Section, Source};
 use crate::limits::{Ceilings, LimitError, Limits};
-use crate::manifest::{Manifest, ManifestError};
+use crate::source::ManifestError;
 
 /// A run's resource limits.
 pub struct LimitsCapability;
@@ -38,12 +38,16 @@ impl Capability for LimitsCapability {
         })))
     }
 
-    fn within(&self, manifest: &Manifest, ceilings: &Ceilings) -> Result<(), LimitError> {
-        manifest.limits().within(ceilings)
+    fn within(&self, grants: &Grants, ceilings: &Ceilings) -> Result<(), LimitError> {
+        grants
+            .get::<Limits>()
+            .copied()
+            .unwrap_or_default()
+            .within(ceilings)
     }
 
-    fn describe(&self, manifest: &Manifest) -> Section {
-        let limits = manifest.limits();
+    fn describe(&self, grants: &Grants) -> Section {
+        let limits = grants.get::<Limits>().copied().unwrap_or_default();
         Section {
             text: vec![format!(
                 "Limits     memory {} MiB · timeout {} s · at most {} cmdlet calls",

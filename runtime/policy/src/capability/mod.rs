@@ -20,15 +20,12 @@ pub mod outputs;
 
 use std::any::Any;
 use std::fmt::Debug;
-use std::marker::PhantomData;
-use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
-use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use toml::Spanned;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::limits::{Ceilings, LimitError};
-use crate::manifest::{Manifest, ManifestError};
+pub use crate::source::{ManifestError, Source};
 
 /// One thing a manifest can grant. Implementations are unit structs listed
 /// in [`REGISTRY`].
@@ -44,19 +41,48 @@ pub trait Capability: Sync {
     fn parse(&self, source: &Source<'_>) -> Result<Option<Arc<dyn Grant>>, ManifestError>;
 
     /// Refuses a grant above what the operator allows.
-    fn within(&self, _manifest: &Manifest, _ceilings: &Ceilings) -> Result<(), LimitError> {
+    fn within(&self, _grants: &Grants, _ceilings: &Ceilings) -> Result<(), LimitError> {
         Ok(())
     }
 
     /// What the manifest grants of this capability (or that it grants
     /// nothing), for `exorun inspect`.
-    fn describe(&self, manifest: &Manifest) -> Section;
+    fn describe(&self, grants: &Grants) -> Section;
 }
 
 /// A validated grant, as [`Capability::parse`] made it. Found again by its
-/// type with [`Manifest::grant`].
+/// type with [`Grants::get`].
 pub trait Grant: Any + Debug + Send + Sync {}
 impl<T: Any + Debug + Send + Sync> Grant for T {}
+
+/// What one manifest grants: one entry per capability it uses.
+#[derive(Clone, Debug, Default)]
+pub struct Grants(Vec<Arc<dyn Grant>>);
+
+impl Grants {
+    /// The grant of type `T`, when the manifest has one.
+    pub fn get<T: Grant>(&self) -> Option<&T> {
+        self.0.iter().find_map(|grant| {
+            let any: &dyn Any = grant.as_ref();
+            any.downcast_ref::<T>()
+        })
+    }
+
+    /// Reads every registered capability's keys from the manifest.
+    pub(crate) fn parse(source: &Source<'_>) -> Result<Grants, ManifestError> {
+        let mut grants = Vec::with_capacity(REGISTRY.len());
+        for capability in REGISTRY {
+            grants.extend(capability.parse(source)?);
+        }
+        Ok(Grants(grants))
+    }
+
+    /// Refuses grants above the operator's ceilings, capability by
+    /// capability.
+    pub fn within(&self, ceilings: &Ceilings) -> Result<(), LimitError> {
+        REGISTRY.iter().try_for_each(|c| c.within(self, ceilings))
+    }
+}
 
 /// One capability as `exorun inspect` shows it.
 #[derive(Clone, Debug, Default)]
@@ -84,86 +110,6 @@ pub(crate) fn known_keys() -> &'static [&'static str] {
         Box::leak(keys.into_boxed_slice())
     });
     &KEYS
-}
-
-/// The manifest text, as a capability reads its keys from it.
-pub struct Source<'a> {
-    pub(crate) path: &'a Path,
-    pub(crate) text: &'a str,
-}
-
-impl Source<'_> {
-    /// The value of one top-level key, deserialized with its spans kept
-    /// (so [`Source::error_at`] can point at the line); `None` when the
-    /// manifest does not have the key.
-    pub fn key<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ManifestError> {
-        let deserializer =
-            toml::de::Deserializer::parse(self.text).map_err(|e| self.toml_error(e))?;
-        PickKey {
-            key,
-            _value: PhantomData,
-        }
-        .deserialize(deserializer)
-        .map_err(|e| self.toml_error(e))
-    }
-
-    /// An error at the position of a spanned value.
-    pub fn error_at<T>(&self, spanned: &Spanned<T>, message: String) -> ManifestError {
-        self.error(spanned.span().start, message)
-    }
-
-    /// An error at a byte offset, as `file:line:column: message`.
-    pub fn error(&self, offset: usize, message: String) -> ManifestError {
-        let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or(self.text);
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        ManifestError::Invalid {
-            path: self.path.to_path_buf(),
-            line,
-            column,
-            message,
-        }
-    }
-
-    pub(crate) fn toml_error(&self, e: toml::de::Error) -> ManifestError {
-        let offset = e.span().map(|s| s.start).unwrap_or(0);
-        self.error(offset, e.message().trim_end().to_owned())
-    }
-}
-
-/// Deserializes one key of the top-level table and skips the others.
-struct PickKey<'k, T> {
-    key: &'k str,
-    _value: PhantomData<T>,
-}
-
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for PickKey<'_, T> {
-    type Value = Option<T>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, T: DeserializeOwned> Visitor<'de> for PickKey<'_, T> {
-    type Value = Option<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a manifest table")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
-        let mut found = None;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == self.key {
-                found = Some(map.next_value::<T>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
 }
 
 /// Refuses a top-level key that neither `[plugin]` nor any capability owns,

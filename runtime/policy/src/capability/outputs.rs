@@ -7,10 +7,10 @@ use serde::Deserialize;
 use serde_json::json;
 use toml::Spanned;
 
-use super::{Capability, Grant, Section, Source};
+use super::{Capability, Grant, Grants, Section, Source};
 use crate::limits::{Ceilings, LimitError};
-use crate::manifest::{Manifest, ManifestError};
 use crate::outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};
+use crate::source::ManifestError;
 
 /// The per-run outputs folder.
 pub struct OutputsCapability;
@@ -31,15 +31,15 @@ impl Capability for OutputsCapability {
         Ok(Some(Arc::new(validate_outputs(source, raw)?)))
     }
 
-    fn within(&self, manifest: &Manifest, ceilings: &Ceilings) -> Result<(), LimitError> {
-        match manifest.outputs() {
+    fn within(&self, grants: &Grants, ceilings: &Ceilings) -> Result<(), LimitError> {
+        match grants.get::<Outputs>() {
             Some(outputs) => outputs.within(ceilings),
             None => Ok(()),
         }
     }
 
-    fn describe(&self, manifest: &Manifest) -> Section {
-        match manifest.outputs() {
+    fn describe(&self, grants: &Grants) -> Section {
+        match grants.get::<Outputs>() {
             Some(outputs) => Section {
                 text: vec![format!(
                     "Outputs    a fresh folder per run (/outputs): at most {} MiB written, {} files and folders; no links",

@@ -8,16 +8,17 @@
 mod raw;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::de::DeserializeSeed;
 
-use crate::capabilities::Capabilities;
-use crate::capability::{Grant, KnownKeys, REGISTRY, Source};
+use crate::capabilities::{Capabilities, NO_CMDLETS};
+use crate::capability::{Grant, Grants, KnownKeys};
 use crate::inputs::InputSpec;
 use crate::limits::{Ceilings, LimitError, Limits};
 use crate::outputs::Outputs;
+use crate::source::{ManifestError, Source};
 use raw::RawPlugin;
 
 /// The largest manifest read. Real manifests are a few KiB; a manifest
@@ -27,23 +28,6 @@ pub const MAX_MANIFEST_BYTES: usize = 256 << 10;
 
 static PLUGIN_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{0,63}$").expect("static regex"));
-
-/// A manifest problem, located in its file.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}:{line}:{column}: {message}", path.display())]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-}
 
 /// The `[plugin]` table.
 #[derive(Clone, Debug)]
@@ -69,7 +53,7 @@ pub struct Manifest {
     pub plugin: PluginInfo,
     /// What the manifest grants, one entry per capability of
     /// [`crate::capability::REGISTRY`] that it uses.
-    grants: Vec<Arc<dyn Grant>>,
+    grants: Grants,
 }
 
 impl Manifest {
@@ -116,10 +100,7 @@ impl Manifest {
             .ok_or_else(|| source.error(0, "missing field `plugin`".to_owned()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let plugin = validate_plugin(&source, raw, base)?;
-        let mut grants = Vec::with_capacity(REGISTRY.len());
-        for capability in REGISTRY {
-            grants.extend(capability.parse(&source)?);
-        }
+        let grants = Grants::parse(&source)?;
         Ok(Manifest {
             path: path.to_path_buf(),
             sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
@@ -130,18 +111,17 @@ impl Manifest {
 
     /// The grant of type `T`, when the manifest has one.
     pub fn grant<T: Grant>(&self) -> Option<&T> {
-        self.grants.iter().find_map(|grant| {
-            let any: &dyn std::any::Any = grant.as_ref();
-            any.downcast_ref::<T>()
-        })
+        self.grants.get()
+    }
+
+    /// Every grant, as the capabilities describe and check them.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
     }
 
     /// `[[cmdlet]]`: the cmdlets, parameters and values the plugin may use.
     pub fn capabilities(&self) -> &Capabilities {
-        static NONE: Capabilities = Capabilities {
-            cmdlets: Vec::new(),
-        };
-        self.grant().unwrap_or(&NONE)
+        self.grant().unwrap_or(&NO_CMDLETS)
     }
 
     /// `[inputs]`: the inputs an operator passes to a run.
@@ -163,7 +143,7 @@ impl Manifest {
     /// Refuses a manifest that asks any capability for more than the
     /// operator's ceilings allow.
     pub fn within(&self, ceilings: &Ceilings) -> Result<(), LimitError> {
-        REGISTRY.iter().try_for_each(|c| c.within(self, ceilings))
+        self.grants.within(ceilings)
     }
 }
 
