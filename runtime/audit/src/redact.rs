@@ -7,7 +7,7 @@
 //! hiding harmless parameters such as `KeyWords`. Error messages are scrubbed
 //! of the redacted values too, since Exchange often echoes a bad value back.
 
-use exorun_cmdlet::{Leaf, Value};
+use exorun_cmdlet::Value;
 use serde_json::{Map, Value as Json};
 
 use crate::record::Parameters;
@@ -79,11 +79,6 @@ fn abbreviated(json: Json) -> Json {
 /// (`@{Password=…}`) are redacted on their own.
 fn to_json(value: &Value, secrets: &mut Vec<String>) -> Json {
     match value {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::from(*b),
-        Value::Int(i) => Json::from(*i),
-        Value::Text(s) => Json::from(s.as_str()),
-        Value::Texts(v) => Json::from(v.clone()),
         Value::Table(entries) => {
             let mut map = Map::new();
             for (key, leaf) in entries {
@@ -92,22 +87,15 @@ fn to_json(value: &Value, secrets: &mut Vec<String>) -> Json {
                     collect_secrets(&leaf_value, secrets);
                     Json::from(REDACTED)
                 } else {
-                    leaf_json(leaf)
+                    serde_json::to_value(leaf).unwrap_or(Json::Null)
                 };
                 map.insert(key.clone(), json);
             }
             Json::Object(map)
         }
-    }
-}
-
-fn leaf_json(leaf: &Leaf) -> Json {
-    match leaf {
-        Leaf::Null => Json::Null,
-        Leaf::Bool(b) => Json::from(*b),
-        Leaf::Int(i) => Json::from(*i),
-        Leaf::Text(s) => Json::from(s.as_str()),
-        Leaf::Texts(v) => Json::from(v.clone()),
+        // The one JSON form of a value (`exorun_cmdlet`'s `json` module);
+        // it cannot fail, all keys being strings.
+        other => serde_json::to_value(other).unwrap_or(Json::Null),
     }
 }
 
@@ -156,6 +144,7 @@ pub(crate) fn cap(mut text: String, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exorun_cmdlet::Leaf;
 
     #[test]
     fn names_containing_secret_words_are_sensitive_in_any_case() {

@@ -2,8 +2,9 @@ use serde::{Deserialize, Serialize};
 
 /// A value inside an Add/Remove hashtable: everything a [`Value`] can be but
 /// another table, because Exchange's multi-value edits are one level deep.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+///
+/// Its JSON form is in the `json` module.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Leaf {
     Null,
     Bool(bool),
@@ -16,8 +17,9 @@ pub enum Leaf {
 ///
 /// Typed rather than raw JSON so that the policy gate decides on what the
 /// cmdlet will actually receive (a `$null` is not the string `"$null"`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+/// Its JSON form (one for the plan file, the audit trail and the request
+/// body) is in the `json` module.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     Null,
     Bool(bool),

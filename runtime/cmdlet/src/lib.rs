@@ -13,6 +13,7 @@ mod backend;
 mod call;
 mod error;
 mod escape;
+mod json;
 mod result_size;
 
 pub use backend::{Backend, Object, PageStream, collect_pages};

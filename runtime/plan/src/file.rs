@@ -35,8 +35,8 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-use exorun_cmdlet::{Call, Leaf, Value};
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use exorun_cmdlet::{Call, Value};
+use serde::de::{MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -348,7 +348,7 @@ impl Serialize for Parameters {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (name, value) in &self.0 {
-            map.serialize_entry(name, &JsonValue(value))?;
+            map.serialize_entry(name, value)?;
         }
         map.end()
     }
@@ -364,8 +364,8 @@ impl<'de> Deserialize<'de> for Parameters {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parameters, A::Error> {
                 let mut pairs = Vec::new();
-                while let Some((name, value)) = map.next_entry::<String, OwnedValue>()? {
-                    pairs.push((name, value.0));
+                while let Some((name, value)) = map.next_entry::<String, Value>()? {
+                    pairs.push((name, value));
                 }
                 Ok(Parameters(pairs))
             }
@@ -374,129 +374,10 @@ impl<'de> Deserialize<'de> for Parameters {
     }
 }
 
-/// A parameter value, written as the JSON it maps to.
-struct JsonValue<'a>(&'a Value);
-
-impl Serialize for JsonValue<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Null => s.serialize_unit(),
-            Value::Bool(b) => s.serialize_bool(*b),
-            Value::Int(i) => s.serialize_i64(*i),
-            Value::Text(t) => s.serialize_str(t),
-            Value::Texts(v) => v.serialize(s),
-            Value::Table(entries) => {
-                let mut map = s.serialize_map(Some(entries.len()))?;
-                for (key, leaf) in entries {
-                    map.serialize_entry(key, &JsonValue(&Value::from(leaf.clone())))?;
-                }
-                map.end()
-            }
-        }
-    }
-}
-
-/// A parameter value read back from JSON.
-struct OwnedValue(Value);
-
-impl<'de> Deserialize<'de> for OwnedValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor { in_table: false })
-            .map(OwnedValue)
-    }
-}
-
-struct ValueVisitor {
-    /// Inside a hashtable, where another table is not allowed.
-    in_table: bool,
-}
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("null, a boolean, an integer, a string, an array of strings or an object")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
-    }
-
-    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
-        Ok(Value::Int(i))
-    }
-
-    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
-        i64::try_from(u)
-            .map(Value::Int)
-            .map_err(|_| E::custom(format!("{u} is out of range")))
-    }
-
-    fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
-        Err(E::custom(format!(
-            "{f} is not an integer; parameter values are never fractions"
-        )))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::Text(s.to_owned()))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<String>()? {
-            items.push(item);
-        }
-        Ok(Value::Texts(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        if self.in_table {
-            return Err(de::Error::custom(
-                "a hashtable cannot hold another hashtable",
-            ));
-        }
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value::<LeafValue>()?.0;
-            let leaf = match value {
-                Value::Null => Leaf::Null,
-                Value::Bool(b) => Leaf::Bool(b),
-                Value::Int(i) => Leaf::Int(i),
-                Value::Text(t) => Leaf::Text(t),
-                Value::Texts(v) => Leaf::Texts(v),
-                Value::Table(_) => {
-                    return Err(de::Error::custom(
-                        "a hashtable cannot hold another hashtable",
-                    ));
-                }
-            };
-            entries.push((key, leaf));
-        }
-        Ok(Value::Table(entries))
-    }
-}
-
-struct LeafValue(Value);
-
-impl<'de> Deserialize<'de> for LeafValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor { in_table: true })
-            .map(LeafValue)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exorun_cmdlet::Leaf;
 
     pub(crate) fn sample() -> Plan {
         Plan {

@@ -2,7 +2,8 @@
 //! `{"CmdletInput":{"CmdletName":…,"Parameters":{…}}}`, compact, parameters
 //! in the caller's order.
 
-use exorun_cmdlet::{Call, Leaf, Value};
+use exorun_cmdlet::{Call, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// The `@odata.type` of a hashtable (multi-value edit) parameter.
 pub const HASHTABLE_TYPE: &str = "#Exchange.GenericHashTable";
@@ -16,84 +17,78 @@ const FILTER_PARAMETERS: [&str; 3] = ["Filter", "RecipientFilter", "RecipientPre
 /// The request body for `call`. Built once per call and reused for every
 /// page and retry.
 pub fn encode_body(call: &Call) -> String {
-    let mut out = String::with_capacity(64 + call.parameters.len() * 32);
-    out.push_str(r#"{"CmdletInput":{"CmdletName":"#);
-    push_string(&mut out, &call.cmdlet);
-    out.push_str(r#","Parameters":{"#);
-    let mut first = true;
-    for (name, value) in &call.parameters {
-        if CLIENT_ONLY_PARAMETERS
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(name))
-        {
-            continue;
-        }
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        push_string(&mut out, name);
-        out.push(':');
-        let is_filter = FILTER_PARAMETERS
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(name));
-        match value {
-            Value::Text(s) if is_filter => push_string(&mut out, &rewrite_filter_booleans(s)),
-            other => push_value(&mut out, other),
-        }
-    }
-    out.push_str("}}}");
-    out
+    // Serializing these types cannot fail: every key is a string.
+    serde_json::to_string(&Body { call }).unwrap_or_default()
 }
 
-fn push_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
-        Value::Text(s) => push_string(out, s),
-        Value::Texts(list) => push_strings(out, list),
-        Value::Table(entries) => {
-            out.push_str(r#"{"@odata.type":"#);
-            push_string(out, HASHTABLE_TYPE);
-            for (k, leaf) in entries {
-                out.push(',');
-                push_string(out, k);
-                out.push(':');
-                push_leaf(out, leaf);
+/// `{"CmdletInput":{"CmdletName":…,"Parameters":{…}}}`.
+struct Body<'a> {
+    call: &'a Call,
+}
+
+impl Serialize for Body<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut body = s.serialize_map(Some(1))?;
+        body.serialize_entry("CmdletInput", &CmdletInput(self.call))?;
+        body.end()
+    }
+}
+
+struct CmdletInput<'a>(&'a Call);
+
+impl Serialize for CmdletInput<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut input = s.serialize_map(Some(2))?;
+        input.serialize_entry("CmdletName", &self.0.cmdlet)?;
+        input.serialize_entry("Parameters", &Parameters(self.0))?;
+        input.end()
+    }
+}
+
+/// The parameters in the caller's order, without the client-only ones.
+struct Parameters<'a>(&'a Call);
+
+impl Serialize for Parameters<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (name, value) in &self.0.parameters {
+            if CLIENT_ONLY_PARAMETERS
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name))
+            {
+                continue;
             }
-            out.push('}');
+            let is_filter = FILTER_PARAMETERS
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name));
+            match value {
+                Value::Text(text) if is_filter => {
+                    map.serialize_entry(name, &rewrite_filter_booleans(text))?
+                }
+                other => map.serialize_entry(name, &Wire(other))?,
+            }
         }
+        map.end()
     }
 }
 
-fn push_leaf(out: &mut String, leaf: &Leaf) {
-    match leaf {
-        Leaf::Null => out.push_str("null"),
-        Leaf::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Leaf::Int(i) => out.push_str(&i.to_string()),
-        Leaf::Text(s) => push_string(out, s),
-        Leaf::Texts(list) => push_strings(out, list),
-    }
-}
+/// A value in its one JSON form, but a hashtable announces its type first
+/// (`@odata.type`), as the module sends it.
+struct Wire<'a>(&'a Value);
 
-fn push_strings(out: &mut String, list: &[String]) {
-    out.push('[');
-    for (i, s) in list.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+impl Serialize for Wire<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Table(entries) => {
+                let mut map = s.serialize_map(Some(entries.len() + 1))?;
+                map.serialize_entry("@odata.type", HASHTABLE_TYPE)?;
+                for (key, leaf) in entries {
+                    map.serialize_entry(key, leaf)?;
+                }
+                map.end()
+            }
+            other => other.serialize(s),
         }
-        push_string(out, s);
-    }
-    out.push(']');
-}
-
-/// A JSON string literal, escaped by serde_json (which cannot fail for a
-/// `&str`).
-fn push_string(out: &mut String, s: &str) {
-    match serde_json::to_string(s) {
-        Ok(json) => out.push_str(&json),
-        Err(_) => out.push_str("\"\""),
     }
 }
 
@@ -132,6 +127,7 @@ pub fn rewrite_filter_booleans(filter: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exorun_cmdlet::Leaf;
 
     #[test]
     fn every_value_kind_is_encoded_as_the_module_does() {
