@@ -388,3 +388,44 @@ fn sim_removes_its_default_state_folder_on_sigterm_and_ctrl_c() {
         assert!(left.is_empty(), "{signal}: left behind in TMPDIR: {left:?}");
     }
 }
+
+/// The audit log's default place: `EXORUN_AUDIT_LOG`, else the XDG data
+/// folder (`XDG_DATA_HOME` when absolute, else `~/.local/share`).
+#[test]
+fn the_audit_log_is_found_by_the_override_then_xdg_data_home_then_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let verify = |env: &[(&str, &str)]| {
+        let mut command = exorun_e2e::exorun_command();
+        command.args(["audit", "verify"]);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "no log exists yet");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        text.split(": cannot be verified")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        verify(&[("EXORUN_AUDIT_LOG", &format!("{root}/x.jsonl"))]),
+        format!("{root}/x.jsonl")
+    );
+    assert_eq!(
+        verify(&[("XDG_DATA_HOME", &format!("{root}/data"))]),
+        format!("{root}/data/exorun/audit.jsonl")
+    );
+    for xdg in ["", "relative/dir"] {
+        assert_eq!(
+            verify(&[
+                ("XDG_DATA_HOME", xdg),
+                ("HOME", &format!("{root}/home")),
+                ("EXORUN_AUDIT_LOG", ""),
+            ]),
+            format!("{root}/home/.local/share/exorun/audit.jsonl")
+        );
+    }
+}

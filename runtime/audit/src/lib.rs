@@ -72,7 +72,7 @@ pub use error::AuditError;
 pub use head::{Anchor, head_path};
 pub use log::{AuditLog, Durability};
 pub use operator::current_operator;
-pub use path::{ENV_AUDIT_LOG, default_path, path_from_env};
+pub use path::{ENV_AUDIT_LOG, default_path};
 pub use query::{Filter, Query, query};
 pub use record::MAX_LINE_BYTES;
 pub use record::{DecisionKind, Kind, Parameters, PluginRef, Record, RunMode, RunStatus};

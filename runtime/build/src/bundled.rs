@@ -68,19 +68,12 @@ pub fn folder_in(data_dir: &Path) -> PathBuf {
 }
 
 /// exorun's data folder: `$XDG_DATA_HOME/exorun` (when absolute, as the
-/// XDG spec wants), else `~/.local/share/exorun`. The one lookup: the CLI's
-/// audit trail and run outputs live here too.
+/// XDG spec wants), else `~/.local/share/exorun`, by `etcetera`'s XDG
+/// rules like every other folder exorun picks. The CLI's run outputs live
+/// here too.
 pub fn default_data_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        })?;
-    Some(base.join("exorun"))
+    let folders = etcetera::choose_base_strategy().ok()?;
+    Some(etcetera::BaseStrategy::data_dir(&folders).join("exorun"))
 }
 
 /// Unpacks the bundle into `data_dir` unless it is there already, and

@@ -28,10 +28,10 @@ struct ConfigFile {
 
 /// The user's exorun config folder.
 pub fn config_dir() -> PathBuf {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."))
+    // Without a home folder at all, the current folder.
+    etcetera::choose_base_strategy()
+        .map(|folders| etcetera::BaseStrategy::config_dir(&folders))
+        .unwrap_or_else(|_| PathBuf::from("."))
         .join("exorun")
 }
 

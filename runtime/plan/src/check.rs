@@ -146,6 +146,11 @@ pub fn check_plan(plan: &Plan, with: &PlanCheck<'_>) -> Result<(), Refusal> {
 }
 
 /// `90 s`, `12 min`, `3 h 5 min`, `24 h`, `2 d 4 h`, `7 d`.
+///
+/// Written here rather than with `humantime`: its `2h 5m 3s` form is not
+/// the console's spelling, and [`parse_duration`] deliberately accepts fewer
+/// units than `humantime` does (no weeks, months or years, whose lengths a
+/// plan's `--max-age` should not leave to interpretation).
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();
     let (major, minor) = match s {

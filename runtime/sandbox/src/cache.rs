@@ -57,14 +57,15 @@ impl CacheConfig {
     /// `EXORUN_CACHE_DIR`, else `$XDG_CACHE_HOME/exorun/compiled`, else
     /// `~/.cache/exorun/compiled`.
     pub fn default_dir() -> Option<PathBuf> {
-        let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-        if let Some(dir) = env("EXORUN_CACHE_DIR") {
+        if let Some(dir) = std::env::var_os("EXORUN_CACHE_DIR").filter(|v| !v.is_empty()) {
             return Some(PathBuf::from(dir));
         }
-        env("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .map(|base| base.join("exorun").join("compiled"))
+        let folders = etcetera::choose_base_strategy().ok()?;
+        Some(
+            etcetera::BaseStrategy::cache_dir(&folders)
+                .join("exorun")
+                .join("compiled"),
+        )
     }
 
     /// The default folder, with the size cap from `EXORUN_CACHE_MAX_MIB`
