@@ -23,8 +23,12 @@ const SECRET_WORDS: [&str; 5] = ["password", "secret", "token", "key", "credenti
 
 /// True when a parameter's name alone says its value is a secret.
 pub fn is_sensitive_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|word| lower.contains(word))
+    // Compared in place: this runs for every parameter of every call.
+    let name = name.as_bytes();
+    SECRET_WORDS.iter().any(|word| {
+        name.windows(word.len())
+            .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
+    })
 }
 
 /// Parameters ready for the record, and the secret texts removed from them
