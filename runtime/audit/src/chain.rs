@@ -26,16 +26,25 @@ const HASH_MEMBER: &[u8] = b",\"hash\":\"";
 pub(crate) const SUFFIX_LEN: usize = HASH_MEMBER.len() + 64 + 2;
 
 /// Turns a record serialized without its hash (ending in `}`) into its line
-/// (without the newline), returning the record hash and the line.
-pub(crate) fn seal(canonical: &[u8]) -> (String, Vec<u8>) {
-    let hash = hex::encode(Sha256::digest(canonical));
+/// (without the newline), returning the record hash, the line and the
+/// line's own SHA-256 (the next record's `prev`). Like [`inspect`], it
+/// hashes the shared prefix once and finishes the state twice.
+pub(crate) fn seal(canonical: &[u8]) -> (String, Vec<u8>, [u8; 32]) {
     let body = canonical.strip_suffix(b"}").unwrap_or(canonical);
+    let mut prefix = Sha256::new();
+    prefix.update(body);
+    let mut whole = prefix.clone();
+    prefix.update(b"}");
+    let hash = to_hex(&prefix.finalize().into());
     let mut line = Vec::with_capacity(body.len() + SUFFIX_LEN + 2);
     line.extend_from_slice(body);
     line.extend_from_slice(HASH_MEMBER);
-    line.extend_from_slice(hash.as_bytes());
+    line.extend_from_slice(&hash);
     line.extend_from_slice(b"\"}");
-    (hash, line)
+    whole.update(&line[body.len()..]);
+    // Hex digits are ASCII.
+    let hash = String::from_utf8_lossy(&hash).into_owned();
+    (hash, line, whole.finalize().into())
 }
 
 /// SHA-256 of a line's bytes, what the next record's `prev` holds.
@@ -145,7 +154,7 @@ mod tests {
     #[test]
     fn sealing_appends_the_hash_of_the_canonical_bytes_as_the_last_member() {
         let canonical = br#"{"seq":1,"prev":"00"}"#;
-        let (hash, line) = seal(canonical);
+        let (hash, line, _) = seal(canonical);
         assert_eq!(hash, hex::encode(Sha256::digest(canonical)));
         assert_eq!(
             String::from_utf8(line).unwrap(),
@@ -156,7 +165,7 @@ mod tests {
     #[test]
     fn inspecting_a_sealed_line_recomputes_both_hashes() {
         let canonical = format!(r#"{{"seq":7,"prev":"{ZERO_HASH}"}}"#);
-        let (hash, line) = seal(canonical.as_bytes());
+        let (hash, line, _) = seal(canonical.as_bytes());
         let sealed = inspect(&line).unwrap();
         assert_eq!(sealed.seq, 7);
         assert_eq!(sealed.prev, ZERO_HASH);

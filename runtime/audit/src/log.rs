@@ -7,8 +7,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
-
 use crate::chain::seal;
 use crate::entry::{Entry, to_record};
 use crate::error::AuditError;
@@ -149,7 +147,7 @@ impl AuditLog {
                 })?;
             let mut record = to_record(entry, seq, time.clone(), tail.line_hash.clone());
             let canonical = serde_json::to_vec(&record)?;
-            let (hash, line) = seal(&canonical);
+            let (hash, line, line_digest) = seal(&canonical);
             if line.len() > MAX_LINE_BYTES {
                 return Err(AuditError::TooLarge {
                     bytes: line.len(),
@@ -158,7 +156,6 @@ impl AuditLog {
             }
             buf.extend_from_slice(&line);
             buf.push(b'\n');
-            let line_digest: [u8; 32] = Sha256::digest(&line).into();
             tail = Tail {
                 seq,
                 hash: hash.clone(),
