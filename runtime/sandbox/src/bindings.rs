@@ -7,6 +7,6 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
-        "exorun:automation/cmdlets.pages": crate::host::cmdlets::PageReader,
+        "exorun:automation/cmdlets.pages": crate::pages::PageReader,
     },
 });

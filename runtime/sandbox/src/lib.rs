@@ -33,6 +33,7 @@ mod error;
 mod host;
 mod limits;
 mod outputs;
+mod pages;
 mod plugin;
 mod run;
 

@@ -20,7 +20,7 @@ use exorun_policy::MAX_CALL_BYTES;
 use wasmtime::component::{ComponentType, Lift, Linker, Resource, WasmList, WasmStr};
 use wasmtime::{AsContextMut, StoreContextMut};
 
-use crate::host::cmdlets::PageReader;
+use crate::pages::PageReader;
 use crate::run::RunState;
 
 /// `types.call`, not yet copied out of the plugin's memory.

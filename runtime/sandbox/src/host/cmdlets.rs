@@ -25,16 +25,8 @@ use super::convert::{call_from_wit, error_to_wit};
 use crate::admit::Verdict;
 use crate::bindings::exorun::automation::cmdlets::{Host, HostPages};
 use crate::bindings::exorun::automation::types as wit;
+use crate::pages::PageReader;
 use crate::run::{CallRecord, Decision, RunState};
-
-/// An open paged read, owned by the plugin through a `pages` handle.
-pub struct PageReader {
-    stream: Box<dyn PageStream>,
-    /// Objects handed out so far, for the record.
-    objects: u64,
-    index: usize,
-    started: Instant,
-}
 
 type WitResult = Result<Vec<Object>, wit::CmdletError>;
 
