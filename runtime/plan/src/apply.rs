@@ -21,6 +21,11 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
+    /// The calls the tenant refused (at most one: apply stops there).
+    pub fn failed(&self) -> u64 {
+        self.calls.iter().filter(|c| c.outcome.is_err()).count() as u64
+    }
+
     /// True when every call of the plan was sent and succeeded.
     pub fn is_complete(&self, plan: &Plan) -> bool {
         self.stopped_at.is_none() && self.calls.len() == plan.calls.len()

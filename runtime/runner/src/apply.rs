@@ -81,11 +81,7 @@ pub struct Applied {
 impl Applied {
     /// Calls the tenant refused.
     pub fn failed(&self) -> u64 {
-        self.report
-            .calls
-            .iter()
-            .filter(|c| c.outcome.is_err())
-            .count() as u64
+        self.report.failed()
     }
 }
 
@@ -161,7 +157,6 @@ impl CheckedApply<'_> {
         let report =
             exorun_plan::apply(plan, job.target.backend.as_ref(), &Observers(observers)).await;
 
-        let failed = report.calls.iter().filter(|c| c.outcome.is_err()).count() as u64;
         let end = match report.stopped_at {
             None => RunEndEvent::ok(),
             Some(step) => {
@@ -176,7 +171,7 @@ impl CheckedApply<'_> {
                 )
             }
         }
-        .counts(report.calls.len() as u64, 0, failed)
+        .counts(report.calls.len() as u64, 0, report.failed())
         .duration(report.elapsed);
         let ended = audit.finish_with(end, None);
         let audit_failure = audit

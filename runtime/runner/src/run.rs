@@ -9,9 +9,7 @@ use exorun_audit::{AuditError, PluginRef, RunInfo, RunMode};
 use exorun_cmdlet::Backend;
 use exorun_plan::{Plan, PlanError, PlanPlugin, WhatIfBackend};
 use exorun_policy::ResolvedInputs;
-use exorun_sandbox::{
-    AuditObserver, Decision, Observer, Observers, Plugin, RunReport, RunRequest, Sandbox,
-};
+use exorun_sandbox::{AuditObserver, Observer, Observers, Plugin, RunReport, RunRequest, Sandbox};
 
 use crate::target::Target;
 
@@ -96,11 +94,7 @@ impl Finished {
 
     /// Calls that were allowed but failed at the tenant.
     pub fn failed(&self) -> usize {
-        self.report
-            .calls
-            .iter()
-            .filter(|c| c.decision == Decision::Allowed && c.outcome.is_err())
-            .count()
+        self.report.failures().count()
     }
 
     /// Objects the tenant returned, over all calls.

@@ -132,11 +132,7 @@ impl AuditObserver {
         plan_sha256: Option<&str>,
     ) -> Result<(), AuditError> {
         let denied = report.denials().count() as u64;
-        let failed = report
-            .calls
-            .iter()
-            .filter(|c| c.decision == Decision::Allowed && c.outcome.is_err())
-            .count() as u64;
+        let failed = report.failures().count() as u64;
         let mut end = match &report.outcome {
             Ok(_) => RunEndEvent::ok(),
             Err(e) => RunEndEvent::failed(e.kind(), &e.to_string()),

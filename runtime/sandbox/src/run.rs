@@ -213,6 +213,13 @@ impl RunReport {
             .iter()
             .filter(|c| matches!(c.decision, Decision::Denied { .. }))
     }
+
+    /// The calls that were allowed but failed at the tenant.
+    pub fn failures(&self) -> impl Iterator<Item = &CallRecord> {
+        self.calls
+            .iter()
+            .filter(|c| c.decision == Decision::Allowed && c.outcome.is_err())
+    }
 }
 
 /// The store's data: WASI state, limits, and the run's own context.

@@ -136,12 +136,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let finished = match exorun_runner::run(&sandbox, job).await {
         Ok(finished) => finished,
-        Err(e @ StartError::PlanExists(_)) => {
-            bail!(
-                "{}",
-                e.to_string().replace("another plan file", "another --plan")
-            )
-        }
+        Err(StartError::PlanExists(path)) => bail!(
+            "{} exists already; a plan is never overwritten or written through a link (choose another --plan)",
+            path.display()
+        ),
         Err(e) => return Err(e.into()),
     };
     console.finish();
@@ -309,11 +307,7 @@ fn summary(
     output: Option<&Path>,
 ) -> serde_json::Value {
     let report = &finished.report;
-    let status = if report.outcome.is_err() || finished.audit_failure.is_some() {
-        "failed"
-    } else {
-        "ok"
-    };
+    let status = if finished.is_ok() { "ok" } else { "failed" };
     json!({
         "status": status,
         "error": report.outcome.as_ref().err().map(|e| json!({"kind": e.kind(), "message": e.to_string()})),
