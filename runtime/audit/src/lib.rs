@@ -51,6 +51,8 @@
 //! last complete record, and [`verify`] lists the torn line in
 //! [`Summary::torn`] instead of failing.
 
+#![forbid(unsafe_code)]
+
 mod chain;
 mod entry;
 mod error;

@@ -4,8 +4,8 @@
 //! a second and at the end; with `--quiet`, nothing but errors.
 
 use exorun_cmdlet::Escaped;
+use parking_lot::Mutex;
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use exorun_sandbox::{CallRecord, Decision, LogLevel, LogLine, Observer};
@@ -102,8 +102,8 @@ impl ConsoleObserver {
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn state(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Prints a line above the bar (or plainly when there is none).
@@ -135,7 +135,7 @@ impl ConsoleObserver {
             let style = style.progress_chars("=> ").with_key(
                 "rate",
                 move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                    let mut rate = rate.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut rate = rate.lock();
                     if let Some(r) = rate.observe(Instant::now(), state.pos()) {
                         let _ = w.write_str(&format_rate(r));
                     }

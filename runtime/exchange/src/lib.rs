@@ -18,6 +18,7 @@ pub mod client;
 mod connection;
 mod http_text;
 mod secret;
+mod shared;
 mod time_util;
 
 pub use auth::assertion::{AssertionProfile, ClientAssertion, make_assertion};

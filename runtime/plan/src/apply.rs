@@ -86,7 +86,7 @@ mod tests {
     use crate::file::{PLAN_FORMAT, PlanPlugin};
     use async_trait::async_trait;
     use exorun_cmdlet::{Call, Object, PageStream};
-    use std::sync::Mutex;
+    use parking_lot::Mutex;
 
     /// Fails calls whose Identity is "bad"; remembers what reached it.
     #[derive(Default)]
@@ -107,7 +107,7 @@ mod tests {
     #[async_trait]
     impl Backend for Tenant {
         async fn open_pages(&self, call: &Call) -> Result<Box<dyn PageStream>, CmdletError> {
-            self.0.lock().unwrap().push(call.clone());
+            self.0.lock().push(call.clone());
             match call.get("Identity").and_then(|v| v.as_text()) {
                 Some("bad") => Err(CmdletError::not_found("bad")),
                 _ => Ok(Box::new(Done)),
@@ -123,7 +123,7 @@ mod tests {
 
     impl Observer for Recorder {
         fn call(&self, record: &CallRecord) {
-            self.calls.lock().unwrap().push(record.clone());
+            self.calls.lock().push(record.clone());
         }
         fn blocked(&self) -> Option<String> {
             self.blocked.then(|| "the audit log is gone".to_owned())
@@ -160,8 +160,8 @@ mod tests {
         let p = plan(&["a", "b"]);
         let report = apply(&p, &tenant, &recorder).await;
         assert!(report.is_complete(&p));
-        assert_eq!(*tenant.0.lock().unwrap(), p.calls);
-        let recorded = recorder.calls.lock().unwrap();
+        assert_eq!(*tenant.0.lock(), p.calls);
+        let recorded = recorder.calls.lock();
         assert_eq!(recorded.len(), 2);
         assert_eq!(recorded[1].client_request_id.as_deref(), Some("req"));
         assert_eq!(recorded[1].outcome, Ok(0));
@@ -175,7 +175,7 @@ mod tests {
         let report = apply(&p, &tenant, &recorder).await;
         assert_eq!(report.stopped_at, Some(2));
         assert!(!report.is_complete(&p));
-        assert_eq!(tenant.0.lock().unwrap().len(), 2);
+        assert_eq!(tenant.0.lock().len(), 2);
         assert_eq!(report.calls[1].outcome, Err(CmdletError::not_found("bad")));
     }
 
@@ -188,7 +188,7 @@ mod tests {
         };
         let report = apply(&plan(&["a"]), &tenant, &recorder).await;
         assert_eq!(report.stopped_at, Some(1));
-        assert!(tenant.0.lock().unwrap().is_empty());
+        assert!(tenant.0.lock().is_empty());
         assert!(matches!(
             &report.calls[0].outcome,
             Err(CmdletError::Failed { code, .. }) if code == "AuditUnavailable"

@@ -8,7 +8,8 @@
 //! `invoke-many` batch that is the batch's order (the host starts the
 //! batch's calls in order, and a captured call completes at once).
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
@@ -29,10 +30,7 @@ impl WhatIfBackend {
 
     /// The calls captured so far, in order.
     pub fn captured(&self) -> Vec<Call> {
-        self.captured
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.captured.lock().clone()
     }
 }
 
@@ -52,10 +50,7 @@ impl Backend for WhatIfBackend {
         if call.is_read_only() {
             return self.inner.open_pages(call).await;
         }
-        self.captured
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(call.clone());
+        self.captured.lock().push(call.clone());
         Ok(Box::new(Simulated))
     }
 }

@@ -29,9 +29,10 @@
 //! Fail closed: once any record cannot be written, [`Observer::blocked`]
 //! refuses every further call of the run and the run ends.
 
+use parking_lot::{Condvar, Mutex};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use exorun_audit::{
@@ -120,7 +121,7 @@ impl AuditObserver {
 
     /// The first record that could not be written, if any.
     pub fn failure(&self) -> Option<String> {
-        lock(&self.failure).clone()
+        self.failure.lock().clone()
     }
 
     /// Writes the run's end record from its report, and fsyncs the log.
@@ -156,7 +157,7 @@ impl AuditObserver {
             run.plan_sha256 = Some(digest.to_owned());
         }
         self.flush();
-        let mut log = lock(&self.log);
+        let mut log = self.log.lock();
         append(&mut log, &run, &Event::RunEnd(end))?;
         log.sync()
     }
@@ -178,8 +179,8 @@ impl AuditObserver {
             .collect();
         // The log's lock first, then what is pending: records stay in the
         // order their calls ended, whoever writes them.
-        let mut log = lock(&self.log);
-        let mut events = std::mem::take(&mut *lock(&self.pending));
+        let mut log = self.log.lock();
+        let mut events = std::mem::take(&mut *self.pending.lock());
         events.extend(intents);
         match log.append_all(events.iter().map(|e| Entry::new(&self.run, e))) {
             Ok(_) => {}
@@ -225,12 +226,12 @@ impl Shared {
     /// be written is retried record by record, so one bad record (say, one
     /// too large) costs only itself; any failure blocks further calls.
     pub fn flush(&self) {
-        if lock(&self.pending).is_empty() {
+        if self.pending.lock().is_empty() {
             return;
         }
         // The log's lock first, then what is pending (see record_intents).
-        let mut log = lock(&self.log);
-        let events = std::mem::take(&mut *lock(&self.pending));
+        let mut log = self.log.lock();
+        let events = std::mem::take(&mut *self.pending.lock());
         if events.is_empty() {
             return;
         }
@@ -248,7 +249,7 @@ impl Shared {
         };
         if let Some(e) = failed {
             tracing::error!(run_id = %self.run.run_id, error = %e, "cannot write the audit record of a call; refusing further calls of this run");
-            lock(&self.failure).get_or_insert_with(|| e.to_string());
+            self.failure.lock().get_or_insert_with(|| e.to_string());
         }
     }
 
@@ -257,13 +258,9 @@ impl Shared {
     fn write_behind(&self) {
         loop {
             {
-                let pending = lock(&self.pending);
+                let mut pending = self.pending.lock();
                 if !self.stop.load(Ordering::SeqCst) && pending.len() < BATCH {
-                    drop(
-                        self.wake
-                            .wait_timeout(pending, BATCH_AGE)
-                            .unwrap_or_else(|e| e.into_inner()),
-                    );
+                    self.wake.wait_for(&mut pending, BATCH_AGE);
                 }
             }
             self.flush();
@@ -280,7 +277,7 @@ impl Drop for AuditObserver {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake.notify_all();
-        if let Some(writer) = lock(&self.writer).take() {
+        if let Some(writer) = self.writer.lock().take() {
             let _ = writer.join();
         }
         self.shared.flush();
@@ -291,7 +288,7 @@ impl Observer for AuditObserver {
     fn call(&self, record: &CallRecord) {
         let event = Event::Call(self.call_event(record));
         let waiting = {
-            let mut pending = lock(&self.pending);
+            let mut pending = self.pending.lock();
             pending.push(event);
             pending.len()
         };
@@ -304,7 +301,8 @@ impl Observer for AuditObserver {
     }
 
     fn blocked(&self) -> Option<String> {
-        lock(&self.failure)
+        self.failure
+            .lock()
             .as_ref()
             .map(|e| format!("the audit trail cannot record calls ({e}); no further call is made"))
     }
@@ -320,7 +318,7 @@ impl Observer for AuditObserver {
         self.record_intents(calls).map_err(|e| {
             tracing::error!(run_id = %self.run.run_id, error = %e, "cannot write the intent of a write to the audit trail; it is not sent and the run ends");
             let text = e.to_string();
-            lock(&self.failure).get_or_insert_with(|| text.clone());
+            self.failure.lock().get_or_insert_with(|| text.clone());
             text
         })
     }
@@ -383,9 +381,3 @@ fn yield_to_the_run() {
 /// The audit writer's nice value (Linux): lower priority than the run.
 #[cfg(target_os = "linux")]
 const WRITER_NICE: i32 = 10;
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned lock only means a panic elsewhere mid-append; the log
-    // handle itself is still usable (each append re-reads the tail).
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}

@@ -190,6 +190,7 @@ impl CompileCache {
         let serialized = engine.precompile_component(bytes)?;
         // Load what will be stored, so a hit later runs exactly this code.
         // SAFETY: `serialized` was produced by this engine just now.
+        #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(engine, &serialized)? };
         let outcome = match self.store(&key, component_sha256, &serialized) {
             Ok(()) => {
@@ -246,6 +247,7 @@ impl CompileCache {
         // written by this host for exactly this key and checksum, and entries
         // are only ever replaced by rename, never modified in place.
         // wasmtime additionally checks its own version and configuration.
+        #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize_file(engine, &code_path) }
             .map_err(|e| format!("wasmtime refused it: {e}"))?;
         touch(&code_path);

@@ -23,6 +23,10 @@
 //! - `outputs`: the `[outputs]` capability, a size-capped folder;
 //! - `audit`: the audit trail as an [`Observer`] of runs.
 
+// The one place that needs `unsafe` is loading precompiled code from the
+// compile cache (cache.rs), allowed there statement by statement.
+#![deny(unsafe_code)]
+
 mod admit;
 mod audit;
 mod bindings;

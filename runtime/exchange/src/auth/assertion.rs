@@ -1,15 +1,12 @@
 //! The signed JWT a certificate app presents instead of a secret
 //! (docs/protocol.md, "Client assertion"). A new one is made for every token request: each carries a
 //! fresh `jti` and a ten-minute life, so a captured assertion is of little
-//! use and never worth caching.
+//! use and never worth caching. `jsonwebtoken` encodes it; exorun-jwt's
+//! OpenSSL provider signs it.
 
 use std::time::SystemTime;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openssl::hash::MessageDigest;
-use openssl::rsa::Padding;
-use openssl::sign::{RsaPssSaltlen, Signer};
+use exorun_jwt::{Algorithm, Header};
 use serde::Serialize;
 
 use super::certificate::Certificate;
@@ -45,16 +42,6 @@ impl ClientAssertion {
 }
 
 #[derive(Serialize)]
-struct Header<'a> {
-    alg: &'static str,
-    typ: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    x5t: Option<&'a str>,
-    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
-    x5t_s256: Option<&'a str>,
-}
-
-#[derive(Serialize)]
 struct Claims<'a> {
     aud: &'a str,
     iss: &'a str,
@@ -79,25 +66,16 @@ pub fn make_assertion(
     profile: AssertionProfile,
     now: SystemTime,
 ) -> Result<ClientAssertion, AssertionError> {
-    let x5t;
     let header = match profile {
         AssertionProfile::Rs256X5t => {
-            x5t = certificate.x5t();
-            Header {
-                alg: "RS256",
-                typ: "JWT",
-                x5t: Some(&x5t),
-                x5t_s256: None,
-            }
+            let mut header = Header::new(Algorithm::RS256);
+            header.x5t = Some(certificate.x5t());
+            header
         }
         AssertionProfile::Ps256X5tS256 => {
-            x5t = certificate.x5t_s256();
-            Header {
-                alg: "PS256",
-                typ: "JWT",
-                x5t: None,
-                x5t_s256: Some(&x5t),
-            }
+            let mut header = Header::new(Algorithm::PS256);
+            header.x5t_s256 = Some(certificate.x5t_s256());
+            header
         }
     };
     let iat = unix_seconds(now);
@@ -110,37 +88,7 @@ pub fn make_assertion(
         nbf: iat,
         exp: iat + ASSERTION_LIFETIME_SECS,
     };
-    let err = |e: &dyn std::fmt::Display| AssertionError(e.to_string());
-    let header = serde_json::to_vec(&header).map_err(|e| err(&e))?;
-    let claims = serde_json::to_vec(&claims).map_err(|e| err(&e))?;
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header),
-        URL_SAFE_NO_PAD.encode(claims)
-    );
-    let mut signer =
-        Signer::new(MessageDigest::sha256(), certificate.key()).map_err(|e| err(&e))?;
-    if profile == AssertionProfile::Ps256X5tS256 {
-        signer
-            .set_rsa_padding(Padding::PKCS1_PSS)
-            .map_err(|e| err(&e))?;
-        signer
-            .set_rsa_pss_saltlen(RsaPssSaltlen::custom(32))
-            .map_err(|e| err(&e))?;
-        signer
-            .set_rsa_mgf1_md(MessageDigest::sha256())
-            .map_err(|e| err(&e))?;
-    } else {
-        signer
-            .set_rsa_padding(Padding::PKCS1)
-            .map_err(|e| err(&e))?;
-    }
-    signer
-        .update(signing_input.as_bytes())
-        .map_err(|e| err(&e))?;
-    let signature = signer.sign_to_vec().map_err(|e| err(&e))?;
-    Ok(ClientAssertion(SecretString::new(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    ))))
+    let token = exorun_jwt::sign(&header, &claims, certificate.signing_key())
+        .map_err(|e| AssertionError(e.to_string()))?;
+    Ok(ClientAssertion(SecretString::new(token)))
 }

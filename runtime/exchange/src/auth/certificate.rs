@@ -92,7 +92,8 @@ fn skipped_note(skipped: usize) -> String {
 #[derive(Clone)]
 pub struct Certificate {
     cert: X509,
-    key: PKey<Private>,
+    /// The private key as `jsonwebtoken` signs with it (wiped on drop).
+    signing_key: exorun_jwt::EncodingKey,
     der: Vec<u8>,
     sha1: [u8; 20],
     sha256: [u8; 32],
@@ -278,9 +279,9 @@ impl Certificate {
         now + Duration::from_secs(days.saturating_mul(86_400)) >= self.not_after
     }
 
-    /// Signs `data` with SHA-256 and the given RSA padding.
-    pub(crate) fn key(&self) -> &PKey<Private> {
-        &self.key
+    /// The key client assertions are signed with.
+    pub(crate) fn signing_key(&self) -> &exorun_jwt::EncodingKey {
+        &self.signing_key
     }
 
     /// The certificate itself (public data).
@@ -324,9 +325,10 @@ impl Unchecked {
         let not_before = asn1_to_system(cert.not_before()).map_err(invalid)?;
         let not_after = asn1_to_system(cert.not_after()).map_err(invalid)?;
         let subject = name_to_string(cert.subject_name());
+        let signing_key = exorun_jwt::encoding_key(&key).map_err(|e| invalid(e.to_string()))?;
         Ok(Unchecked(Certificate {
             cert,
-            key,
+            signing_key,
             der,
             sha1,
             sha256,

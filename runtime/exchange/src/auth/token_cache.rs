@@ -6,10 +6,12 @@
 //! compare; the refresh path is serialised by an async mutex so any number of
 //! concurrent callers cause one token request.
 
-use std::collections::HashMap;
+use crate::shared::Registry;
+use parking_lot::{Mutex, RwLock};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Instant;
 
 use super::token::{AccessToken, AuthError, TokenAcquirer};
@@ -73,20 +75,10 @@ impl TokenCache {
     /// The cache for `key`, shared by every connection in the process while
     /// any of them is alive; `make` builds it the first time.
     pub(crate) fn shared(key: TokenCacheKey, make: impl FnOnce() -> TokenAcquirer) -> Arc<Self> {
-        static REGISTRY: OnceLock<Mutex<HashMap<TokenCacheKey, Weak<TokenCache>>>> =
-            OnceLock::new();
+        static REGISTRY: LazyLock<Registry<TokenCacheKey, TokenCache>> =
+            LazyLock::new(Registry::default);
         let key = key.normalised();
-        let mut map = REGISTRY
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, weak| weak.strong_count() > 0);
-        if let Some(cache) = map.get(&key).and_then(Weak::upgrade) {
-            return cache;
-        }
-        let cache = Arc::new(TokenCache::new(key.clone(), make()));
-        map.insert(key, Arc::downgrade(&cache));
-        cache
+        REGISTRY.get_or_make(key.clone(), || Arc::new(TokenCache::new(key, make())))
     }
 
     pub fn key(&self) -> &TokenCacheKey {
@@ -102,7 +94,7 @@ impl TokenCache {
     /// other than an uncontended read lock.
     pub fn cached(&self) -> Option<Arc<AccessToken>> {
         let now = Instant::now();
-        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.current.read();
         guard.as_ref().filter(|t| t.is_fresh(now)).cloned()
     }
 
@@ -140,7 +132,7 @@ impl TokenCache {
         if self.attempts.load(Ordering::Acquire) != seen {
             // Someone else's request finished while we waited and left no
             // fresh token: it failed; share its error.
-            let last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+            let last = self.last_error.lock();
             if let Some((_, e)) = last.as_ref() {
                 return Err(e.clone());
             }
@@ -157,35 +149,31 @@ impl TokenCache {
         match result {
             Ok(token) => {
                 let token = Arc::new(token);
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&token));
-                *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                *self.current.write() = Some(Arc::clone(&token));
+                *self.last_error.lock() = None;
                 Ok(token)
             }
             Err(e) => {
-                *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((attempt, e.clone()));
+                *self.last_error.lock() = Some((attempt, e.clone()));
                 Err(e)
             }
         }
     }
 
     fn current_token(&self) -> Option<Arc<AccessToken>> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.read().clone()
     }
 
     /// Forgets the cached token: the next call fetches a new one.
     pub fn invalidate(&self) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.current.write() = None;
     }
 
     /// Forgets the cached token only if it is `stale`: after a 401, so that
     /// fifty requests failing with the same old token cause one refresh,
     /// not fifty.
     pub fn invalidate_if_current(&self, stale: &AccessToken) {
-        let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.current.write();
         if guard.as_ref().is_some_and(|t| t.id() == stale.id()) {
             *guard = None;
         }

@@ -8,11 +8,12 @@
 //! each [`SWEEP`] and wakes those whose time has passed; a request only
 //! registers an entry in a map (and removes it when it ends).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -50,7 +51,7 @@ impl Deadlines {
     /// returned guard drops.
     pub fn start(&self, timeout: Duration) -> Deadline {
         {
-            let mut sweeper = self.sweeper.lock().unwrap_or_else(|e| e.into_inner());
+            let mut sweeper = self.sweeper.lock();
             if sweeper.as_ref().is_none_or(|task| task.is_finished()) {
                 *sweeper = spawn_sweeper(Arc::downgrade(&self.shared));
             }
@@ -60,7 +61,7 @@ impl Deadlines {
             deadline: Instant::now().checked_add(timeout),
             ..Entry::default()
         };
-        lock(&self.shared).insert(id, entry);
+        self.shared.entries.lock().insert(id, entry);
         Deadline {
             shared: self.shared.clone(),
             id,
@@ -70,13 +71,8 @@ impl Deadlines {
 
     /// Requests currently holding a deadline (for tests).
     pub fn in_flight(&self) -> usize {
-        lock(&self.shared).len()
+        self.shared.entries.lock().len()
     }
-}
-
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
-    // A panic while holding the lock cannot leave an entry half-updated.
-    shared.entries.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One request's deadline; every step of the request runs under it.
@@ -98,7 +94,7 @@ impl Deadline {
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        lock(&self.shared).remove(&self.id);
+        self.shared.entries.lock().remove(&self.id);
     }
 }
 
@@ -116,7 +112,7 @@ impl<F: Future> Future for Within<'_, F> {
             return Poll::Ready(Ok(value));
         }
         let deadline = self.deadline;
-        let mut entries = lock(&deadline.shared);
+        let mut entries = deadline.shared.entries.lock();
         let Some(entry) = entries.get_mut(&deadline.id) else {
             return Poll::Pending;
         };
@@ -145,7 +141,7 @@ fn spawn_sweeper(shared: Weak<Shared>) -> Option<tokio::task::JoinHandle<()>> {
                 return;
             };
             let now = Instant::now();
-            for entry in lock(&shared).values_mut() {
+            for entry in shared.entries.lock().values_mut() {
                 if !entry.expired && entry.deadline.is_some_and(|d| d <= now) {
                     entry.expired = true;
                     if let Some(waker) = entry.waker.take() {

@@ -18,9 +18,11 @@
 //! remaining) / (reset − now). Against a fixed window this paces a little
 //! fast near the window's end; the 429 path absorbs that.
 
-use std::collections::HashMap;
+use crate::shared::Registry;
+use parking_lot::Mutex;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::HeaderMap;
@@ -71,8 +73,6 @@ struct State {
 }
 
 /// Live limiters by (Exchange base, tenant).
-type Registry = Mutex<HashMap<(String, String), Weak<TenantLimiter>>>;
-
 /// One tenant's shared pacing and concurrency state.
 pub struct TenantLimiter {
     config: LimiterConfig,
@@ -139,26 +139,17 @@ impl TenantLimiter {
     /// The limiter of `(exchange_base, tenant)`, shared process-wide while
     /// any connection uses it.
     pub fn shared(exchange_base: &str, tenant: &str, config: LimiterConfig) -> Arc<Self> {
-        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        static REGISTRY: LazyLock<Registry<(String, String), TenantLimiter>> =
+            LazyLock::new(Registry::default);
         let key = (
             exchange_base.to_ascii_lowercase(),
             tenant.to_ascii_lowercase(),
         );
-        let mut map = REGISTRY
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, w| w.strong_count() > 0);
-        if let Some(l) = map.get(&key).and_then(Weak::upgrade) {
-            return l;
-        }
-        let l = TenantLimiter::new(config);
-        map.insert(key, Arc::downgrade(&l));
-        l
+        REGISTRY.get_or_make(key, || TenantLimiter::new(config))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Waits for a concurrency slot and for this request's pacing slot.

@@ -5,9 +5,10 @@
 //! truncated, so a plugin that floods its output ends quickly with a clear
 //! `log-limit` outcome instead of burning its whole time budget.
 
+use parking_lot::Mutex;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -59,10 +60,8 @@ impl LogSink {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LogBuffer> {
-        // A poisoned lock only means another thread panicked mid-push; the
-        // buffer itself is still a valid list of lines.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, LogBuffer> {
+        self.inner.lock()
     }
 
     /// Appends one line from a `log` call.

@@ -2,8 +2,9 @@
 //! registrations (certificates, the Exchange.ManageAsApp grant, Entra role
 //! assignments). The token endpoint reads it; tests change it at run time.
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use openssl::pkey::{PKey, Public};
 
@@ -264,14 +265,12 @@ impl Directory {
     }
 
     fn read<T>(&self, f: impl FnOnce(&HashMap<String, AppRegistration>) -> T) -> T {
-        // A poisoned lock only means a writer panicked mid-update of a plain
-        // map; the data is still usable, and the simulator must keep serving.
-        let guard = self.inner.apps.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.inner.apps.read();
         f(&guard)
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut HashMap<String, AppRegistration>) -> T) -> T {
-        let mut guard = self.inner.apps.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.inner.apps.write();
         f(&mut guard)
     }
 }

@@ -6,7 +6,8 @@
 //! faults. Faults can be switched at start (`SimConfig::faults`) and at run
 //! time (`FaultHandle::set`, or `POST /_sim/faults` with the same JSON).
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -180,7 +181,7 @@ impl FaultHandle {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut FaultState) -> T) -> T {
-        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.inner.lock();
         f(&mut guard)
     }
 }

@@ -3,9 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
-use openssl::sign::{Signer, Verifier};
 use openssl::x509::X509;
 use serde_json::{Value, json};
 
@@ -16,6 +14,8 @@ use crate::error::{OpenSslContext, SimError};
 /// base64url SHA-1 of that certificate, as Entra's keys are named.
 pub struct SigningKey {
     key: PKey<Private>,
+    encoding: exorun_jwt::EncodingKey,
+    decoding: exorun_jwt::DecodingKey,
     certificate_der: Vec<u8>,
     /// `kid` and `x5t` of issued tokens.
     pub kid: String,
@@ -34,35 +34,32 @@ impl SigningKey {
         .doing("building the token-signing certificate")?;
         let certificate_der = cert.to_der().doing("encoding the signing certificate")?;
         let thumbprints = Thumbprints::of_der(&certificate_der).doing("hashing")?;
+        let jwt_error = |e: exorun_jwt::Error| {
+            SimError::Internal(format!("preparing the token-signing key: {e}"))
+        };
+        let encoding = exorun_jwt::encoding_key(&key).map_err(jwt_error)?;
+        let decoding = exorun_jwt::decoding_key(&key).map_err(jwt_error)?;
         Ok(SigningKey {
             key,
+            encoding,
+            decoding,
             certificate_der,
             kid: URL_SAFE_NO_PAD.encode(&thumbprints.sha1),
         })
     }
 
-    /// Signs `header.payload` with RS256 and returns the compact JWS.
-    pub fn sign_jwt(&self, header: &Value, claims: &Value) -> Option<String> {
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut signer = Signer::new(MessageDigest::sha256(), &self.key).ok()?;
-        signer.update(signing_input.as_bytes()).ok()?;
-        let signature = signer.sign_to_vec().ok()?;
-        Some(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature)
-        ))
+    /// Signs `claims` with RS256 as a compact JWS whose header names this
+    /// key (`kid` and `x5t`), as Entra's access tokens do.
+    pub fn sign_jwt<T: serde::Serialize>(&self, claims: &T) -> Result<String, exorun_jwt::Error> {
+        let mut header = exorun_jwt::Header::new(exorun_jwt::Algorithm::RS256);
+        header.x5t = Some(self.kid.clone());
+        header.kid = Some(self.kid.clone());
+        exorun_jwt::sign(&header, claims, &self.encoding)
     }
 
-    /// True when `signature` is this key's RS256 signature of `signing_input`.
-    pub fn verify_rs256(&self, signing_input: &[u8], signature: &[u8]) -> bool {
-        let Ok(mut verifier) = Verifier::new(MessageDigest::sha256(), &self.key) else {
-            return false;
-        };
-        verifier.update(signing_input).is_ok() && verifier.verify(signature).unwrap_or(false)
+    /// The public half, for checking the tokens this key signed.
+    pub fn decoding_key(&self) -> &exorun_jwt::DecodingKey {
+        &self.decoding
     }
 
     /// The JWKS entry Entra publishes at `…/discovery/v2.0/keys`.

@@ -51,7 +51,59 @@ async fn a_missing_or_forged_token_gets_401_with_the_exchange_challenge() {
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
         format!("{}.{payload}.{}", parts[0], parts[2])
     };
+    let bad_signature =
+        "2000002;reason=\"The token signature is not valid.\";error_category=\"invalid_signature\"";
+    let malformed = "2000000;reason=\"The token is malformed.\";error_category=\"invalid_token\"";
+    let header_of_good = decoded_json(good.split('.').next().unwrap());
+    let payload_of_good = good.split('.').nth(1).unwrap().to_owned();
+    let kid = header_of_good["kid"].as_str().unwrap().to_owned();
+    // The neighbouring attacks on a bearer check: no signature at all, the
+    // published RSA key used as an HMAC secret, another key under the right
+    // `kid`, and a `kid` that names no key.
+    let unsigned = format!(
+        "{}.{payload_of_good}.",
+        encoded(&json!({"alg": "none", "typ": "JWT", "kid": kid}))
+    );
+    let hmac_with_public_key = {
+        let jwks_key = sim_public_key_der(&sim).await;
+        let input = format!(
+            "{}.{payload_of_good}",
+            encoded(&json!({"alg": "HS256", "typ": "JWT", "kid": kid}))
+        );
+        let key = openssl::pkey::PKey::hmac(&jwks_key).unwrap();
+        let mac = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
+            .unwrap()
+            .sign_oneshot_to_vec(input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", base64url(&mac))
+    };
+    let other_key_same_kid = {
+        let key =
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let input = format!("{}.{payload_of_good}", parts_of(&good)[0]);
+        let signature = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
+            .unwrap()
+            .sign_oneshot_to_vec(input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", base64url(&signature))
+    };
+    let unknown_kid = {
+        let mut header = header_of_good.clone();
+        header["kid"] = json!("not-a-published-key");
+        let parts = parts_of(&good);
+        format!("{}.{}.{}", encoded(&header), parts[1], parts[2])
+    };
     for (name, token, diagnostics) in [
+        // `none` is no JWS algorithm at all, so the header itself is refused.
+        ("alg none", Some(unsigned.as_str()), malformed),
+        ("HS256 with the public key", Some(hmac_with_public_key.as_str()), bad_signature),
+        ("another key under the right kid", Some(other_key_same_kid.as_str()), bad_signature),
+        ("unknown kid", Some(unknown_kid.as_str()), bad_signature),
+        ("two parts", Some("eyJhbGciOiJSUzI1NiJ9.e30"), malformed),
+        ("header not base64url", Some("***.e30.c2ln"), malformed),
+    ]
+    .into_iter()
+    .chain([
         (
             "no token",
             None,
@@ -67,7 +119,7 @@ async fn a_missing_or_forged_token_gets_401_with_the_exchange_challenge() {
             Some(forged.as_str()),
             "2000002;reason=\"The token signature is not valid.\";error_category=\"invalid_signature\"",
         ),
-    ] {
+    ]) {
         let (status, challenge, diag) = status_and_diagnostics(&sim, token, &url).await;
         assert_eq!(status, 401, "{name}");
         assert!(
@@ -80,6 +132,57 @@ async fn a_missing_or_forged_token_gets_401_with_the_exchange_challenge() {
         );
         assert_eq!(diag, diagnostics, "{name}");
     }
+}
+
+fn parts_of(token: &str) -> Vec<&str> {
+    token.split('.').collect()
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn encoded(value: &Value) -> String {
+    base64url(value.to_string().as_bytes())
+}
+
+fn decoded_json(part: &str) -> Value {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The token-signing key as the JWKS publishes it, as PKCS#1 DER: what an
+/// attacker would use as an HMAC secret.
+async fn sim_public_key_der(sim: &common::Sim) -> Vec<u8> {
+    use base64::Engine;
+    let url = format!(
+        "{}/discovery/v2.0/keys",
+        sim.info.authority.trim_end_matches('/')
+    );
+    let jwks: Value = sim
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = &jwks["keys"][0];
+    let number = |name: &str| {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(key[name].as_str().unwrap())
+            .unwrap();
+        openssl::bn::BigNum::from_slice(&bytes).unwrap()
+    };
+    openssl::rsa::Rsa::from_public_components(number("n"), number("e"))
+        .unwrap()
+        .public_key_to_der_pkcs1()
+        .unwrap()
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The tenant: organisation facts plus a directory behind one lock.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use exorun_cmdlet::Call;
 
@@ -101,18 +102,12 @@ impl Tenant {
         self.org.clone()
     }
 
-    /// Lock poisoning cannot leave a half-applied write (writes swap whole
-    /// records), so a poisoned lock is still safe to use.
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Directory> {
-        self.directory
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.directory.read()
     }
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Directory> {
-        self.directory
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.directory.write()
     }
 
     /// Resolves a mailbox, lets `edit` change a copy (reading the rest of the

@@ -77,20 +77,14 @@ pub fn success_body(
     {
         map.insert("roles".into(), json!(roles));
     }
-    let header = json!({
-        "typ": "JWT",
-        "alg": "RS256",
-        "x5t": state.signing_key.kid,
-        "kid": state.signing_key.kid,
-    });
-    let Some(access_token) = state.signing_key.sign_jwt(&header, &claims) else {
-        tracing::error!("signing an access token failed");
-        return Err(AadError::new(
+    let access_token = state.signing_key.sign_jwt(&claims).map_err(|e| {
+        tracing::error!(error = %e, "signing an access token failed");
+        AadError::new(
             "temporarily_unavailable",
             90024,
             "The token could not be signed. Please retry later.",
-        ));
-    };
+        )
+    })?;
     Ok(match endpoint {
         TokenEndpoint::V2 => json!({
             "token_type": "Bearer",

@@ -2,6 +2,12 @@
 //! key (docs/protocol.md, "Client assertion"). Parsing is lenient where real clients are
 //! quirky (float times, padded thumbprints, wrapped `x5c`) and strict
 //! everywhere else.
+//!
+//! Read by hand, not by `jsonwebtoken` (which the simulator uses to issue
+//! and check its own access tokens): each defect of an assertion must be
+//! answered with the AADSTS code Entra gives for it (a missing `alg`, a part
+//! that is not base64url, a claim of the wrong type), and `jsonwebtoken`'s
+//! error kinds do not tell those apart, nor accept the quirks above.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

@@ -5,8 +5,8 @@
 //! tests should catch it. Entries live until the assertion's `exp` (plus
 //! clock skew); the set is bounded, oldest first out.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 
 /// Bounded memory of `(client_id, jti)` pairs with their expiry.
 pub struct ReplayGuard {
@@ -30,7 +30,7 @@ impl ReplayGuard {
 
     /// Records the pair; false when it was already recorded and not expired.
     pub fn first_use(&self, client_id: &str, jti: &str, forget_after: f64, now: f64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.lock();
         let key = (client_id.to_ascii_lowercase(), jti.to_owned());
         if let Some(&until) = seen.expiry.get(&key)
             && until > now
@@ -73,7 +73,7 @@ mod tests {
         for i in 0..10 {
             assert!(guard.first_use("app", &format!("j{i}"), 1e12, 0.0));
         }
-        let seen = guard.seen.lock().unwrap();
+        let seen = guard.seen.lock();
         assert!(seen.order.len() <= 3);
         assert_eq!(seen.order.len(), seen.expiry.len());
     }

@@ -2,16 +2,14 @@
 //! (docs/protocol.md, "Authorization in the simulator", step 1) and the 401
 //! challenge that refuses it ("Retries, throttling and 401").
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 
 use crate::clock;
 use crate::directory::{Directory, EXCHANGE_MANAGE_AS_APP};
-use crate::entra::assertion::decode_base64url;
 use crate::entra::resource::{EXCHANGE_APP_ID, EXCHANGE_RESOURCE};
 use crate::signing_key::SigningKey;
 
@@ -168,13 +166,13 @@ impl BearerValidator {
 
     fn verified(&self, token: &str, key: &SigningKey) -> Result<VerifiedToken, Rejection> {
         {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let cache = self.cache.lock();
             if let Some(v) = cache.get(token) {
                 return Ok(v.clone());
             }
         }
         let verified = verify(token, key)?;
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.cache.lock();
         if cache.len() >= self.capacity {
             // Dropping everything is crude but bounded; tokens re-verify.
             cache.clear();
@@ -194,50 +192,51 @@ fn verify(token: &str, key: &SigningKey) -> Result<VerifiedToken, Rejection> {
             "invalid_signature",
         )
     };
-    let (signing_input, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
-    let (header, payload) = signing_input.split_once('.').ok_or_else(malformed)?;
-    let header: Value = decode_base64url(header)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(malformed)?;
-    if header.get("alg").and_then(Value::as_str) != Some("RS256")
-        || header.get("kid").and_then(Value::as_str) != Some(key.kid.as_str())
-    {
+    let header = exorun_jwt::header(token).map_err(|_| malformed())?;
+    if header.alg != exorun_jwt::Algorithm::RS256 || header.kid.as_deref() != Some(&key.kid) {
         return Err(bad_signature());
     }
-    let signature = decode_base64url(signature).ok_or_else(malformed)?;
-    if !key.verify_rs256(signing_input.as_bytes(), &signature) {
-        return Err(bad_signature());
-    }
-    let claims: Value = decode_base64url(payload)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(malformed)?;
-    let text = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let list = |name: &str| -> Vec<String> {
-        claims
-            .get(name)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let time = |name: &str| claims.get(name).and_then(Value::as_f64);
+    // Expiry, audience and roles are checked by the caller, each with the
+    // rejection Exchange gives for it.
+    let mut validation = exorun_jwt::Validation::new(exorun_jwt::Algorithm::RS256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    let claims = exorun_jwt::verify::<BearerClaims>(token, key.decoding_key(), &validation)
+        .map_err(|e| match e.kind() {
+            exorun_jwt::ErrorKind::InvalidSignature | exorun_jwt::ErrorKind::InvalidAlgorithm => {
+                bad_signature()
+            }
+            _ => malformed(),
+        })?
+        .claims;
     Ok(VerifiedToken {
-        app_id: text("appid"),
-        tenant_id: text("tid"),
-        audience: text("aud"),
-        roles: list("roles"),
-        wids: list("wids"),
-        not_before: time("nbf").unwrap_or(0.0),
-        expires: time("exp").ok_or_else(malformed)?,
+        app_id: claims.appid,
+        tenant_id: claims.tid,
+        audience: claims.aud,
+        roles: claims.roles,
+        wids: claims.wids,
+        not_before: claims.nbf,
+        expires: claims.exp,
     })
+}
+
+/// The claims of an access token this simulator issued; read only after
+/// the signature has been checked.
+#[derive(serde::Deserialize)]
+struct BearerClaims {
+    #[serde(default)]
+    appid: String,
+    #[serde(default)]
+    tid: String,
+    #[serde(default)]
+    aud: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    wids: Vec<String>,
+    #[serde(default)]
+    nbf: f64,
+    exp: f64,
 }

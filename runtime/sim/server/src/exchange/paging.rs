@@ -2,8 +2,9 @@
 //! and opaque `$skiptoken`s that keep the cmdlet's result, not a copy of
 //! the tenant, for the client to page through.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
@@ -89,7 +90,7 @@ impl<E> PageCache<E> {
         rand::rng().fill_bytes(&mut bytes);
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.lock();
         while let Some(front) = entries.order.front().cloned() {
             let expired = entries
                 .by_token
@@ -111,7 +112,7 @@ impl<E> PageCache<E> {
 
     /// The cursor behind a live token.
     pub fn get(&self, token: &str) -> Option<Cursor<E>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.lock();
         match entries.by_token.get(token) {
             Some((expires, cursor)) if *expires > Instant::now() => Some(cursor.clone()),
             _ => None,

@@ -3,8 +3,9 @@
 //! headers of every answer (docs/protocol.md, "Rate-limit headers") and enforced with `429` and a
 //! decimal `Retry-After`.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock;
@@ -82,7 +83,7 @@ impl Throttle {
         let rate = self.config.budget_per_second.max(f64::MIN_POSITIVE);
         let burst = self.config.burst.max(1.0);
         let now = Instant::now();
-        let mut apps = self.apps.lock().unwrap_or_else(|e| e.into_inner());
+        let mut apps = self.apps.lock();
         let bucket = apps
             .entry(app_id.to_ascii_lowercase())
             .or_insert_with(|| Bucket {
