@@ -42,7 +42,7 @@ use exorun_audit::{
 use exorun_cmdlet::Call;
 use exorun_policy::Capabilities;
 
-use crate::run::{CallRecord, Decision, Observer, RunReport};
+use crate::report::{CallRecord, Decision, Observer, RunReport};
 
 /// Writes one run's records. Shared by the run's host calls; each append
 /// takes the log's file lock, so other runs and processes can append to

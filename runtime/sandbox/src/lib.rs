@@ -7,8 +7,11 @@
 //! that language runtimes can start, but with no preopened folder, no
 //! network, no environment and a size-capped stdout.
 //!
-//! Units, each with one job:
+//! Units, each with one job and no cycles between them (the store's data in
+//! `state` and the report types sit below everything that uses them):
+//! - `run`: one run, from a fresh store to a [`RunReport`];
 //! - `engine`: the wasmtime engine (pooling allocator, epochs) and its ticker;
+//! - `config`: the operator's [`SandboxConfig`];
 //! - `plugin`: loading a manifest's component (digest check, import check,
 //!   `InstancePre`);
 //! - `cache`: compiled components on disk, so only a plugin's first run
@@ -18,8 +21,11 @@
 //! - `host`: the host side of the WIT imports;
 //! - `admit`: the decision on one call (budget, refusals, gate), apart
 //!   from wasmtime so it is tested without a guest;
+//! - `state`: the store's data of one run (the context the host imports
+//!   need and each capability's own state);
+//! - `run_log`: the size-capped run log with the plugin's stdout and stderr;
+//! - `request` and `report`: what a caller asks of a run and what it gets;
 //! - `limits`: memory and table limits of one run;
-//! - `run`: one run, from a fresh store to a [`RunReport`];
 //! - `outputs`: the `[outputs]` capability, a size-capped folder;
 //! - `audit`: the audit trail as an [`Observer`] of runs.
 
@@ -32,6 +38,7 @@ mod audit;
 mod bindings;
 mod cache;
 mod capability;
+mod config;
 mod engine;
 mod error;
 mod host;
@@ -39,14 +46,20 @@ mod limits;
 mod outputs;
 mod pages;
 mod plugin;
+mod report;
+mod request;
 mod run;
+mod run_log;
+mod state;
 
 pub use audit::AuditObserver;
 pub use cache::{CacheConfig, CacheOutcome, CompileCache};
-pub use engine::{Sandbox, SandboxConfig};
+pub use config::SandboxConfig;
+pub use engine::Sandbox;
 pub use error::{LoadError, RunError};
 pub use outputs::{OutputFile, OutputKind, OutputsLimitExceeded, OutputsReport};
 pub use plugin::Plugin;
-pub use run::{
-    CallRecord, Decision, LogLevel, LogLine, LogSource, Observer, Observers, RunReport, RunRequest,
+pub use report::{
+    CallRecord, Decision, LogLevel, LogLine, LogSource, Observer, Observers, RunReport,
 };
+pub use request::RunRequest;

@@ -23,6 +23,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use exorun_policy::Outputs;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
@@ -261,6 +262,20 @@ fn private_dir_builder(recursive: bool) -> std::fs::DirBuilder {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(recursive);
     builder
+}
+
+/// A folder no other run of this process (or an earlier one) uses.
+pub(crate) fn unique_folder(root: &std::path::Path, plugin: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    root.join(plugin).join(format!(
+        "{nanos}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::bindings::AutomationPre;
 use crate::cache::CacheOutcome;
 use crate::engine::Sandbox;
 use crate::error::LoadError;
-use crate::run::RunState;
+use crate::state::RunState;
 
 /// Interfaces a plugin may import. Everything else, wasi:http above all, is
 /// refused at load with the name of the offending import.
@@ -33,7 +33,7 @@ pub struct Plugin {
 }
 
 pub(crate) struct PluginInner {
-    pub manifest: Manifest,
+    pub manifest: Arc<Manifest>,
     pub sha256: String,
     pub pre: AutomationPre<RunState>,
     pub cache: CacheOutcome,
@@ -97,7 +97,7 @@ impl Plugin {
         })?;
         Ok(Plugin {
             inner: Arc::new(PluginInner {
-                manifest,
+                manifest: Arc::new(manifest),
                 sha256: actual,
                 pre,
                 cache,

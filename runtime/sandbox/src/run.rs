@@ -1,345 +1,25 @@
 //! One run: a fresh store with its own limits, WASI context and log, the
 //! plugin's `run` export called under a wall-clock deadline, and a report.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use exorun_cmdlet::{Backend, Call, CmdletError};
-use exorun_policy::ResolvedInputs;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::admit::CallBudget;
-use crate::capability::{self, Extensions, Setup};
+use crate::capability::{self, Setup};
 use crate::engine::Sandbox;
 use crate::error::RunError;
 use crate::host::cmdlets::{AuditUnavailable, PolicyViolation};
-use crate::host::stdio::{LogLimitExceeded, LogSink};
 use crate::limits::{MemoryLimitExceeded, RunLimiter, TableLimitExceeded};
-use crate::outputs::{OutputsLimitExceeded, OutputsReport};
-use crate::plugin::{Plugin, PluginInner};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-/// Where a log line came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogSource {
-    Log,
-    Stdout,
-    Stderr,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLine {
-    pub level: LogLevel,
-    pub source: LogSource,
-    pub message: String,
-}
-
-/// The policy decision on one call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    Allowed,
-    Denied { rule: String, message: String },
-}
-
-/// One cmdlet call of a run, allowed or not, and how it ended.
-#[derive(Clone, Debug)]
-pub struct CallRecord {
-    pub call: Call,
-    pub decision: Decision,
-    /// Objects returned, or the error. For a paged read, the objects read so far.
-    pub outcome: Result<u64, CmdletError>,
-    /// For a paged read, from opening to the last page read.
-    pub elapsed: Duration,
-    /// The id the backend sent with the call (Exchange's `client-request-id`),
-    /// when the call reached one.
-    pub client_request_id: Option<String>,
-}
-
-impl CallRecord {
-    /// A call refused before it was sent.
-    pub fn refused(call: &Call, decision: Decision, error: CmdletError) -> CallRecord {
-        CallRecord {
-            call: call.clone(),
-            decision,
-            outcome: Err(error),
-            elapsed: Duration::ZERO,
-            client_request_id: None,
-        }
-    }
-}
-
-/// Watches a run as it happens (the CLI's progress bar, the audit trail).
-/// Every method has a do-nothing default.
-pub trait Observer: Send + Sync {
-    fn log(&self, _line: &LogLine) {}
-    fn progress(&self, _done: u64, _total: Option<u64>) {}
-    /// One call, once it has ended: a paged read when its last page was
-    /// read, it failed, the plugin dropped it or the run ended.
-    fn call(&self, _record: &CallRecord) {}
-    /// `Some(reason)` refuses every further cmdlet call of the run before
-    /// it reaches the gate: an observer the operator relies on (the audit
-    /// trail) can no longer record what calls do, so none may happen.
-    fn blocked(&self) -> Option<String> {
-        None
-    }
-    /// Called with the calls that change the tenant, after they were
-    /// admitted and before any of them is sent. `Err(reason)` means the
-    /// observer could not durably record their intent (the audit trail):
-    /// none is sent and the run ends.
-    fn before_write(&self, _calls: &[&Call]) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-struct NoObserver;
-impl Observer for NoObserver {}
-
-/// Several observers as one, told in order (the console and the audit
-/// trail of one run). The first that is blocked blocks the run.
-pub struct Observers(pub Vec<Arc<dyn Observer>>);
-
-impl Observer for Observers {
-    fn log(&self, line: &LogLine) {
-        self.0.iter().for_each(|o| o.log(line));
-    }
-
-    fn progress(&self, done: u64, total: Option<u64>) {
-        self.0.iter().for_each(|o| o.progress(done, total));
-    }
-
-    fn call(&self, record: &CallRecord) {
-        self.0.iter().for_each(|o| o.call(record));
-    }
-
-    fn blocked(&self) -> Option<String> {
-        self.0.iter().find_map(|o| o.blocked())
-    }
-
-    fn before_write(&self, calls: &[&Call]) -> Result<(), String> {
-        self.0.iter().try_for_each(|o| o.before_write(calls))
-    }
-}
-
-/// What to run a plugin with.
-pub struct RunRequest {
-    pub backend: Arc<dyn Backend>,
-    /// The inputs, typed against the manifest's `[inputs]` by the caller
-    /// ([`ResolvedInputs::resolve`]), so they are parsed once.
-    pub resolved: Option<ResolvedInputs>,
-    /// `name=value` pairs, resolved here when [`RunRequest::resolved`] is
-    /// not given (tests and small embedders).
-    pub inputs: Vec<String>,
-    pub observer: Option<Arc<dyn Observer>>,
-    /// The fresh folder to make for a plugin that declares `[outputs]`
-    /// (it must not exist); by default one under
-    /// [`crate::SandboxConfig::outputs_root`]. Ignored for other plugins.
-    pub outputs_dir: Option<PathBuf>,
-    /// Tells the plugin (WIT `host.what-if`) that its writes are captured
-    /// into a plan rather than sent. Capturing them is the backend's job
-    /// (`exorun_plan::WhatIfBackend`); this only lets the plugin say so.
-    pub what_if: bool,
-}
-
-impl RunRequest {
-    pub fn new(backend: Arc<dyn Backend>) -> Self {
-        RunRequest {
-            backend,
-            resolved: None,
-            inputs: Vec::new(),
-            observer: None,
-            outputs_dir: None,
-            what_if: false,
-        }
-    }
-
-    /// Marks the run as a what-if run (see [`RunRequest::what_if`]).
-    pub fn what_if(mut self, what_if: bool) -> Self {
-        self.what_if = what_if;
-        self
-    }
-
-    pub fn outputs_dir(mut self, folder: impl Into<PathBuf>) -> Self {
-        self.outputs_dir = Some(folder.into());
-        self
-    }
-
-    /// The run's inputs, already typed.
-    pub fn inputs(mut self, inputs: ResolvedInputs) -> Self {
-        self.resolved = Some(inputs);
-        self
-    }
-
-    pub fn input(mut self, name: &str, value: &str) -> Self {
-        self.inputs.push(format!("{name}={value}"));
-        self
-    }
-
-    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = Some(observer);
-        self
-    }
-}
-
-/// Everything a run produced.
-#[derive(Debug)]
-pub struct RunReport {
-    pub plugin: String,
-    pub version: String,
-    pub sha256: String,
-    pub outcome: Result<String, RunError>,
-    pub log: Vec<LogLine>,
-    pub calls: Vec<CallRecord>,
-    pub progress: Option<(u64, Option<u64>)>,
-    pub elapsed: Duration,
-    /// The `[outputs]` folder and what the plugin left in it.
-    pub outputs: Option<OutputsReport>,
-}
-
-impl RunReport {
-    /// The calls the policy gate refused.
-    pub fn denials(&self) -> impl Iterator<Item = &CallRecord> {
-        self.calls
-            .iter()
-            .filter(|c| matches!(c.decision, Decision::Denied { .. }))
-    }
-
-    /// The calls that were allowed but failed at the tenant.
-    pub fn failures(&self) -> impl Iterator<Item = &CallRecord> {
-        self.calls
-            .iter()
-            .filter(|c| c.decision == Decision::Allowed && c.outcome.is_err())
-    }
-}
-
-/// The store's data: WASI state, limits, and the run's own context.
-pub struct RunState {
-    pub(crate) wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
-    pub(crate) limiter: RunLimiter,
-    pub(crate) ctx: RunContext,
-    /// State of the capabilities that keep their own ([`crate::capability`]).
-    pub(crate) extensions: Extensions,
-}
-
-impl RunState {
-    /// Asks every capability whether the run may go on
-    /// ([`capability::HostCapability::tick`]): on every epoch tick and
-    /// before every cmdlet call, since a plugin waiting on the host sees no
-    /// ticks.
-    pub(crate) fn check_capabilities(&mut self) -> wasmtime::Result<()> {
-        capability::REGISTRY
-            .iter()
-            .try_for_each(|unit| unit.tick(self))
-    }
-}
-
-impl WasiView for RunState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-/// What the host imports need during a run.
-pub(crate) struct RunContext {
-    pub plugin: Arc<PluginInner>,
-    pub backend: Arc<dyn Backend>,
-    /// Calls attempted and refused against `[limits] max-calls` and the
-    /// sandbox's `max_refusals`.
-    pub budget: CallBudget,
-    /// The most a single call (or batch) may return into the plugin: its
-    /// whole memory allowance.
-    pub result_byte_budget: u64,
-    pub invoke_many_concurrency: usize,
-    pub log: LogSink,
-    pub observer: Arc<dyn Observer>,
-    pub records: Vec<CallRecord>,
-    /// Paged reads still open: recorded, not yet told to the observer.
-    pub open_reads: Vec<usize>,
-    pub progress: Option<(u64, Option<u64>)>,
-    /// Whether this is a what-if run (WIT `host.what-if`).
-    pub what_if: bool,
-}
-
-impl RunContext {
-    pub fn plugin_name(&self) -> &str {
-        &self.plugin.manifest.plugin.name
-    }
-
-    /// Stores a record of a call that has ended and tells the observer.
-    /// Large values are kept abbreviated ([`Call::abbreviated`]): the
-    /// report must not hold megabytes per call on a plugin's behalf.
-    pub fn record(&mut self, mut record: CallRecord) {
-        if let Some(short) = record.call.abbreviated() {
-            record.call = short;
-        }
-        self.observer.call(&record);
-        self.records.push(record);
-    }
-
-    /// Stores the record of a paged read that has just opened; the
-    /// observer hears of it when it ends ([`RunContext::close_read`]).
-    pub fn open_read(&mut self, mut record: CallRecord) -> usize {
-        if let Some(short) = record.call.abbreviated() {
-            record.call = short;
-        }
-        self.records.push(record);
-        let index = self.records.len() - 1;
-        self.open_reads.push(index);
-        index
-    }
-
-    /// Updates a paged read's record as pages arrive.
-    pub fn update_read(
-        &mut self,
-        index: usize,
-        objects: u64,
-        error: Option<&CmdletError>,
-        elapsed: Duration,
-    ) {
-        if let Some(record) = self.records.get_mut(index) {
-            record.outcome = match error {
-                Some(e) => Err(e.clone()),
-                None => Ok(objects),
-            };
-            record.elapsed = elapsed;
-        }
-    }
-
-    /// A paged read has ended: tells the observer, once.
-    pub fn close_read(&mut self, index: usize) {
-        if let Some(position) = self.open_reads.iter().position(|&i| i == index) {
-            self.open_reads.swap_remove(position);
-            if let Some(record) = self.records.get(index) {
-                self.observer.call(record);
-            }
-        }
-    }
-
-    /// At the end of a run: every paged read the plugin left open.
-    pub(crate) fn close_all_reads(&mut self) {
-        let mut open = std::mem::take(&mut self.open_reads);
-        open.sort_unstable();
-        for index in open {
-            if let Some(record) = self.records.get(index) {
-                self.observer.call(record);
-            }
-        }
-    }
-}
+use crate::outputs::OutputsLimitExceeded;
+use crate::plugin::Plugin;
+use crate::report::{NoObserver, RunReport};
+use crate::request::RunRequest;
+use crate::run_log::{LogLimitExceeded, LogSink};
+use crate::state::{Extensions, RunContext, RunState};
 
 /// Raised by the epoch callback when the wall-clock deadline has passed.
 #[derive(Debug, thiserror::Error)]
@@ -403,7 +83,7 @@ impl Sandbox {
             table,
             limiter: RunLimiter::new(usize::try_from(memory_bytes).unwrap_or(usize::MAX), 100_000),
             ctx: RunContext {
-                plugin: inner.clone(),
+                manifest: inner.manifest.clone(),
                 backend: request.backend,
                 budget: CallBudget::new(limits.max_calls, config.max_refusals),
                 result_byte_budget: memory_bytes,
@@ -416,6 +96,7 @@ impl Sandbox {
                 what_if: request.what_if,
             },
             extensions,
+            checkpoint: capability::tick_all,
         };
         let mut store = Store::new(self.engine(), state);
         store.limiter_async(|state| &mut state.limiter);
@@ -516,20 +197,6 @@ fn classify(
     } else {
         RunError::Trap(truncate(message, 4096))
     }
-}
-
-/// A folder no other run of this process (or an earlier one) uses.
-pub(crate) fn unique_folder(root: &std::path::Path, plugin: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    root.join(plugin).join(format!(
-        "{nanos}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
 }
 
 fn truncate(mut text: String, max: usize) -> String {

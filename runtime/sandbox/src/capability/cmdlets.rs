@@ -6,7 +6,8 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::HostCapability;
 use crate::bindings::exorun::automation::{cmdlets, types};
-use crate::run::{RunReport, RunState};
+use crate::report::RunReport;
+use crate::state::RunState;
 
 pub(crate) struct CmdletsHost;
 

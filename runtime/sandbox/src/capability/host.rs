@@ -7,8 +7,9 @@ use wasmtime::component::{HasSelf, Linker};
 use super::{HostCapability, Setup};
 use crate::bindings::exorun::automation::host;
 use crate::error::RunError;
-use crate::host::stdio::StdioPipe;
-use crate::run::{LogSource, RunReport, RunState};
+use crate::report::{LogSource, RunReport};
+use crate::run_log::StdioPipe;
+use crate::state::RunState;
 
 pub(crate) struct HostInterface;
 

@@ -8,7 +8,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::{HostCapability, Setup};
 use crate::bindings::exorun::automation::inputs;
 use crate::error::RunError;
-use crate::run::RunState;
+use crate::state::RunState;
 
 pub(crate) struct InputsHost;
 

@@ -17,16 +17,16 @@ mod host;
 mod inputs;
 mod outputs;
 
-use std::any::Any;
-
 use exorun_policy::Manifest;
 use wasmtime::component::Linker;
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::engine::SandboxConfig;
+use crate::config::SandboxConfig;
 use crate::error::RunError;
-use crate::host::stdio::LogSink;
-use crate::run::{RunReport, RunRequest, RunState};
+use crate::report::RunReport;
+use crate::request::RunRequest;
+use crate::run_log::LogSink;
+use crate::state::{Extensions, RunState};
 
 /// The host side of one capability.
 pub(crate) trait HostCapability: Sync {
@@ -61,6 +61,11 @@ pub(crate) static REGISTRY: &[&dyn HostCapability] = &[
     &outputs::OutputsHost,
 ];
 
+/// Asks every unit whether the run may go on ([`HostCapability::tick`]).
+pub(crate) fn tick_all(state: &mut RunState) -> wasmtime::Result<()> {
+    REGISTRY.iter().try_for_each(|unit| unit.tick(state))
+}
+
 /// Links every unit's interfaces.
 pub(crate) fn link_all(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     REGISTRY.iter().try_for_each(|unit| unit.link(linker))
@@ -75,19 +80,4 @@ pub(crate) struct Setup<'a> {
     /// The run's log (the plugin's stdout and stderr go there too).
     pub log: &'a LogSink,
     pub extensions: &'a mut Extensions,
-}
-
-/// Per-run state that belongs to one capability, found by its type.
-#[derive(Default)]
-pub(crate) struct Extensions(Vec<Box<dyn Any + Send>>);
-
-impl Extensions {
-    pub fn insert<T: Any + Send>(&mut self, value: T) {
-        self.0.retain(|v| !v.is::<T>());
-        self.0.push(Box::new(value));
-    }
-
-    pub fn get<T: Any + Send>(&self) -> Option<&T> {
-        self.0.iter().find_map(|v| v.downcast_ref::<T>())
-    }
 }

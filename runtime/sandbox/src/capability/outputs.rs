@@ -8,7 +8,8 @@ use super::{HostCapability, Setup};
 use crate::error::RunError;
 use crate::host::filesystem::{GuardedFilesystem, GuardedFs};
 use crate::outputs::OutputsFolder;
-use crate::run::{RunReport, RunState};
+use crate::report::RunReport;
+use crate::state::RunState;
 
 pub(crate) struct OutputsHost;
 
@@ -37,7 +38,7 @@ impl HostCapability for OutputsHost {
             return Ok(());
         };
         let folder = setup.request.outputs_dir.clone().unwrap_or_else(|| {
-            crate::run::unique_folder(&setup.config.outputs_root, &setup.manifest.plugin.name)
+            crate::outputs::unique_folder(&setup.config.outputs_root, &setup.manifest.plugin.name)
         });
         let outputs = OutputsFolder::create(spec, folder.clone())
             .map_err(|e| RunError::Outputs(format!("{}: {e}", folder.display())))?;

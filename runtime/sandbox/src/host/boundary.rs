@@ -21,7 +21,7 @@ use wasmtime::component::{ComponentType, Lift, Linker, Resource, WasmList, WasmS
 use wasmtime::{AsContextMut, StoreContextMut};
 
 use crate::pages::PageReader;
-use crate::run::RunState;
+use crate::state::RunState;
 
 /// `types.call`, not yet copied out of the plugin's memory.
 #[derive(ComponentType, Lift)]

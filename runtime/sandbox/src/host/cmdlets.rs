@@ -26,7 +26,8 @@ use crate::admit::Verdict;
 use crate::bindings::exorun::automation::cmdlets::{Host, HostPages};
 use crate::bindings::exorun::automation::types as wit;
 use crate::pages::PageReader;
-use crate::run::{CallRecord, Decision, RunState};
+use crate::report::{CallRecord, Decision};
+use crate::state::RunState;
 
 type WitResult = Result<Vec<Object>, wit::CmdletError>;
 
@@ -142,11 +143,9 @@ impl RunState {
         };
         let ctx = &mut self.ctx;
         let observer = ctx.observer.clone();
-        let verdict = ctx.budget.admit(
-            || observer.blocked(),
-            ctx.plugin.manifest.capabilities(),
-            call,
-        );
+        let verdict = ctx
+            .budget
+            .admit(|| observer.blocked(), ctx.manifest.capabilities(), call);
         match verdict {
             Verdict::Allowed => Ok(Ok(())),
             Verdict::End { refusals } => Err(wasmtime::Error::new(PolicyViolation { refusals })),

@@ -3,7 +3,7 @@
 use exorun_policy::{InputValue, ResolvedInputs};
 
 use crate::bindings::exorun::automation::inputs::{Host, InputValue as WitInput};
-use crate::run::RunState;
+use crate::state::RunState;
 
 impl Host for RunState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Option<WitInput>> {

@@ -2,7 +2,8 @@
 //! the run is a what-if run.
 
 use crate::bindings::exorun::automation::host::{Host, Level};
-use crate::run::{LogLevel, LogSource, RunState};
+use crate::report::{LogLevel, LogSource};
+use crate::state::RunState;
 
 impl Host for RunState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {

@@ -16,7 +16,7 @@ use axum::response::Response;
 use crate::faults::FaultConfig;
 use crate::http_util::{self, BodyError, json_error, json_response};
 use crate::server::ConnectionControl;
-use crate::state::SimState;
+use crate::state::Shared;
 
 /// A fresh random control key: 32 bytes, hex.
 pub fn new_control_key() -> String {
@@ -28,7 +28,7 @@ pub fn new_control_key() -> String {
 
 /// `None` when the request may use the admin endpoints, else the refusal.
 fn refused(
-    state: &SimState,
+    state: &Shared,
     connection: &Option<Extension<ConnectionControl>>,
     headers: &HeaderMap,
 ) -> Option<Response> {
@@ -65,14 +65,14 @@ fn refused(
     Some(response)
 }
 
-fn current(state: &SimState) -> Response {
+fn current(state: &Shared) -> Response {
     let body = serde_json::to_value(state.faults.config()).unwrap_or_default();
     json_response(StatusCode::OK, &body)
 }
 
 /// `GET /_sim/faults`: the faults in force.
 pub async fn get_faults(
-    State(state): State<Arc<SimState>>,
+    State(state): State<Arc<Shared>>,
     connection: Option<Extension<ConnectionControl>>,
     headers: HeaderMap,
 ) -> Response {
@@ -81,7 +81,7 @@ pub async fn get_faults(
 
 /// `POST /_sim/faults` with a `FaultConfig` JSON: replaces the faults.
 pub async fn set_faults(
-    State(state): State<Arc<SimState>>,
+    State(state): State<Arc<Shared>>,
     connection: Option<Extension<ConnectionControl>>,
     headers: HeaderMap,
     body: Body,

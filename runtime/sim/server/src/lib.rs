@@ -112,12 +112,14 @@ pub use error::SimError;
 pub use exorun_sim_tenant::Tenant;
 pub use faults::{FaultConfig, FaultHandle};
 
+use crate::entra::EntraState;
 use crate::entra::replay::ReplayGuard;
+use crate::exchange::ExchangeState;
 use crate::exchange::bearer::BearerValidator;
 use crate::exchange::paging::PageCache;
 use crate::exchange::throttle::Throttle;
 use crate::signing_key::SigningKey;
-use crate::state::{Counters, SimState};
+use crate::state::{Counters, Shared};
 
 /// The scope a client asks for (v2).
 pub const EXCHANGE_SCOPE: &str = "https://outlook.office365.com/.default";
@@ -162,7 +164,7 @@ pub struct SimInfo {
 pub struct RunningSim {
     pub info: SimInfo,
     pub tenant: Arc<Tenant>,
-    state: Arc<SimState>,
+    state: Arc<Shared>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -329,25 +331,31 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
             .map_err(|e| SimError::Internal(e.to_string()))??
     };
 
-    let state = Arc::new(SimState {
+    let state = Arc::new(Shared {
         port,
         directory: prepared.directory.clone(),
         tenant: Arc::clone(&prepared.tenant),
         signing_key: prepared.signing_key,
-        token_lifetime: config.token_lifetime,
-        assertion_reuse: config.assertion_reuse,
-        audience_policy: config.audience_policy,
-        require_anchor_mailbox: config.require_anchor_mailbox,
-        replay: ReplayGuard::new(REPLAY_CAPACITY),
-        bearer: BearerValidator::new(BEARER_CACHE_CAPACITY),
-        throttle: Throttle::new(config.throttle),
-        pages: PageCache::new(SKIP_TOKEN_TTL, SKIP_TOKEN_CAPACITY),
         faults: FaultHandle::new(config.faults.clone(), config.seed),
         counters: Counters::default(),
         control_key: admin::new_control_key(),
     });
+    let entra = Arc::new(EntraState {
+        shared: Arc::clone(&state),
+        token_lifetime: config.token_lifetime,
+        assertion_reuse: config.assertion_reuse,
+        audience_policy: config.audience_policy,
+        replay: ReplayGuard::new(REPLAY_CAPACITY),
+    });
+    let exchange = Arc::new(ExchangeState {
+        shared: Arc::clone(&state),
+        require_anchor_mailbox: config.require_anchor_mailbox,
+        bearer: BearerValidator::new(BEARER_CACHE_CAPACITY),
+        throttle: Throttle::new(config.throttle),
+        pages: PageCache::new(SKIP_TOKEN_TTL, SKIP_TOKEN_CAPACITY),
+    });
 
-    let app = router(Arc::clone(&state));
+    let app = router(Arc::clone(&state), entra, exchange);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(server::serve(
         listener,
@@ -388,16 +396,18 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
     })
 }
 
-fn router(state: Arc<SimState>) -> Router {
-    Router::new()
-        .merge(entra::routes())
-        .merge(exchange::routes())
+fn router(shared: Arc<Shared>, entra: Arc<EntraState>, exchange: Arc<ExchangeState>) -> Router {
+    let admin = Router::new()
         .route(
             "/_sim/faults",
             get(admin::get_faults).post(admin::set_faults),
         )
+        .with_state(shared);
+    Router::new()
+        .merge(entra::routes(entra))
+        .merge(exchange::routes(exchange))
+        .merge(admin)
         .fallback(http_util::not_found)
         .method_not_allowed_fallback(http_util::method_not_allowed)
         .layer(axum::middleware::from_fn(http_util::read_body_first))
-        .with_state(state)
 }

@@ -1,16 +1,14 @@
-//! Everything the request handlers share.
+//! What both halves of the simulator share: the tenant and its directory,
+//! the token-signing key, fault injection and the request counters. Each
+//! half keeps its own state beside it (`entra::EntraState`,
+//! `exchange::ExchangeState`), so neither half depends on the other's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use exorun_sim_tenant::{Execution, Tenant};
+use exorun_sim_tenant::Tenant;
 
-use crate::config::{AssertionReuse, AudiencePolicy, TokenLifetime};
 use crate::directory::Directory;
-use crate::entra::replay::ReplayGuard;
-use crate::exchange::bearer::BearerValidator;
-use crate::exchange::paging::PageCache;
-use crate::exchange::throttle::Throttle;
 use crate::faults::FaultHandle;
 use crate::signing_key::SigningKey;
 
@@ -36,19 +34,11 @@ impl Counters {
     }
 }
 
-pub struct SimState {
+pub struct Shared {
     pub port: u16,
     pub directory: Directory,
     pub tenant: Arc<Tenant>,
     pub signing_key: SigningKey,
-    pub token_lifetime: TokenLifetime,
-    pub assertion_reuse: AssertionReuse,
-    pub audience_policy: AudiencePolicy,
-    pub require_anchor_mailbox: bool,
-    pub replay: ReplayGuard,
-    pub bearer: BearerValidator,
-    pub throttle: Throttle,
-    pub pages: PageCache<Execution>,
     pub faults: FaultHandle,
     pub counters: Counters,
     /// What `/_sim/faults` wants as its bearer (see `admin`).

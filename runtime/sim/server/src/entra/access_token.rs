@@ -4,12 +4,12 @@
 
 use serde_json::{Value, json};
 
+use super::EntraState;
 use super::error_response::AadError;
 use super::resource::Resource;
 use super::token::TokenEndpoint;
 use crate::config::TokenLifetime;
 use crate::directory::{AppRegistration, Consent, EXCHANGE_MANAGE_AS_APP};
-use crate::state::SimState;
 
 /// Entra backdates `iat` and `nbf` by five minutes, for clock skew.
 const BACKDATED_SECONDS: i64 = 300;
@@ -32,7 +32,7 @@ pub fn token_times(lifetime: TokenLifetime, now: i64) -> (i64, i64) {
 
 /// Signs the access token and shapes the v1 or v2 success body.
 pub fn success_body(
-    state: &SimState,
+    state: &EntraState,
     endpoint: TokenEndpoint,
     resource: Resource,
     app: &AppRegistration,
@@ -40,7 +40,7 @@ pub fn success_body(
 ) -> Result<Value, AadError> {
     let (issued, expires) = token_times(state.token_lifetime, now);
     let lifetime = expires - now;
-    let tenant_id = state.directory.tenant_id();
+    let tenant_id = state.shared.directory.tenant_id();
     let issuer = format!("https://sts.windows.net/{tenant_id}/");
     let mut claims = json!({
         "aud": resource.audience(),
@@ -77,7 +77,7 @@ pub fn success_body(
     {
         map.insert("roles".into(), json!(roles));
     }
-    let access_token = state.signing_key.sign_jwt(&claims).map_err(|e| {
+    let access_token = state.shared.signing_key.sign_jwt(&claims).map_err(|e| {
         tracing::error!(error = %e, "signing an access token failed");
         AadError::new(
             "temporarily_unavailable",

@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::json;
 
+use super::EntraState;
 use super::error_response::AadError;
 use crate::http_util::{TenantSegment, json_response, origin};
-use crate::state::SimState;
 
 fn unknown_tenant(tenant: &str) -> Response {
     AadError::new(
@@ -28,15 +28,15 @@ fn unknown_tenant(tenant: &str) -> Response {
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`. Endpoints name
 /// the tenant by GUID whatever form was asked for, as Entra does.
 pub async fn openid_configuration_v2(
-    State(state): State<Arc<SimState>>,
+    State(state): State<Arc<EntraState>>,
     TenantSegment(tenant): TenantSegment,
     headers: HeaderMap,
 ) -> Response {
-    if !state.directory.is_tenant(&tenant) {
+    if !state.shared.directory.is_tenant(&tenant) {
         return unknown_tenant(&tenant);
     }
-    let base = origin(&headers, state.port);
-    let tid = state.directory.tenant_id();
+    let base = origin(&headers, state.shared.port);
+    let tid = state.shared.directory.tenant_id();
     let body = json!({
         "token_endpoint": format!("{base}/{tid}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -64,15 +64,15 @@ pub async fn openid_configuration_v2(
 
 /// `GET /{tenant}/.well-known/openid-configuration`: the v1 document.
 pub async fn openid_configuration_v1(
-    State(state): State<Arc<SimState>>,
+    State(state): State<Arc<EntraState>>,
     TenantSegment(tenant): TenantSegment,
     headers: HeaderMap,
 ) -> Response {
-    if !state.directory.is_tenant(&tenant) {
+    if !state.shared.directory.is_tenant(&tenant) {
         return unknown_tenant(&tenant);
     }
-    let base = origin(&headers, state.port);
-    let tid = state.directory.tenant_id();
+    let base = origin(&headers, state.shared.port);
+    let tid = state.shared.directory.tenant_id();
     let body = json!({
         "token_endpoint": format!("{base}/{tid}/oauth2/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -90,7 +90,7 @@ pub async fn openid_configuration_v1(
 /// msal drops the port from `authorization_endpoint`, so only its path
 /// (the tenant) is used; the host is always this server.
 pub async fn instance_discovery(
-    State(state): State<Arc<SimState>>,
+    State(state): State<Arc<EntraState>>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
@@ -98,7 +98,7 @@ pub async fn instance_discovery(
         form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    let base = origin(&headers, state.port);
+    let base = origin(&headers, state.shared.port);
     let tenant = query
         .get("authorization_endpoint")
         .and_then(|url| url.strip_prefix("https://"))
@@ -116,9 +116,9 @@ pub async fn instance_discovery(
 }
 
 /// `GET /{tenant}/discovery/v2.0/keys` (and `/common/discovery/keys`).
-pub async fn keys(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Response {
-    let base = origin(&headers, state.port);
-    let issuer = format!("{base}/{}/v2.0", state.directory.tenant_id());
-    let body = json!({"keys": [state.signing_key.jwk(&issuer)]});
+pub async fn keys(State(state): State<Arc<EntraState>>, headers: HeaderMap) -> Response {
+    let base = origin(&headers, state.shared.port);
+    let issuer = format!("{base}/{}/v2.0", state.shared.directory.tenant_id());
+    let body = json!({"keys": [state.shared.signing_key.jwk(&issuer)]});
     json_response(StatusCode::OK, &body)
 }

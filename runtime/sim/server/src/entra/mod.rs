@@ -14,7 +14,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::state::SimState;
+use crate::config::{AssertionReuse, AudiencePolicy, TokenLifetime};
+use crate::state::Shared;
 
 /// Serialises an OAuth answer (both success and error use plain JSON).
 pub(crate) fn json_body(
@@ -30,7 +31,17 @@ pub(crate) fn json_body(
 }
 
 /// Routes of the login host.
-pub fn routes() -> Router<Arc<SimState>> {
+/// The Entra half's state: how it issues tokens and the assertions it has
+/// seen, beside what both halves share.
+pub struct EntraState {
+    pub shared: Arc<Shared>,
+    pub token_lifetime: TokenLifetime,
+    pub assertion_reuse: AssertionReuse,
+    pub audience_policy: AudiencePolicy,
+    pub replay: replay::ReplayGuard,
+}
+
+pub fn routes(state: Arc<EntraState>) -> Router {
     Router::new()
         .route(
             "/common/discovery/instance",
@@ -48,4 +59,5 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
         .route("/{tenant}/oauth2/v2.0/token", post(token::token_v2))
         .route("/{tenant}/oauth2/token", post(token::token_v1))
+        .with_state(state)
 }

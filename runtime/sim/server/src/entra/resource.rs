@@ -1,8 +1,8 @@
 //! Step 4 of the token request: the `scope` (v2) or `resource` (v1) must
 //! name one resource the tenant has: Exchange Online or Microsoft Graph.
 
+use super::EntraState;
 use super::error_response::AadError;
-use crate::state::SimState;
 
 /// Exchange Online's resource URI (the token's `aud`).
 pub const EXCHANGE_RESOURCE: &str = "https://outlook.office365.com";
@@ -43,20 +43,20 @@ impl Resource {
     }
 }
 
-fn unknown_resource(state: &SimState, resource: &str) -> AadError {
+fn unknown_resource(state: &EntraState, resource: &str) -> AadError {
     AadError::new(
         "invalid_resource",
         500011,
         format!(
             "The resource principal named {resource} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
-            state.directory.display_name()
+            state.shared.directory.display_name()
         ),
     )
 }
 
 /// v2: exactly one resource, as `<resource>/.default`. OIDC scopes that
 /// some clients add (`openid`, `profile`, `offline_access`) are ignored.
-pub fn check_scope(state: &SimState, scope: &str) -> Result<Resource, AadError> {
+pub fn check_scope(state: &EntraState, scope: &str) -> Result<Resource, AadError> {
     let scopes: Vec<&str> = scope
         .split_whitespace()
         .filter(|s| !matches!(*s, "openid" | "profile" | "offline_access" | "email"))
@@ -94,6 +94,6 @@ pub fn check_scope(state: &SimState, scope: &str) -> Result<Resource, AadError> 
 }
 
 /// v1: `resource=https://outlook.office365.com` (no `/.default`).
-pub fn check_resource(state: &SimState, resource: &str) -> Result<Resource, AadError> {
+pub fn check_resource(state: &EntraState, resource: &str) -> Result<Resource, AadError> {
     Resource::named(resource.trim()).ok_or_else(|| unknown_resource(state, resource))
 }

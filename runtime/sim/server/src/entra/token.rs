@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::EntraState;
 use super::assertion::{ClientAssertion, KeyReference};
 use super::error_response::AadError;
 use super::{access_token, audience, resource};
@@ -18,7 +19,6 @@ use crate::certificates::upper_hex;
 use crate::clock;
 use crate::config::AssertionReuse;
 use crate::http_util::{self, BodyError, TenantSegment};
-use crate::state::SimState;
 
 /// The only grant the simulator serves.
 const CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -47,7 +47,7 @@ impl TokenEndpoint {
 }
 
 pub async fn token_v2(
-    State(state): State<Arc<SimState>>,
+    State(state): State<Arc<EntraState>>,
     TenantSegment(tenant): TenantSegment,
     headers: HeaderMap,
     body: Body,
@@ -56,7 +56,7 @@ pub async fn token_v2(
 }
 
 pub async fn token_v1(
-    State(state): State<Arc<SimState>>,
+    State(state): State<Arc<EntraState>>,
     TenantSegment(tenant): TenantSegment,
     headers: HeaderMap,
     body: Body,
@@ -65,18 +65,18 @@ pub async fn token_v1(
 }
 
 async fn handle(
-    state: &SimState,
+    state: &EntraState,
     tenant: &str,
     endpoint: TokenEndpoint,
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    state.counters.count_token_request();
+    state.shared.counters.count_token_request();
     let correlation = headers
         .get("client-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if state.faults.token_outage_active() {
+    if state.shared.faults.token_outage_active() {
         return AadError::new(
             "temporarily_unavailable",
             90024,
@@ -173,8 +173,8 @@ fn missing(name: &str) -> AadError {
 }
 
 /// Validates the request (docs/protocol.md, "Token request checks", in order) and builds the success body.
-pub fn issue(state: &SimState, request: &TokenRequest<'_>) -> Result<Value, AadError> {
-    let directory = &state.directory;
+pub fn issue(state: &EntraState, request: &TokenRequest<'_>) -> Result<Value, AadError> {
+    let directory = &state.shared.directory;
     let now = clock::unix_now_f64();
 
     // 1. Tenant.

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 
+use super::ExchangeState;
 use super::answers;
 use super::envelope::{self, Page};
 use super::paging::{self, Cursor};
@@ -17,21 +18,20 @@ use super::throttle::{RateStatus, Refusal, retry_after_value};
 use crate::faults::InvokeFault;
 use crate::http_util::{self, BodyError, TenantSegment};
 use crate::server::ConnectionControl;
-use crate::state::SimState;
 use exorun_sim_tenant::Caller;
 
 /// Cmdlet bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = crate::http_util::MAX_REQUEST_BYTES;
 
 pub async fn invoke_command(
-    State(state): State<Arc<SimState>>,
+    State(state): State<Arc<ExchangeState>>,
     TenantSegment(url_tenant): TenantSegment,
     connection: Option<Extension<ConnectionControl>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    state.counters.count_invoke_request();
+    state.shared.counters.count_invoke_request();
     let request_id = uuid::Uuid::new_v4().to_string();
     let client_request_id = headers.get("client-request-id").cloned();
     let finish = |mut response: Response, app: Option<&str>, rate: Option<&RateStatus>| {
@@ -54,10 +54,12 @@ pub async fn invoke_command(
     };
 
     // 1. Token (docs/protocol.md, "Authorization in the simulator").
-    let app = match state
-        .bearer
-        .check(&headers, &url_tenant, &state.directory, &state.signing_key)
-    {
+    let app = match state.bearer.check(
+        &headers,
+        &url_tenant,
+        &state.shared.directory,
+        &state.shared.signing_key,
+    ) {
         Ok(app) => app,
         Err(rejection) => return finish(rejection.into_response(), None, None),
     };
@@ -98,13 +100,13 @@ pub async fn invoke_command(
 
     // Added latency stands for a slow back end, so the request holds its
     // concurrency slot while it waits.
-    let latency = state.faults.next_latency();
+    let latency = state.shared.faults.next_latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
 
     // 3. Injected faults.
-    match state.faults.next_invoke_fault() {
+    match state.shared.faults.next_invoke_fault() {
         Some(InvokeFault::Throttle(d)) => {
             let wait = retry_after_value(d);
             let message =
@@ -167,7 +169,7 @@ pub async fn invoke_command(
                 app_id: app_id.clone(),
                 role_template_ids: app.role_template_ids.clone(),
             };
-            match state.tenant.execute(&caller, &call) {
+            match state.shared.tenant.execute(&caller, &call) {
                 Ok(execution) => Cursor {
                     execution: Arc::new(execution),
                     offset: 0,
@@ -194,7 +196,7 @@ pub async fn invoke_command(
     };
 
     // 7. Connection reset fault: drop the connection with no answer.
-    if state.faults.take_reset(cursor.page)
+    if state.shared.faults.take_reset(cursor.page)
         && let Some(Extension(connection)) = &connection
     {
         connection.drop_connection();
@@ -214,7 +216,7 @@ pub async fn invoke_command(
         });
         format!(
             "{}{}?$skiptoken={token}",
-            http_util::origin(&headers, state.port),
+            http_util::origin(&headers, state.shared.port),
             uri.path()
         )
     });

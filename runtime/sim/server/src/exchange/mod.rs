@@ -14,12 +14,26 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::post;
 
-use crate::state::SimState;
+use exorun_sim_tenant::Execution;
+
+use crate::state::Shared;
 
 /// Routes of the Exchange host.
-pub fn routes() -> Router<Arc<SimState>> {
-    Router::new().route(
-        "/adminapi/beta/{tenant}/InvokeCommand",
-        post(invoke_command::invoke_command),
-    )
+/// The Exchange half's state: bearer checks, throttling and open pages,
+/// beside what both halves share.
+pub struct ExchangeState {
+    pub shared: Arc<Shared>,
+    pub require_anchor_mailbox: bool,
+    pub bearer: bearer::BearerValidator,
+    pub throttle: throttle::Throttle,
+    pub pages: paging::PageCache<Execution>,
+}
+
+pub fn routes(state: Arc<ExchangeState>) -> Router {
+    Router::new()
+        .route(
+            "/adminapi/beta/{tenant}/InvokeCommand",
+            post(invoke_command::invoke_command),
+        )
+        .with_state(state)
 }

@@ -16,7 +16,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-use crate::run::{LogLevel, LogLine, LogSource, Observer};
+use crate::report::{LogLevel, LogLine, LogSource, Observer};
 
 /// Raised (as a trap) when a run writes more log than it may.
 #[derive(Debug, thiserror::Error)]
