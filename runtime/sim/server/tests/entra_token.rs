@@ -83,15 +83,7 @@ async fn the_jwks_publishes_the_key_the_token_names() {
     let sim = start().await;
     let token = token(&sim).await;
     let url = format!("{}/discovery/v2.0/keys", sim.info.authority);
-    let keys: Value = sim
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys = get_json(&sim, &url).await;
     assert_eq!(keys["keys"][0]["kid"], header_of(&token)["kid"]);
     assert_eq!(keys["keys"][0]["kty"], "RSA");
     assert_eq!(keys["keys"][0]["e"], "AQAB");
@@ -792,15 +784,7 @@ async fn openid_configuration_and_instance_discovery_serve_what_msal_reads() {
     let url = format!(
         "{base}/common/discovery/instance?api-version=1.1&authorization_endpoint=https://127.0.0.1/{tid}/oauth2/v2.0/authorize"
     );
-    let doc: Value = sim
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = get_json(&sim, &url).await;
     assert_eq!(
         doc["tenant_discovery_endpoint"],
         format!("{base}/{tid}/v2.0/.well-known/openid-configuration")

@@ -54,7 +54,7 @@ async fn a_missing_or_forged_token_gets_401_with_the_exchange_challenge() {
     let bad_signature =
         "2000002;reason=\"The token signature is not valid.\";error_category=\"invalid_signature\"";
     let malformed = "2000000;reason=\"The token is malformed.\";error_category=\"invalid_token\"";
-    let header_of_good = decoded_json(good.split('.').next().unwrap());
+    let header_of_good = header_of(&good);
     let payload_of_good = good.split('.').nth(1).unwrap().to_owned();
     let kid = header_of_good["kid"].as_str().unwrap().to_owned();
     // The neighbouring attacks on a bearer check: no signature at all, the
@@ -147,14 +147,6 @@ fn encoded(value: &Value) -> String {
     base64url(value.to_string().as_bytes())
 }
 
-fn decoded_json(part: &str) -> Value {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 /// The token-signing key as the JWKS publishes it, as PKCS#1 DER: what an
 /// attacker would use as an HMAC secret.
 async fn sim_public_key_der(sim: &common::Sim) -> Vec<u8> {
@@ -163,15 +155,7 @@ async fn sim_public_key_der(sim: &common::Sim) -> Vec<u8> {
         "{}/discovery/v2.0/keys",
         sim.info.authority.trim_end_matches('/')
     );
-    let jwks: Value = sim
-        .http
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = get_json(sim, &url).await;
     let key = &jwks["keys"][0];
     let number = |name: &str| {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -241,6 +241,18 @@ pub fn header_of(jwt: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
 }
 
+/// GETs `url` from the simulator and reads the answer as JSON.
+pub async fn get_json(sim: &Sim, url: &str) -> Value {
+    sim.http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn cmdlet(name: &str, parameters: Value) -> Value {
     json!({"CmdletInput": {"CmdletName": name, "Parameters": parameters}})
 }
