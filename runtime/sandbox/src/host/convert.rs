@@ -1,5 +1,12 @@
 //! Conversions between the generated WIT types and the shared vocabulary of
 //! `exorun-cmdlet`. Kept apart so the host logic reads in domain terms.
+//!
+//! [`error_to_wit`] is the one mapping of a host error to the WIT
+//! `cmdlet-error`. bindgen's `trappable_error_type` is not used for it:
+//! three of the four functions that return a `cmdlet-error` are linked by
+//! hand (`host::boundary`, which measures a call before copying it), where
+//! that conversion does not apply, so it would only add a second path for
+//! `pages.next`.
 
 use exorun_cmdlet::{Call, CmdletError, Leaf, Value};
 
