@@ -3,13 +3,13 @@
 //! bar with rate and ETA (indicatif); otherwise a plain line at most once
 //! a second and at the end; with `--quiet`, nothing but errors.
 
-use exorun_cmdlet::Escaped;
-use parking_lot::Mutex;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+use exorun_cmdlet::Escaped;
 use exorun_sandbox::{CallRecord, Decision, LogLevel, LogLine, Observer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parking_lot::Mutex;
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,6 +19,7 @@ mod provider;
 pub use jsonwebtoken::errors::{Error, ErrorKind};
 pub use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
 pub use provider::PROVIDER;
+use provider::invalid_key;
 
 use openssl::pkey::{HasPublic, PKey, PKeyRef, Private};
 use serde::Serialize;
@@ -28,22 +29,15 @@ use zeroize::Zeroizing;
 /// The key `jsonwebtoken` signs with, from an OpenSSL RSA private key. The
 /// intermediate DER copy is wiped; the `EncodingKey` wipes its own on drop.
 pub fn encoding_key(key: &PKeyRef<Private>) -> Result<EncodingKey, Error> {
-    let rsa = key
-        .rsa()
-        .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
-    let der = Zeroizing::new(
-        rsa.private_key_to_der()
-            .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?,
-    );
+    let rsa = key.rsa().map_err(invalid_key)?;
+    let der = Zeroizing::new(rsa.private_key_to_der().map_err(invalid_key)?);
     Ok(EncodingKey::from_rsa_der(&der))
 }
 
 /// The key `jsonwebtoken` verifies with, from any OpenSSL key holding an
 /// RSA public half.
 pub fn decoding_key<T: HasPublic>(key: &PKey<T>) -> Result<DecodingKey, Error> {
-    let rsa = key
-        .rsa()
-        .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
+    let rsa = key.rsa().map_err(invalid_key)?;
     Ok(DecodingKey::from_rsa_raw_components(
         &rsa.n().to_vec(),
         &rsa.e().to_vec(),
@@ -64,12 +58,6 @@ pub fn verify<T: DeserializeOwned>(
 ) -> Result<TokenData<T>, Error> {
     provider::install();
     jsonwebtoken::decode(token, key, validation)
-}
-
-/// The header, read without any check: for choosing a key or refusing an
-/// algorithm before [`verify`].
-pub fn header(token: &str) -> Result<Header, Error> {
-    jsonwebtoken::decode_header(token)
 }
 
 /// The claims, read WITHOUT checking the signature: only for showing what a

@@ -95,7 +95,7 @@ fn new_verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtV
     Ok(Box::new(RsaVerifier { scheme, key }))
 }
 
-fn invalid_key(e: openssl::error::ErrorStack) -> Error {
+pub(crate) fn invalid_key(e: openssl::error::ErrorStack) -> Error {
     ErrorKind::InvalidRsaKey(e.to_string()).into()
 }
 

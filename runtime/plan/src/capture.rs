@@ -8,11 +8,11 @@
 //! `invoke-many` batch that is the batch's order (the host starts the
 //! batch's calls in order, and a captured call completes at once).
 
-use parking_lot::Mutex;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
+use parking_lot::Mutex;
 
 /// Sends reads, captures writes.
 pub struct WhatIfBackend {

@@ -29,7 +29,6 @@
 //! Fail closed: once any record cannot be written, [`Observer::blocked`]
 //! refuses every further call of the run and the run ends.
 
-use parking_lot::{Condvar, Mutex};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +40,7 @@ use exorun_audit::{
 };
 use exorun_cmdlet::Call;
 use exorun_policy::Capabilities;
+use parking_lot::{Condvar, Mutex};
 
 use crate::report::{CallRecord, Decision, Observer, RunReport};
 

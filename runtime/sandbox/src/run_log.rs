@@ -5,13 +5,13 @@
 //! truncated, so a plugin that floods its output ends quickly with a clear
 //! `log-limit` outcome instead of burning its whole time budget.
 
-use parking_lot::Mutex;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};

@@ -6,15 +6,15 @@
 //! compare; the refresh path is serialised by an async mutex so any number of
 //! concurrent callers cause one token request.
 
-use crate::shared::Registry;
-use parking_lot::{Mutex, RwLock};
 use std::fmt;
-use std::sync::Arc;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
+use parking_lot::{Mutex, RwLock};
+
 use super::token::{AccessToken, AuthError, TokenAcquirer};
+use crate::shared::Registry;
 
 /// Identifies a cache: the same app asking the same authority for the same
 /// scope in the same tenant gets the same token.

@@ -8,7 +8,6 @@
 //! each [`SWEEP`] and wakes those whose time has passed; a request only
 //! registers an entry in a map (and removes it when it ends).
 
-use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// How often the sweeper looks; the precision of every deadline.
 pub const SWEEP: Duration = Duration::from_millis(100);

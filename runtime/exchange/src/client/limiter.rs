@@ -18,16 +18,15 @@
 //! remaining) / (reset − now). Against a fixed window this paces a little
 //! fast near the window's end; the 429 path absorbs that.
 
-use crate::shared::Registry;
-use parking_lot::Mutex;
 use std::fmt;
-use std::sync::Arc;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use parking_lot::Mutex;
 use reqwest::header::HeaderMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::shared::Registry;
 use crate::time_util::parse_iso8601_utc;
 
 /// Tuning of a [`TenantLimiter`].

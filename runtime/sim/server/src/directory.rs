@@ -2,11 +2,11 @@
 //! registrations (certificates, the Exchange.ManageAsApp grant, Entra role
 //! assignments). The token endpoint reads it; tests change it at run time.
 
-use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use openssl::pkey::{PKey, Public};
+use parking_lot::RwLock;
 
 use crate::certificates::{self, Thumbprints};
 

@@ -6,10 +6,10 @@
 //! faults. Faults can be switched at start (`SimConfig::faults`) and at run
 //! time (`FaultHandle::set`, or `POST /_sim/faults` with the same JSON).
 
-use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

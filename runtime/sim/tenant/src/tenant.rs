@@ -1,9 +1,9 @@
 //! The tenant: organisation facts plus a directory behind one lock.
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::sync::Arc;
 
 use exorun_cmdlet::Call;
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::cmdlets::{self, Invocation};
 use crate::directory::Directory;

@@ -5,8 +5,9 @@
 //! tests should catch it. Entries live until the assertion's `exp` (plus
 //! clock skew); the set is bounded, oldest first out.
 
-use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+
+use parking_lot::Mutex;
 
 /// Bounded memory of `(client_id, jti)` pairs with their expiry.
 pub struct ReplayGuard {

@@ -2,11 +2,11 @@
 //! (docs/protocol.md, "Authorization in the simulator", step 1) and the 401
 //! challenge that refuses it ("Retries, throttling and 401").
 
-use parking_lot::Mutex;
 use std::collections::HashMap;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
 
 use crate::clock;
 use crate::directory::{Directory, EXCHANGE_MANAGE_AS_APP};
@@ -192,10 +192,6 @@ fn verify(token: &str, key: &SigningKey) -> Result<VerifiedToken, Rejection> {
             "invalid_signature",
         )
     };
-    let header = exorun_jwt::header(token).map_err(|_| malformed())?;
-    if header.alg != exorun_jwt::Algorithm::RS256 || header.kid.as_deref() != Some(&key.kid) {
-        return Err(bad_signature());
-    }
     // Expiry, audience and roles are checked by the caller, each with the
     // rejection Exchange gives for it.
     let mut validation = exorun_jwt::Validation::new(exorun_jwt::Algorithm::RS256);
@@ -203,14 +199,19 @@ fn verify(token: &str, key: &SigningKey) -> Result<VerifiedToken, Rejection> {
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
-    let claims = exorun_jwt::verify::<BearerClaims>(token, key.decoding_key(), &validation)
+    // One parse: a header that is not a JWS header is malformed, another
+    // algorithm or a signature by another key is a bad signature.
+    let verified = exorun_jwt::verify::<BearerClaims>(token, key.decoding_key(), &validation)
         .map_err(|e| match e.kind() {
             exorun_jwt::ErrorKind::InvalidSignature | exorun_jwt::ErrorKind::InvalidAlgorithm => {
                 bad_signature()
             }
             _ => malformed(),
-        })?
-        .claims;
+        })?;
+    if verified.header.kid.as_deref() != Some(&key.kid) {
+        return Err(bad_signature());
+    }
+    let claims = verified.claims;
     Ok(VerifiedToken {
         app_id: claims.appid,
         tenant_id: claims.tid,

@@ -2,11 +2,11 @@
 //! and opaque `$skiptoken`s that keep the cmdlet's result, not a copy of
 //! the tenant, for the client to page through.
 
-use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use rand::RngCore;
 
 /// The module's default and the service's maximum page size.

@@ -3,10 +3,11 @@
 //! headers of every answer (docs/protocol.md, "Rate-limit headers") and enforced with `429` and a
 //! decimal `Retry-After`.
 
-use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::clock;
 use crate::config::ThrottleConfig;
