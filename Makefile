@@ -23,11 +23,25 @@ PYTHON_PLUGINS := plugins/autoreply-report plugins/schedule-out-of-office
 JS_PLUGINS := plugins/dg-membership-report plugins/remove-external-forwarding
 PLUGINS := $(RUST_PLUGINS) $(PYTHON_PLUGINS) $(JS_PLUGINS)
 
-.PHONY: all setup toolchains wasm-target venv js-toolchain node-clients exorun plugins demo test lint bench clean
+.PHONY: all setup toolchains wasm-target venv js-toolchain node-clients system-packages exorun plugins demo test lint bench clean
 
 all: test
 
-setup: toolchains node-clients
+setup: toolchains node-clients system-packages
+
+# Real components the tests start on 127.0.0.1: Debian's docker-registry
+# (distribution 2.8, the OCI registry plugins are published to) and
+# minisign (whose `minisign -V` must accept exorun's signatures).
+DEBIAN_PACKAGES := docker-registry minisign
+system-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages the tests use:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "not root: install them with: sudo apt-get install -y$$missing"; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null \
+			|| { echo "apt-get update first"; apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing >/dev/null; } \
+			|| { echo "installing$$missing failed"; exit 1; }; \
+	fi
 
 # Everything `exorun build` needs for Rust, Python and JavaScript plugins.
 toolchains: wasm-target venv js-toolchain
@@ -65,6 +79,9 @@ exorun: toolchains
 # and JavaScript builds differ every time, so a pin in the tracked
 # exorun.toml would change with each build).
 BUILT := target/plugins
+# The sharing demo keeps its store, trust policy and keys here.
+DEMO := target/demo
+SHARE := EXORUN_PLUGINS_DIR=$(DEMO)/plugins EXORUN_TRUST_POLICY=$(DEMO)/trust.toml $(EXORUN)
 plugins: exorun
 	@for p in $(PLUGINS); do $(EXORUN) build $$p --out-dir $(BUILT)/$$(basename $$p) || exit 1; done
 
@@ -101,6 +118,27 @@ demo: plugins
 	@$(EXORUN) build tests/plugins/hostile --out-dir $(BUILT)/hostile >/dev/null 2>&1
 	@$(EXORUN) run $(BUILT)/hostile --input attack=value-outside-set \
 		|| echo "(exit code $$?: the run failed, as it should; nothing reached the tenant)"
+
+	@echo
+	@echo "== Share a plugin: sign it, bundle it, trust its publisher, install with consent, run it by name =="
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)
+	@echo "demo signing key password" > $(DEMO)/key.password
+	@$(SHARE) key new --out $(DEMO) --name contoso-it --password-file $(DEMO)/key.password | head -n 1
+	@$(SHARE) bundle $(BUILT)/forwarding-audit --namespace contoso -o $(DEMO)/forwarding-audit-0.1.0.tar \
+		--sign $(DEMO)/contoso-it.key --key-password-file $(DEMO)/key.password
+	@$(SHARE) trust add $(DEMO)/contoso-it.pub --publisher "Contoso IT" --namespace contoso
+	@echo y | $(SHARE) install $(DEMO)/forwarding-audit-0.1.0.tar
+	@$(SHARE) run forwarding-audit --quiet | head -n 4
+	@echo
+	@echo "== Version 0.2.0 asks for one more parameter: the upgrade is held until someone approves it =="
+	@cp -r $(BUILT)/forwarding-audit $(DEMO)/v2
+	@sed -i 's/^version = "0.1.0"/version = "0.2.0"/; s/^ResultSize = .*/&\nRecipientTypeDetails = { set = ["UserMailbox", "SharedMailbox"] }/' $(DEMO)/v2/exorun.toml
+	@$(SHARE) bundle $(DEMO)/v2 --namespace contoso -o $(DEMO)/forwarding-audit-0.2.0.tar \
+		--sign $(DEMO)/contoso-it.key --key-password-file $(DEMO)/key.password >/dev/null
+	@$(SHARE) upgrade forwarding-audit --from $(DEMO)/forwarding-audit-0.2.0.tar </dev/null > $(DEMO)/upgrade.txt; \
+		code=$$?; cat $(DEMO)/upgrade.txt; test $$code = 3 || { echo "expected the upgrade to be held (exit 3), got $$code"; exit 1; }
+	@$(SHARE) list
+	@$(SHARE) upgrade forwarding-audit --approve "$$(sed -n 's/.*--approve //p' $(DEMO)/upgrade.txt)"
 
 test: setup
 	$(CARGO) fmt --all -- --check

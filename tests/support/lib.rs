@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
 
 mod arena;
+mod registry;
 mod sim_harness;
 pub use arena::{Arena, denial_rules};
+pub use registry::{Registry, RegistrySetup, which};
 pub use sim_harness::{SimHarness, run_blocking};
 
 /// The repository's root folder.

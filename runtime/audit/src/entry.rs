@@ -211,6 +211,22 @@ impl RunEndEvent {
     }
 }
 
+/// A shared plugin's install, upgrade, hold or refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageEvent {
+    /// `install`, `upgrade`, `hold` (a widening upgrade waits for
+    /// approval) or `refuse`.
+    pub action: String,
+    pub reference: String,
+    /// The OCI manifest digest, when the artifact got that far.
+    pub digest: Option<String>,
+    /// `<publisher> (<key id>)`, or `unsigned`.
+    pub signer: Option<String>,
+    pub permissions: Option<String>,
+    /// Why it was refused or held, capped.
+    pub message: Option<String>,
+}
+
 /// One thing that happened in a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -219,6 +235,8 @@ pub enum Event {
     Intent(CallEvent),
     Call(CallEvent),
     RunEnd(RunEndEvent),
+    /// Not a run: `run` names the event and the plugin, with no tenant.
+    Package(PackageEvent),
 }
 
 /// What to append: a run and one of its events.
@@ -266,6 +284,11 @@ pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) 
         denied: None,
         failed: None,
         outputs: None,
+        action: None,
+        reference: None,
+        digest: None,
+        signer: None,
+        permissions: None,
         prev,
         hash: String::new(),
     };
@@ -315,6 +338,15 @@ pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) 
             record.failed = Some(end.failed);
             record.duration_ms = Some(millis(end.duration));
             record.outputs = end.outputs.clone();
+        }
+        Event::Package(package) => {
+            record.kind = Kind::Package;
+            record.action = Some(package.action.clone());
+            record.reference = Some(package.reference.clone());
+            record.digest = package.digest.clone();
+            record.signer = package.signer.clone();
+            record.permissions = package.permissions.clone();
+            record.message = package.message.as_deref().map(|m| clean_message(m, &[]));
         }
     }
     record

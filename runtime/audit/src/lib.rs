@@ -69,7 +69,9 @@ mod time;
 mod verify;
 
 pub use chain::ZERO_HASH;
-pub use entry::{CallEvent, CallOutcome, Decision, Entry, Event, RunEndEvent, RunInfo};
+pub use entry::{
+    CallEvent, CallOutcome, Decision, Entry, Event, PackageEvent, RunEndEvent, RunInfo,
+};
 pub use error::AuditError;
 pub use head::{Anchor, head_path};
 pub use log::{AuditLog, Durability};

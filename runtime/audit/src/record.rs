@@ -19,6 +19,10 @@ pub enum Kind {
     Intent,
     Call,
     RunEnd,
+    /// A shared plugin installed, upgraded, held for approval, approved or
+    /// refused (`exorun install`, `exorun upgrade`); its `runId` is the
+    /// event's own id, and it has no tenant.
+    Package,
 }
 
 /// Which plugin build ran: the manifest's name and version and the SHA-256
@@ -174,6 +178,24 @@ pub struct Record {
     /// The folder the run's output files went to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<String>,
+
+    // Package events.
+    /// `install`, `upgrade`, `hold`, `refuse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Where the plugin came from: a registry reference or a bundle file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The OCI manifest digest (`sha256:…`), which covers the component and
+    /// the plugin's manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Who signed it: `<publisher> (<key id>)`, or `unsigned`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// SHA-256 of the permissions the operator granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<String>,
 
     /// Hex SHA-256 of the previous line's bytes, 64 zeros for the first.
     pub prev: String,

@@ -63,6 +63,15 @@ fn row(record: &Record) -> [String; 8] {
             let outcome = record.error.clone().unwrap_or_else(|| status.to_owned());
             (format!("({} end)", mode(record)), String::new(), outcome)
         }
+        Kind::Package => (
+            format!("(plugin {})", record.action.as_deref().unwrap_or("?")),
+            record.signer.clone().unwrap_or_default(),
+            record
+                .digest
+                .as_deref()
+                .map(|d| d.chars().take(19).collect())
+                .unwrap_or_default(),
+        ),
         Kind::Intent => (
             record.cmdlet.clone().unwrap_or_default(),
             "allowed".to_owned(),

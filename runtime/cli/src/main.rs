@@ -4,8 +4,10 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod installed;
 mod profiles;
 mod progress;
+mod sharing;
 mod tenant;
 
 use std::process::ExitCode;
@@ -60,6 +62,22 @@ enum Command {
     /// Show or clear the compile cache of plugin components.
     #[command(subcommand)]
     Cache(commands::cache::Command),
+    /// Push a built plugin to an OCI registry as a signed Wasm artifact.
+    Publish(commands::publish::PublishArgs),
+    /// Write a built plugin as a bundle file (OCI image layout) for air-gapped transfer.
+    Bundle(commands::publish::BundleArgs),
+    /// Install a shared plugin from a registry or a bundle, after showing what it may do.
+    Install(commands::install::InstallArgs),
+    /// Move an installed plugin to another version; widened permissions wait for approval.
+    Upgrade(commands::install::UpgradeArgs),
+    /// Show the installed plugins, their versions and signers.
+    List(commands::install::ListArgs),
+    /// Make a publisher's signing key.
+    #[command(subcommand)]
+    Key(commands::key::Command),
+    /// Manage the publisher keys this operator trusts.
+    #[command(subcommand)]
+    Trust(commands::trust::Command),
     /// Serve the simulated tenant (Entra token endpoint + Exchange admin REST) over HTTPS on 127.0.0.1.
     Sim(commands::sim::Args),
 }
@@ -89,6 +107,13 @@ fn main() -> ExitCode {
         Command::Connect(args) => commands::connect::main(args),
         Command::Cert(command) => commands::cert::main(command),
         Command::Cache(command) => commands::cache::main(command),
+        Command::Publish(args) => commands::publish::publish(args),
+        Command::Bundle(args) => commands::publish::bundle(args),
+        Command::Install(args) => commands::install::install(args),
+        Command::Upgrade(args) => commands::install::upgrade(args),
+        Command::List(args) => commands::install::list(args),
+        Command::Key(command) => commands::key::main(command),
+        Command::Trust(command) => commands::trust::main(command),
     };
     match result {
         Ok(code) => code,

@@ -21,7 +21,7 @@ mod pattern;
 mod source;
 
 pub use capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, Pattern, SetEntry};
-pub use capability::{Capability, Grant, Grants, Section};
+pub use capability::{Capability, Change, Direction, Grant, Grants, Section};
 pub use gate::{Denial, DenyReason, MAX_CALL_BYTES, call_bytes, check};
 pub use inputs::{InputError, InputSpec, InputType, InputValue, ResolvedInputs};
 pub use limits::{Ceilings, LimitError, Limits};

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use exorun_plan::Plan;
-use exorun_policy::{Ceilings, Manifest};
+use exorun_policy::Ceilings;
 use exorun_runner::ApplyJob;
 use exorun_sandbox::Observer;
 use serde_json::json;
 
 use crate::commands::audit::AuditLogArg;
+use crate::installed::{StoreArg, resolve};
 use crate::progress::{ConsoleObserver, Mode};
 use crate::tenant::{self, TenantArgs};
 
@@ -23,11 +24,13 @@ use crate::tenant::{self, TenantArgs};
 pub struct Args {
     /// The plan `exorun run --what-if` wrote.
     plan: PathBuf,
-    /// The plugin folder to apply the plan with. Required: a plan never
-    /// chooses its own plugin; this one's manifest and component must be
-    /// the ones the plan was captured under.
-    #[arg(long, value_name = "DIR")]
+    /// The plugin folder (or installed plugin's name) to apply the plan
+    /// with. Required: a plan never chooses its own plugin; this one's
+    /// manifest and component must be the ones the plan was captured under.
+    #[arg(long, value_name = "DIR|NAME")]
     plugin: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
     /// Apply a plan that the audit trail shows was applied before.
     #[arg(long)]
     again: bool,
@@ -85,7 +88,7 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
         Err(e @ exorun_plan::PlanError::Altered { .. }) => return refuse(e),
         Err(e) => return Err(e.into()),
     };
-    let manifest = Manifest::load(&args.plugin)
+    let manifest = resolve(&args.plugin, &args.store)
         .with_context(|| format!("loading the plugin {}", args.plugin.display()))?;
     let audit_path = args.audit.path()?;
     let tenant = tenant::connect(&args.tenant).await?;

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::installed::{StoreArg, resolve};
+
 use exorun_cmdlet::Escaped;
 use exorun_policy::capability::REGISTRY;
 use exorun_policy::{Manifest, Section};
@@ -12,11 +14,24 @@ use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The plugin folder, or its exorun.toml.
+    /// The plugin folder, its exorun.toml, or an installed plugin's name.
     plugin: PathBuf,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+/// What a manifest grants, capability by capability, as `exorun inspect`
+/// prints it (and the consent screen of `exorun install`).
+pub fn permission_lines(manifest: &Manifest) -> Vec<String> {
+    let mut lines = Vec::new();
+    for section in REGISTRY.iter().map(|c| c.describe(manifest.grants())) {
+        lines.push(String::new());
+        lines.extend(section.text);
+    }
+    lines
 }
 
 /// Whether the component on disk is the one the manifest pins.
@@ -32,16 +47,16 @@ fn digest_state(manifest: &Manifest) -> &'static str {
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let manifest = Manifest::load(&args.plugin)?;
+    let manifest = resolve(&args.plugin, &args.store)?;
     let state = digest_state(&manifest);
     let plugin = &manifest.plugin;
-    // Everything below the plugin's name comes from the registered
-    // capabilities, so none can be left out.
-    let sections: Vec<Section> = REGISTRY
-        .iter()
-        .map(|c| c.describe(manifest.grants()))
-        .collect();
     if args.json {
+        // Everything below the plugin's name comes from the registered
+        // capabilities, so none can be left out.
+        let sections: Vec<Section> = REGISTRY
+            .iter()
+            .map(|c| c.describe(manifest.grants()))
+            .collect();
         let mut out = json!({
             "name": plugin.name,
             "version": plugin.version.to_string(),
@@ -71,11 +86,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         "sha256     {} ({state})",
         plugin.sha256.as_deref().unwrap_or("-")
     );
-    for section in sections {
-        println!();
-        for line in section.text {
-            println!("{line}");
-        }
+    for line in permission_lines(&manifest) {
+        println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

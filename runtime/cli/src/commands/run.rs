@@ -16,12 +16,13 @@ use exorun_sandbox::{CacheConfig, CacheOutcome, Observer, Plugin, Sandbox, Sandb
 use serde_json::json;
 
 use crate::commands::audit::AuditLogArg;
+use crate::installed::{StoreArg, resolve};
 use crate::progress::{ConsoleObserver, Mode};
 use crate::tenant::{self, TenantArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The plugin folder, or its exorun.toml.
+    /// The plugin folder, its exorun.toml, or an installed plugin's name.
     plugin: PathBuf,
     /// An input declared in the manifest, as name=value (repeatable).
     #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
@@ -63,6 +64,8 @@ pub struct Args {
     #[command(flatten)]
     audit: AuditLogArg,
     #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
     tenant: TenantArgs,
 }
 
@@ -95,7 +98,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     .map_err(|e| anyhow::anyhow!("{e:#}"))
     .context("starting the sandbox")?;
     let loading = Instant::now();
-    let plugin = Plugin::load(&sandbox, &args.plugin)
+    let plugin = resolve(&args.plugin, &args.store)
+        .and_then(|manifest| Ok(Plugin::from_manifest(&sandbox, manifest)?))
         .with_context(|| format!("loading {}", args.plugin.display()))?;
     if !args.quiet {
         compile_notice(&plugin, loading.elapsed());

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 use toml::Spanned;
 
-use super::{Capability, Grant, Grants, Section, Source};
+use super::{Capability, Change, Grant, Grants, Section, Source};
 use crate::capabilities::{
     Capabilities, CmdletRule, Constraint, NO_CMDLETS, ParamRule, Pattern, SetEntry,
 };
@@ -40,6 +40,13 @@ impl Capability for CmdletsCapability {
     fn parse(&self, source: &Source<'_>) -> Result<Option<Arc<dyn Grant>>, ManifestError> {
         let raw: Vec<Spanned<RawCmdlet>> = source.key("cmdlet")?.unwrap_or_default();
         Ok(Some(Arc::new(validate_cmdlets(source, raw)?)))
+    }
+
+    fn compare(&self, old: &Grants, new: &Grants) -> Vec<Change> {
+        compare_cmdlets(
+            old.get::<Capabilities>().unwrap_or(&NO_CMDLETS),
+            new.get::<Capabilities>().unwrap_or(&NO_CMDLETS),
+        )
     }
 
     fn describe(&self, grants: &Grants) -> Section {
@@ -105,6 +112,161 @@ impl Capability for CmdletsCapability {
                 ("cmdlets", json!(cmdlets)),
             ],
         }
+    }
+}
+
+/// The permission diff of `[[cmdlet]]`, cmdlet by cmdlet and parameter by
+/// parameter.
+fn compare_cmdlets(old: &Capabilities, new: &Capabilities) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if old.is_read_only() && !new.is_read_only() {
+        changes.push(Change::widens("access: read-only → READ AND WRITE"));
+    } else if !old.is_read_only() && new.is_read_only() {
+        changes.push(Change::narrows("access: read and write → read-only"));
+    }
+    for cmdlet in new.cmdlets() {
+        let Some(before) = old.cmdlet(&cmdlet.name) else {
+            let access = if cmdlet.read_only { "read" } else { "WRITE" };
+            let parameters: Vec<String> = cmdlet
+                .parameters
+                .iter()
+                .map(|p| format!("-{} ({})", p.name, Escaped(&p.constraint.to_string())))
+                .collect();
+            let parameters = if parameters.is_empty() {
+                "no parameters".to_owned()
+            } else {
+                parameters.join(", ")
+            };
+            changes.push(Change::widens(format!(
+                "new cmdlet {} ({access}): {parameters}",
+                cmdlet.name
+            )));
+            continue;
+        };
+        for param in &cmdlet.parameters {
+            match before.parameter(&param.name) {
+                None => changes.push(Change::widens(format!(
+                    "new parameter {} -{}: {}",
+                    cmdlet.name,
+                    param.name,
+                    Escaped(&param.constraint.to_string())
+                ))),
+                Some(was) => compare_param(&cmdlet.name, was, param, &mut changes),
+            }
+        }
+        for param in &before.parameters {
+            if cmdlet.parameter(&param.name).is_none() {
+                changes.push(Change::narrows(format!(
+                    "parameter removed: {} -{}",
+                    cmdlet.name, param.name
+                )));
+            }
+        }
+    }
+    for cmdlet in old.cmdlets() {
+        if new.cmdlet(&cmdlet.name).is_none() {
+            changes.push(Change::narrows(format!("cmdlet removed: {}", cmdlet.name)));
+        }
+    }
+    changes
+}
+
+fn compare_param(cmdlet: &str, old: &ParamRule, new: &ParamRule, changes: &mut Vec<Change>) {
+    let what = format!("{cmdlet} -{}", new.name);
+    let shown = |c: &Constraint| Escaped(&c.to_string()).to_string();
+    match (&old.constraint, &new.constraint) {
+        (Constraint::Any, Constraint::Any) => {}
+        (Constraint::Any, constrained) => changes.push(Change::narrows(format!(
+            "{what}: any value → {}",
+            shown(constrained)
+        ))),
+        (constrained, Constraint::Any) => changes.push(Change::widens(format!(
+            "{what}: {} → ANY VALUE",
+            shown(constrained)
+        ))),
+        (Constraint::Set(before), Constraint::Set(after)) => {
+            let added: Vec<&str> = after
+                .iter()
+                .filter(|e| !before.iter().any(|b| same_entry(b, e)))
+                .map(SetEntry::display)
+                .collect();
+            let removed: Vec<&str> = before
+                .iter()
+                .filter(|e| !after.iter().any(|a| same_entry(a, e)))
+                .map(SetEntry::display)
+                .collect();
+            if !added.is_empty() {
+                changes.push(Change::widens(format!(
+                    "{what}: set widened, adds [{}]",
+                    Escaped(&added.join(", "))
+                )));
+            }
+            if !removed.is_empty() {
+                changes.push(Change::narrows(format!(
+                    "{what}: set narrowed, drops [{}]",
+                    Escaped(&removed.join(", "))
+                )));
+            }
+        }
+        (Constraint::Pattern(before), Constraint::Pattern(after)) => {
+            if before.source != after.source {
+                // Whether one regular language contains another is not
+                // something to guess at: a changed pattern is a widening.
+                changes.push(Change::widens(format!(
+                    "{what}: pattern changed {} → {}",
+                    shown(&old.constraint),
+                    shown(&new.constraint)
+                )));
+            }
+        }
+        (Constraint::Pattern(pattern), Constraint::Set(entries)) => {
+            // A set narrows a pattern when the pattern allowed every entry.
+            let inside = entries.iter().all(|e| match e {
+                SetEntry::Text(text) => pattern.is_full_match(text),
+                SetEntry::Null | SetEntry::Bool(_) => false,
+            });
+            let text = format!(
+                "{what}: {} → {}",
+                shown(&old.constraint),
+                shown(&new.constraint)
+            );
+            changes.push(if inside {
+                Change::narrows(text)
+            } else {
+                Change::widens(text)
+            });
+        }
+        (Constraint::Set(_), Constraint::Pattern(_)) => changes.push(Change::widens(format!(
+            "{what}: {} → {}",
+            shown(&old.constraint),
+            shown(&new.constraint)
+        ))),
+    }
+    if old.sensitive && !new.sensitive {
+        changes.push(Change::widens(format!(
+            "{what}: no longer sensitive (values appear in logs and the audit trail)"
+        )));
+    } else if !old.sensitive && new.sensitive {
+        changes.push(Change::narrows(format!(
+            "{what}: now sensitive (values redacted)"
+        )));
+    }
+    if !old.clear && new.clear {
+        changes.push(Change::widens(format!(
+            "{what}: may now clear the property ($null, @(), @{{}})"
+        )));
+    } else if old.clear && !new.clear {
+        changes.push(Change::narrows(format!(
+            "{what}: may no longer clear the property"
+        )));
+    }
+}
+
+/// Set entries compare as the gate compares values: `OrdinalIgnoreCase`.
+fn same_entry(a: &SetEntry, b: &SetEntry) -> bool {
+    match (a, b) {
+        (SetEntry::Text(a), SetEntry::Text(b)) => crate::ordinal::eq_ignore_case(a, b),
+        (a, b) => a == b,
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use toml::Spanned;
 
-use super::{Capability, Grant, Grants, Section, Source};
+use super::{Capability, Change, Grant, Grants, Section, Source};
 use crate::inputs::{InputSpec, InputType, InputValue};
 use crate::source::ManifestError;
 
@@ -37,6 +37,31 @@ impl Capability for InputsCapability {
             .map(|(name, input)| validate_input(source, name, input))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Arc::new(specs)))
+    }
+
+    /// Inputs are what the operator hands a run, not power over the
+    /// tenant: a changed input is shown, and needs no approval.
+    fn compare(&self, old: &Grants, new: &Grants) -> Vec<Change> {
+        let (before, after) = (self.describe(old).json, self.describe(new).json);
+        if before == after {
+            return Vec::new();
+        }
+        let names = |grants: &Grants| -> Vec<String> {
+            grants
+                .get::<Vec<InputSpec>>()
+                .map(|specs| {
+                    specs
+                        .iter()
+                        .map(|s| format!("{} ({})", s.name, s.ty.name()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        vec![Change::neutral(format!(
+            "inputs: [{}] → [{}]",
+            Escaped(&names(old).join(", ")),
+            Escaped(&names(new).join(", "))
+        ))]
     }
 
     fn describe(&self, grants: &Grants) -> Section {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use toml::Spanned;
 
-use super::{Capability, Grant, Grants, Section, Source};
+use super::{Capability, Change, Grant, Grants, Section, Source};
 use crate::limits::{Ceilings, LimitError, Limits};
 use crate::source::ManifestError;
 
@@ -44,6 +44,24 @@ impl Capability for LimitsCapability {
             .copied()
             .unwrap_or_default()
             .within(ceilings)
+    }
+
+    /// A higher limit widens, a lower one narrows.
+    fn compare(&self, old: &Grants, new: &Grants) -> Vec<Change> {
+        let old = old.get::<Limits>().copied().unwrap_or_default();
+        let new = new.get::<Limits>().copied().unwrap_or_default();
+        [
+            Change::number("limits: memory MiB", old.memory_mib, new.memory_mib),
+            Change::number(
+                "limits: timeout seconds",
+                old.timeout.as_secs(),
+                new.timeout.as_secs(),
+            ),
+            Change::number("limits: cmdlet calls", old.max_calls, new.max_calls),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn describe(&self, grants: &Grants) -> Section {

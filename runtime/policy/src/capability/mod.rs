@@ -48,6 +48,80 @@ pub trait Capability: Sync {
     /// What the manifest grants of this capability (or that it grants
     /// nothing), for `exorun inspect`.
     fn describe(&self, grants: &Grants) -> Section;
+
+    /// How this capability's grant changes from `old` to `new`, for the
+    /// permission diff of `exorun upgrade`. A widening is held until an
+    /// operator approves it.
+    ///
+    /// The default fails closed: any difference in what [`describe`]
+    /// shows is one widening. A capability that can tell narrowing from
+    /// widening says so at a finer level.
+    ///
+    /// [`describe`]: Capability::describe
+    fn compare(&self, old: &Grants, new: &Grants) -> Vec<Change> {
+        let (before, after) = (self.describe(old).json, self.describe(new).json);
+        if before == after {
+            return Vec::new();
+        }
+        vec![Change::widens(format!(
+            "{}: changed (shown as a widening: this capability does not compare finer)",
+            self.name()
+        ))]
+    }
+}
+
+/// One difference between two manifests' grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub direction: Direction,
+    /// What changed, in the terms of `exorun inspect`; plugin text in it is
+    /// already escaped.
+    pub text: String,
+}
+
+/// Whether a change gives the plugin more power.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Direction {
+    /// Less power: applies at once.
+    Narrows,
+    /// Neither more nor less power (an input renamed, say): applies at once.
+    Neutral,
+    /// More power, or a change exorun cannot prove is not more: held until
+    /// an operator approves it.
+    Widens,
+}
+
+impl Change {
+    pub fn widens(text: impl Into<String>) -> Change {
+        Change {
+            direction: Direction::Widens,
+            text: text.into(),
+        }
+    }
+
+    pub fn narrows(text: impl Into<String>) -> Change {
+        Change {
+            direction: Direction::Narrows,
+            text: text.into(),
+        }
+    }
+
+    pub fn neutral(text: impl Into<String>) -> Change {
+        Change {
+            direction: Direction::Neutral,
+            text: text.into(),
+        }
+    }
+
+    /// A number that went from `old` to `new`: higher widens.
+    pub fn number(what: &str, old: u64, new: u64) -> Option<Change> {
+        let text = format!("{what}: {old} → {new}");
+        match new.cmp(&old) {
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => Some(Change::widens(text)),
+            std::cmp::Ordering::Less => Some(Change::narrows(text)),
+        }
+    }
 }
 
 /// A validated grant, as [`Capability::parse`] made it. Found again by its
@@ -77,10 +151,70 @@ impl Grants {
         Ok(Grants(grants))
     }
 
+    /// Every change from `old` to `new`, capability by capability, in the
+    /// order `exorun inspect` shows them.
+    pub fn compare(old: &Grants, new: &Grants) -> Vec<Change> {
+        REGISTRY.iter().flat_map(|c| c.compare(old, new)).collect()
+    }
+
+    /// Everything these grants allow, as one JSON value: the top-level
+    /// fields of `exorun inspect --json` that the capabilities own.
+    pub fn permissions_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for section in REGISTRY.iter().map(|c| c.describe(self)) {
+            for (key, value) in section.json {
+                out.insert(key.to_owned(), value);
+            }
+        }
+        serde_json::Value::Object(out)
+    }
+
+    /// SHA-256 of [`Grants::permissions_json`] (compact JSON), lowercase
+    /// hex: what an operator consented to, recorded in the lock file. Two
+    /// manifests that differ only in `[plugin]` text have the same digest.
+    pub fn permissions_sha256(&self) -> String {
+        let mut bytes = Vec::new();
+        canonical_json(&self.permissions_json(), &mut bytes);
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+    }
+
     /// Refuses grants above the operator's ceilings, capability by
     /// capability.
     pub fn within(&self, ceilings: &Ceilings) -> Result<(), LimitError> {
         REGISTRY.iter().try_for_each(|c| c.within(self, ceilings))
+    }
+}
+
+/// Compact JSON with every object's keys sorted, so that a digest of it
+/// does not depend on whether some crate in the build turned on
+/// serde_json's `preserve_order`.
+fn canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push(b'{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(serde_json::to_vec(key).unwrap_or_default());
+                out.push(b':');
+                canonical_json(&map[key], out);
+            }
+            out.push(b'}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend(serde_json::to_vec(scalar).unwrap_or_default()),
     }
 }
 

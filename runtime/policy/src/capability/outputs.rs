@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 use toml::Spanned;
 
-use super::{Capability, Grant, Grants, Section, Source};
+use super::{Capability, Change, Grant, Grants, Section, Source};
 use crate::limits::{Ceilings, LimitError};
 use crate::outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};
 use crate::source::ManifestError;
@@ -35,6 +35,26 @@ impl Capability for OutputsCapability {
         match grants.get::<Outputs>() {
             Some(outputs) => outputs.within(ceilings),
             None => Ok(()),
+        }
+    }
+
+    /// Gaining a folder widens, losing it narrows; within it, higher caps
+    /// widen.
+    fn compare(&self, old: &Grants, new: &Grants) -> Vec<Change> {
+        match (old.get::<Outputs>(), new.get::<Outputs>()) {
+            (None, None) => Vec::new(),
+            (None, Some(new)) => vec![Change::widens(format!(
+                "new outputs folder: up to {} MiB in {} files",
+                new.max_mib, new.max_files
+            ))],
+            (Some(_), None) => vec![Change::narrows("outputs folder removed")],
+            (Some(old), Some(new)) => [
+                Change::number("outputs: MiB", old.max_mib, new.max_mib),
+                Change::number("outputs: files", old.max_files, new.max_files),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         }
     }
 

@@ -111,6 +111,7 @@ pub use directory::{AppRegistration, Consent, Directory, DirectoryError};
 pub use error::SimError;
 pub use exorun_sim_tenant::Tenant;
 pub use faults::{FaultConfig, FaultHandle};
+pub use tls::{LoopbackTls, write_loopback_tls};
 
 use crate::entra::EntraState;
 use crate::entra::replay::ReplayGuard;

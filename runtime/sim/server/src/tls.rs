@@ -83,3 +83,56 @@ pub fn create(state_dir: &Path) -> Result<ServerTls, SimError> {
         ca_pem_path,
     })
 }
+
+/// PEM files of a private CA and a server certificate it signed for
+/// `127.0.0.1`/`localhost`, for other loopback servers the tests start
+/// (an OCI registry) that clients must verify as they verify the
+/// simulator.
+pub struct LoopbackTls {
+    pub ca_pem: PathBuf,
+    /// The server certificate followed by the CA.
+    pub server_chain_pem: PathBuf,
+    pub server_key_pem: PathBuf,
+}
+
+/// Writes a fresh CA and server certificate into `dir`.
+pub fn write_loopback_tls(dir: &Path) -> Result<LoopbackTls, SimError> {
+    let write = |name: &str, bytes: &[u8], private: bool| -> Result<PathBuf, SimError> {
+        let path = dir.join(name);
+        let written = if private {
+            crate::files::write_private(&path, bytes)
+        } else {
+            crate::files::write_public(&path, bytes)
+        };
+        written.map_err(|source| SimError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    };
+    let ca_key = certificates::new_p256().doing("generating the CA key")?;
+    let ca_cert = certificates::build("exorun test CA", &ca_key, Profile::Authority, 30)
+        .doing("building the CA certificate")?;
+    let server_key = certificates::new_p256().doing("generating the server key")?;
+    let server_cert = certificates::build(
+        "localhost",
+        &server_key,
+        Profile::Server {
+            ca_cert: &ca_cert,
+            ca_key: &ca_key,
+        },
+        30,
+    )
+    .doing("building the server certificate")?;
+    let ca_pem = ca_cert.to_pem().doing("encoding the CA")?;
+    let mut chain = server_cert.to_pem().doing("encoding the certificate")?;
+    chain.extend_from_slice(&ca_pem);
+    let key = server_key
+        .private_key_to_pem_pkcs8()
+        .doing("encoding the server key")?;
+    Ok(LoopbackTls {
+        ca_pem: write("ca.pem", &ca_pem, false)?,
+        server_chain_pem: write("server.pem", &chain, false)?,
+        server_key_pem: write("server-key.pem", &key, true)?,
+    })
+}

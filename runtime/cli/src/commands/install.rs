@@ -1,0 +1,646 @@
+//! `exorun install`, `exorun upgrade` and `exorun list`: shared plugins
+//! into the operator's store, each only with consent to exactly what it
+//! may do, and no upgrade that widens that without an approval.
+//!
+//! Every install, upgrade, hold and refusal is an audit record naming the
+//! digest, the signer and the operator.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use exorun_audit::{PackageEvent, PluginRef};
+use exorun_cmdlet::Escaped;
+use exorun_package::fetch::{Fetch, Fetched, fetch};
+use exorun_package::layout::Bundle;
+use exorun_package::store::{Locked, LockedSigner, LockedVersion, Pending};
+use exorun_package::trust::{Signer, TrustPolicy};
+use exorun_package::{Package, RegistryRef};
+use exorun_policy::{Change, Direction, Grants};
+use serde_json::json;
+
+use crate::commands::audit::AuditLogArg;
+use crate::commands::inspect::permission_lines;
+use crate::installed::{StoreArg, TrustArg};
+use crate::sharing::{RegistryArgs, ask, audit, open_source};
+
+/// Exit code of an upgrade held until an operator approves it.
+const HELD: u8 = 3;
+
+#[derive(clap::Args)]
+pub struct InstallArgs {
+    /// A registry reference (<registry>/<namespace>/<name>:<version>), a
+    /// bundle file, or an OCI image layout folder.
+    source: String,
+    /// Consent to the permissions shown without asking (for scripts).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Install a plugin nobody signed (warned and audited). A signature
+    /// that fails is refused all the same.
+    #[arg(long)]
+    allow_unsigned: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    trust: TrustArg,
+    #[command(flatten)]
+    audit: AuditLogArg,
+}
+
+#[derive(clap::Args)]
+pub struct UpgradeArgs {
+    /// The installed plugin.
+    name: String,
+    /// The version to move to (default: the highest in its repository).
+    #[arg(long, value_name = "VERSION")]
+    to: Option<semver::Version>,
+    /// Take the new version from a bundle file or layout folder instead of
+    /// the registry it was installed from.
+    #[arg(long, value_name = "BUNDLE")]
+    from: Option<PathBuf>,
+    /// Approve the held upgrade with exactly this digest.
+    #[arg(long, value_name = "DIGEST")]
+    approve: Option<String>,
+    /// Allow moving to a lower version than the installed one.
+    #[arg(long)]
+    allow_downgrade: bool,
+    /// Accept an unsigned new version (warned and audited).
+    #[arg(long)]
+    allow_unsigned: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    trust: TrustArg,
+    #[command(flatten)]
+    audit: AuditLogArg,
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// A fetched artifact whose signature the trust policy accepted (or that
+/// the operator allowed unsigned).
+struct Checked {
+    package: Package,
+    fetched: Fetched,
+    signer: Option<Signer>,
+    origin: String,
+    name: String,
+}
+
+/// Why a plugin was refused, with the digest when it got that far.
+struct Refusal {
+    error: anyhow::Error,
+    digest: Option<String>,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Refusal {
+    fn from(error: E) -> Self {
+        Refusal {
+            error: error.into(),
+            digest: None,
+        }
+    }
+}
+
+async fn check(
+    source: &dyn Fetch,
+    trust: &TrustPolicy,
+    allow_unsigned: bool,
+) -> Result<Checked, Refusal> {
+    let fetched = fetch(source).await?;
+    let package = fetched.package.clone();
+    let digest = package.digest.clone();
+    let signer = match &fetched.signature {
+        Some(signature) => Some(
+            trust
+                .check(signature, source.name(), &digest)
+                .map_err(|e| Refusal {
+                    error: e.into(),
+                    digest: Some(digest.clone()),
+                })?,
+        ),
+        None if allow_unsigned => {
+            eprintln!(
+                "exorun: warning: {} is UNSIGNED: nobody vouches for what it does; installing because of --allow-unsigned",
+                source.name()
+            );
+            None
+        }
+        None => {
+            return Err(Refusal {
+                error: exorun_package::signing::SignatureError::Unsigned {
+                    name: source.name().to_string(),
+                }
+                .into(),
+                digest: Some(digest),
+            });
+        }
+    };
+    Ok(Checked {
+        package,
+        fetched,
+        signer,
+        origin: source.origin(),
+        name: source.name().to_string(),
+    })
+}
+
+fn plugin_ref(package: &Package) -> PluginRef {
+    PluginRef {
+        name: package.name().to_owned(),
+        version: package.version().to_string(),
+        sha256: package.manifest.plugin.sha256.clone().unwrap_or_default(),
+    }
+}
+
+fn signer_text(signer: Option<&Signer>) -> String {
+    signer.map_or_else(|| "unsigned".to_owned(), Signer::to_string)
+}
+
+fn locked_version(checked: &Checked) -> LockedVersion {
+    LockedVersion {
+        reference: checked.origin.clone(),
+        version: checked.package.version().to_string(),
+        digest: checked.package.digest.clone(),
+        signer: checked.signer.as_ref().map(|s| LockedSigner {
+            key_id: s.key_id.clone(),
+            publisher: s.publisher.clone(),
+        }),
+        permissions: checked.package.permissions_sha256(),
+    }
+}
+
+/// Audits a refusal and says it; nothing was written.
+fn refused(
+    audit_path: &std::path::Path,
+    plugin: PluginRef,
+    reference: &str,
+    refusal: Refusal,
+    what: &str,
+) -> anyhow::Result<ExitCode> {
+    let message = format!("{:#}", refusal.error);
+    audit(
+        audit_path,
+        plugin,
+        PackageEvent {
+            action: "refuse".to_owned(),
+            reference: reference.to_owned(),
+            digest: refusal.digest,
+            signer: None,
+            permissions: None,
+            message: Some(message.clone()),
+        },
+    )?;
+    eprintln!(
+        "exorun: {what} refused: {}; nothing was installed",
+        Escaped(&message)
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// The consent screen: where it comes from, who signed it, and everything
+/// it may do, as `exorun inspect` shows it.
+fn show(checked: &Checked) {
+    let package = &checked.package;
+    let plugin = &package.manifest.plugin;
+    println!("Plugin     {} {}", plugin.name, plugin.version);
+    if !plugin.description.is_empty() {
+        println!("           {}", Escaped(&plugin.description));
+    }
+    if !plugin.authors.is_empty() {
+        println!("Authors    {}", Escaped(&plugin.authors.join(", ")));
+    }
+    println!("From       {}", Escaped(&checked.origin));
+    println!("Digest     {}", package.digest);
+    match &checked.signer {
+        Some(signer) => println!("Signed by  {}", Escaped(&signer.to_string())),
+        None => println!("Signed by  NOBODY (unsigned, allowed by --allow-unsigned)"),
+    }
+    for line in permission_lines(&package.manifest) {
+        println!("{line}");
+    }
+    println!();
+}
+
+pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(install_async(args))
+}
+
+async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
+    let audit_path = args.audit.path()?;
+    let trust = TrustPolicy::load(&args.trust.path())?;
+    let store = args.store.store()?;
+    let source = open_source(&args.source, &args.registry)?;
+    let unknown = PluginRef {
+        name: source.name().name.clone(),
+        version: source.version().to_string(),
+        sha256: String::new(),
+    };
+    let checked = match check(source.as_ref(), &trust, args.allow_unsigned).await {
+        Ok(checked) => checked,
+        Err(refusal) => {
+            return refused(&audit_path, unknown, &source.origin(), refusal, "install");
+        }
+    };
+    let plugin = plugin_ref(&checked.package);
+    let mut lock = store.lock()?;
+    if let Some(existing) = lock.get(checked.package.name()) {
+        if existing.current.digest == checked.package.digest {
+            println!(
+                "{} {} is installed already ({}).",
+                existing.name, existing.current.version, existing.current.digest
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        let refusal = Refusal {
+            error: anyhow::anyhow!(
+                "{} is installed already at {} ({}); move to another version with `exorun upgrade {}`",
+                existing.name,
+                existing.current.version,
+                existing.current.digest,
+                existing.name
+            ),
+            digest: Some(checked.package.digest.clone()),
+        };
+        return refused(&audit_path, plugin, &checked.origin, refusal, "install");
+    }
+    show(&checked);
+    if !args.yes
+        && !ask(&format!(
+            "Install {} {} with exactly these permissions?",
+            checked.package.name(),
+            checked.package.version()
+        ))
+    {
+        let refusal = Refusal {
+            error: anyhow::anyhow!("the operator did not consent"),
+            digest: Some(checked.package.digest.clone()),
+        };
+        return refused(&audit_path, plugin, &checked.origin, refusal, "install");
+    }
+    store.put(&checked.package, checked.fetched.signature.as_ref())?;
+    let version = locked_version(&checked);
+    lock.plugins.push(Locked {
+        name: checked.package.name().to_owned(),
+        package: checked.name.clone(),
+        current: version.clone(),
+        installed: jiff::Timestamp::now().to_string(),
+        pending: None,
+    });
+    lock.save()?;
+    audit(
+        &audit_path,
+        plugin,
+        PackageEvent {
+            action: "install".to_owned(),
+            reference: checked.origin.clone(),
+            digest: Some(version.digest.clone()),
+            signer: Some(signer_text(checked.signer.as_ref())),
+            permissions: Some(version.permissions.clone()),
+            message: None,
+        },
+    )?;
+    println!(
+        "Installed {} {} ({}). Run it with: exorun run {}",
+        checked.package.name(),
+        version.version,
+        version.digest,
+        checked.package.name()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn upgrade(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(upgrade_async(args))
+}
+
+async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
+    let audit_path = args.audit.path()?;
+    let store = args.store.store()?;
+    let mut lock = store.lock()?;
+    let Some(entry) = lock.get(&args.name).cloned() else {
+        bail!(
+            "no installed plugin is named '{}' (`exorun list` shows them)",
+            Escaped(&args.name)
+        );
+    };
+    let current = store.load(&entry.current)?;
+    let current_ref = PluginRef {
+        name: entry.name.clone(),
+        version: entry.current.version.clone(),
+        sha256: current.plugin.sha256.clone().unwrap_or_default(),
+    };
+    if let Some(digest) = &args.approve {
+        return approve(&args, &audit_path, &store, &mut lock, entry, digest);
+    }
+    let trust = TrustPolicy::load(&args.trust.path())?;
+    let installed = semver::Version::parse(&entry.current.version)
+        .context("the lock's version is not semantic versioning")?;
+    let source: Box<dyn Fetch> = match &args.from {
+        Some(path) => Box::new(Bundle::open(path)?),
+        None => {
+            let base = RegistryRef::parse(&entry.current.reference).with_context(|| {
+                format!(
+                    "{} was installed from {}, not a registry: give the new version with --from BUNDLE",
+                    entry.name, entry.current.reference
+                )
+            })?;
+            let registry = args.registry.registry(&base)?;
+            // The installed version's tag must still point where it did.
+            match registry.digest().await? {
+                Some(now) if now != entry.current.digest => {
+                    eprintln!(
+                        "exorun: warning: {base} now points at {now}, not the installed {}; the tag moved, the lock holds",
+                        entry.current.digest
+                    );
+                    audit(
+                        &audit_path,
+                        current_ref.clone(),
+                        PackageEvent {
+                            action: "moved-tag".to_owned(),
+                            reference: base.to_string(),
+                            digest: Some(now),
+                            signer: None,
+                            permissions: None,
+                            message: Some(format!("installed {}", entry.current.digest)),
+                        },
+                    )?;
+                }
+                _ => {}
+            }
+            let target = match &args.to {
+                Some(version) => version.clone(),
+                None => match registry.versions().await?.last() {
+                    Some(highest) => highest.clone(),
+                    None => bail!("{} has no versions", base.repository()),
+                },
+            };
+            Box::new(registry.at(target))
+        }
+    };
+    let target = source.version().clone();
+    if source.name().to_string() != entry.package {
+        bail!(
+            "{} is the package {}, not {} that is installed as {}",
+            source.origin(),
+            source.name(),
+            entry.package,
+            entry.name
+        );
+    }
+    if target == installed {
+        println!("{} is at {} already.", entry.name, installed);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if target < installed && !args.allow_downgrade {
+        let refusal = Refusal {
+            error: anyhow::anyhow!(
+                "{target} is lower than the installed {installed}; a downgrade can bring back fixed flaws: pass --allow-downgrade if you mean it"
+            ),
+            digest: None,
+        };
+        return refused(
+            &audit_path,
+            current_ref,
+            &source.origin(),
+            refusal,
+            "upgrade",
+        );
+    }
+    let checked = match check(source.as_ref(), &trust, args.allow_unsigned).await {
+        Ok(checked) => checked,
+        Err(refusal) => {
+            return refused(
+                &audit_path,
+                current_ref,
+                &source.origin(),
+                refusal,
+                "upgrade",
+            );
+        }
+    };
+    let mut changes = Grants::compare(current.grants(), checked.package.manifest.grants());
+    let old_signer = entry.current.signer.as_ref().map(|s| s.key_id.as_str());
+    let new_signer = checked.signer.as_ref().map(|s| s.key_id.as_str());
+    if old_signer != new_signer {
+        changes.push(Change::widens(format!(
+            "signer: {} → {}",
+            entry
+                .current
+                .signer
+                .as_ref()
+                .map_or("unsigned".to_owned(), |s| format!(
+                    "{} ({})",
+                    s.publisher, s.key_id
+                )),
+            signer_text(checked.signer.as_ref())
+        )));
+    }
+    println!(
+        "Upgrade {} {} → {} ({})",
+        entry.name, installed, target, checked.package.digest
+    );
+    print_changes(&changes);
+    let plugin = plugin_ref(&checked.package);
+    let version = locked_version(&checked);
+    store.put(&checked.package, checked.fetched.signature.as_ref())?;
+    let widens: Vec<String> = changes
+        .iter()
+        .filter(|c| c.direction == Direction::Widens)
+        .map(|c| c.text.clone())
+        .collect();
+    let approved_here = !widens.is_empty()
+        && std::io::IsTerminal::is_terminal(&std::io::stdin())
+        && ask("Approve these widened permissions?");
+    if !widens.is_empty() && !approved_here {
+        let locked = lock.get_mut(&entry.name).context("lock entry vanished")?;
+        locked.pending = Some(Pending {
+            version: version.clone(),
+            held: jiff::Timestamp::now().to_string(),
+            widens: widens.clone(),
+        });
+        lock.save()?;
+        audit(
+            &audit_path,
+            plugin,
+            PackageEvent {
+                action: "hold".to_owned(),
+                reference: checked.origin.clone(),
+                digest: Some(version.digest.clone()),
+                signer: Some(signer_text(checked.signer.as_ref())),
+                permissions: Some(version.permissions.clone()),
+                message: Some(format!("widens: {}", widens.join("; "))),
+            },
+        )?;
+        println!();
+        println!(
+            "HELD: {target} asks for more than {installed}; {installed} keeps running until an operator approves with:"
+        );
+        println!(
+            "  exorun upgrade {} --approve {}",
+            entry.name, version.digest
+        );
+        return Ok(ExitCode::from(HELD));
+    }
+    let locked = lock.get_mut(&entry.name).context("lock entry vanished")?;
+    locked.current = version.clone();
+    locked.pending = None;
+    locked.installed = jiff::Timestamp::now().to_string();
+    lock.save()?;
+    audit(
+        &audit_path,
+        plugin,
+        PackageEvent {
+            action: "upgrade".to_owned(),
+            reference: checked.origin.clone(),
+            digest: Some(version.digest.clone()),
+            signer: Some(signer_text(checked.signer.as_ref())),
+            permissions: Some(version.permissions.clone()),
+            message: (!widens.is_empty()).then(|| format!("approved: {}", widens.join("; "))),
+        },
+    )?;
+    println!("Upgraded {} to {target}.", entry.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_changes(changes: &[Change]) {
+    if changes.is_empty() {
+        println!("  permissions unchanged");
+    }
+    for change in changes {
+        let mark = match change.direction {
+            Direction::Widens => "+ WIDENS ",
+            Direction::Narrows => "- narrows",
+            Direction::Neutral => "  changes",
+        };
+        println!("  {mark}  {}", change.text);
+    }
+}
+
+/// Moves a held upgrade in, after checking the store still holds exactly
+/// the artifact that was reviewed.
+fn approve(
+    args: &UpgradeArgs,
+    audit_path: &std::path::Path,
+    store: &exorun_package::store::Store,
+    lock: &mut exorun_package::store::LockGuard,
+    entry: Locked,
+    digest: &str,
+) -> anyhow::Result<ExitCode> {
+    let Some(pending) = entry.pending.clone() else {
+        bail!("{} has no upgrade waiting for approval", args.name);
+    };
+    if pending.version.digest != digest {
+        bail!(
+            "the upgrade waiting for approval is {}, not {digest}; approve exactly the digest `exorun upgrade` showed",
+            pending.version.digest
+        );
+    }
+    let manifest = store.load(&pending.version)?;
+    let plugin = PluginRef {
+        name: entry.name.clone(),
+        version: pending.version.version.clone(),
+        sha256: manifest.plugin.sha256.clone().unwrap_or_default(),
+    };
+    let locked = lock.get_mut(&entry.name).context("lock entry vanished")?;
+    locked.current = pending.version.clone();
+    locked.pending = None;
+    locked.installed = jiff::Timestamp::now().to_string();
+    lock.save()?;
+    audit(
+        audit_path,
+        plugin,
+        PackageEvent {
+            action: "upgrade".to_owned(),
+            reference: pending.version.reference.clone(),
+            digest: Some(pending.version.digest.clone()),
+            signer: Some(pending.version.signer.as_ref().map_or_else(
+                || "unsigned".to_owned(),
+                |s| format!("{} ({})", s.publisher, s.key_id),
+            )),
+            permissions: Some(pending.version.permissions.clone()),
+            message: Some(format!("approved: {}", pending.widens.join("; "))),
+        },
+    )?;
+    println!(
+        "Approved: {} is now {} ({}).",
+        entry.name, pending.version.version, pending.version.digest
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let store = args.store.store()?;
+    let plugins = store.read()?;
+    if args.json {
+        let out: Vec<_> = plugins
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "package": p.package,
+                    "version": p.current.version,
+                    "reference": p.current.reference,
+                    "digest": p.current.digest,
+                    "signer": p.current.signer.as_ref().map(|s| json!({"keyId": s.key_id, "publisher": s.publisher})),
+                    "permissions": p.current.permissions,
+                    "installed": p.installed,
+                    "held": p.pending.as_ref().map(|h| json!({
+                        "version": h.version.version,
+                        "digest": h.version.digest,
+                        "widens": h.widens,
+                    })),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if plugins.is_empty() {
+        println!("No plugins installed in {}.", store.root().display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<28} {:<10} {:<36} {:<20} FROM",
+        "NAME", "VERSION", "SIGNED BY", "DIGEST"
+    );
+    for p in &plugins {
+        let signer = p.current.signer.as_ref().map_or_else(
+            || "UNSIGNED".to_owned(),
+            |s| format!("{} ({})", s.publisher, s.key_id),
+        );
+        println!(
+            "{:<28} {:<10} {:<36} {:<20} {}",
+            p.name,
+            p.current.version,
+            Escaped(&signer).to_string(),
+            p.current.digest.chars().take(19).collect::<String>(),
+            Escaped(&p.current.reference)
+        );
+        if let Some(held) = &p.pending {
+            println!(
+                "  held: {} ({}) widens permissions; approve with `exorun upgrade {} --approve {}`",
+                held.version.version, held.version.digest, p.name, held.version.digest
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,367 @@
+//! An OCI registry, through `oci-client`: push an artifact and its
+//! signature, list versions, fetch with the checks of [`crate::fetch`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::artifact::{Artifact, Blob};
+use crate::error::PackageError;
+use crate::fetch::{Fetch, signature_tag};
+use crate::media;
+use crate::name::{PackageName, RegistryRef};
+
+/// How to reach a registry.
+#[derive(Clone, Debug, Default)]
+pub struct RegistryOptions {
+    /// Plain HTTP instead of HTTPS. Only for a registry on this machine or
+    /// a network you control; the default is HTTPS.
+    pub plain_http: bool,
+    /// A PEM file of CA certificates to trust besides the system's (a
+    /// private registry's CA).
+    pub ca_file: Option<PathBuf>,
+    /// Basic authentication.
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+/// One repository of one registry, at one version.
+pub struct Registry {
+    client: oci_client::Client,
+    auth: RegistryAuth,
+    reference: RegistryRef,
+}
+
+impl Registry {
+    pub fn new(
+        reference: &RegistryRef,
+        options: &RegistryOptions,
+    ) -> Result<Registry, PackageError> {
+        let mut config = ClientConfig {
+            protocol: if options.plain_http {
+                ClientProtocol::HttpsExcept(vec![reference.registry.clone()])
+            } else {
+                ClientProtocol::Https
+            },
+            // An image index is never a plugin: refuse it instead of
+            // choosing a platform.
+            platform_resolver: None,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            ..ClientConfig::default()
+        };
+        if let Some(path) = &options.ca_file {
+            let data =
+                std::fs::read(path).map_err(PackageError::io("reading the CA file", path))?;
+            config.extra_root_certificates.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        let auth = match (&options.username, &options.password) {
+            (Some(user), Some(password)) => {
+                RegistryAuth::Basic(user.clone(), password.expose_secret().to_owned())
+            }
+            (None, None) => RegistryAuth::Anonymous,
+            _ => {
+                return Err(PackageError::Registry {
+                    registry: reference.registry.clone(),
+                    message: "give both a user name and a password file, or neither".to_owned(),
+                });
+            }
+        };
+        Ok(Registry {
+            client: oci_client::Client::new(config),
+            auth,
+            reference: reference.clone(),
+        })
+    }
+
+    pub fn reference(&self) -> &RegistryRef {
+        &self.reference
+    }
+
+    /// The same repository at another version.
+    pub fn at(&self, version: semver::Version) -> Registry {
+        Registry {
+            client: self.client.clone(),
+            auth: self.auth.clone(),
+            reference: self.reference.with_version(version),
+        }
+    }
+
+    fn error(&self, error: OciDistributionError) -> PackageError {
+        registry_error(&self.reference.registry, error)
+    }
+
+    /// A download cut short: by the digest check `oci-client` runs as the
+    /// bytes arrive, or by the connection.
+    fn stream_error(&self, what: &str, error: std::io::Error) -> PackageError {
+        if let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) =
+            error.get_ref().and_then(|e| e.downcast_ref())
+        {
+            return PackageError::Digest {
+                what: format!("{what} the registry sent"),
+                expected: expected.clone(),
+                actual: actual.clone(),
+            };
+        }
+        PackageError::Registry {
+            registry: self.reference.registry.clone(),
+            message: format!("downloading {what}: {}", clean(&error.to_string())),
+        }
+    }
+
+    /// Pushes the artifact under its version tag, then the signature
+    /// manifest (if any) under `sha256-<hex>.sig`. Returns the digest.
+    pub async fn push(
+        &self,
+        artifact: &Artifact,
+        signature: Option<&(Blob, Vec<Blob>)>,
+    ) -> Result<String, PackageError> {
+        let image = self.reference.oci();
+        self.client
+            .auth(&image, &self.auth, oci_client::RegistryOperation::Push)
+            .await
+            .map_err(|e| self.error(e))?;
+        for blob in [&artifact.config, &artifact.component] {
+            self.push_blob(blob).await?;
+        }
+        self.push_manifest(&image, &artifact.manifest).await?;
+        if let Some((manifest, parts)) = signature {
+            for blob in parts {
+                self.push_blob(blob).await?;
+            }
+            let tag = self
+                .reference
+                .oci_tag(&signature_tag(&artifact.manifest.digest));
+            self.push_manifest(&tag, manifest).await?;
+        }
+        Ok(artifact.manifest.digest.clone())
+    }
+
+    async fn push_blob(&self, blob: &Blob) -> Result<(), PackageError> {
+        let image = self.reference.oci();
+        let exists = self
+            .client
+            .blob_exists(&image, &blob.digest)
+            .await
+            .map_err(|e| self.error(e))?;
+        if !exists {
+            self.client
+                .push_blob(&image, blob.bytes.clone(), &blob.digest)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    async fn push_manifest(
+        &self,
+        image: &oci_client::Reference,
+        manifest: &Blob,
+    ) -> Result<(), PackageError> {
+        let content_type = http::HeaderValue::from_static(media::OCI_MANIFEST);
+        self.client
+            .push_manifest_raw(image, manifest.bytes.clone(), content_type)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Every version tag of the repository, lowest first. Tags that are not
+    /// semantic versions (signatures among them) are left out.
+    pub async fn versions(&self) -> Result<Vec<semver::Version>, PackageError> {
+        let image = self.reference.oci();
+        let mut versions = Vec::new();
+        let mut last: Option<String> = None;
+        // Pages of 1000, at most 100 of them: a hostile registry cannot keep
+        // exorun listing forever.
+        for _ in 0..100 {
+            let page = self
+                .client
+                .list_tags(&image, &self.auth, Some(1000), last.as_deref())
+                .await
+                .map_err(|e| self.error(e))?;
+            let done = page.tags.len() < 1000;
+            last = page.tags.last().cloned();
+            versions.extend(
+                page.tags
+                    .iter()
+                    .filter_map(|t| semver::Version::parse(t).ok()),
+            );
+            if done || last.is_none() {
+                break;
+            }
+        }
+        versions.sort();
+        versions.dedup();
+        Ok(versions)
+    }
+
+    /// The digest the version's tag points at now, `None` if there is no
+    /// such tag.
+    pub async fn digest(&self) -> Result<Option<String>, PackageError> {
+        match self
+            .client
+            .fetch_manifest_digest(&self.reference.oci(), &self.auth)
+            .await
+        {
+            Ok(digest) => Ok(Some(digest)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    async fn manifest_at(
+        &self,
+        image: &oci_client::Reference,
+    ) -> Result<Vec<u8>, OciDistributionError> {
+        let (bytes, _digest) = self
+            .client
+            .pull_manifest_raw(image, &self.auth, &[media::OCI_MANIFEST])
+            .await?;
+        Ok(bytes.to_vec())
+    }
+}
+
+#[async_trait]
+impl Fetch for Registry {
+    async fn manifest(&self) -> Result<Vec<u8>, PackageError> {
+        match self.manifest_at(&self.reference.oci()).await {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if is_not_found(&e) => Err(PackageError::Registry {
+                registry: self.reference.registry.clone(),
+                message: format!(
+                    "{} is not there (no such repository or version)",
+                    self.reference
+                ),
+            }),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    async fn tagged(&self, tag: &str) -> Result<Option<Vec<u8>>, PackageError> {
+        match self.manifest_at(&self.reference.oci_tag(tag)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Streams the blob and stops as soon as it passes its declared size,
+    /// so a registry that sends more than it promised cannot fill memory.
+    async fn blob(&self, what: &str, descriptor: &OciDescriptor) -> Result<Vec<u8>, PackageError> {
+        let limit = u64::try_from(descriptor.size).unwrap_or(0);
+        let image = self.reference.oci_digest(&descriptor.digest);
+        let mut stream = self
+            .client
+            .pull_blob_stream(&image, descriptor)
+            .await
+            .map_err(|e| self.error(e))?;
+        if stream.content_length.is_some_and(|n| n > limit) {
+            return Err(PackageError::TooLarge {
+                what: format!("{what} as the registry sends it"),
+                limit,
+            });
+        }
+        let mut bytes = Vec::with_capacity(limit.min(64 << 20) as usize);
+        while let Some(chunk) = stream.stream.next().await {
+            let chunk = chunk.map_err(|e| self.stream_error(what, e))?;
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(PackageError::TooLarge {
+                    what: format!("{what} as the registry sends it"),
+                    limit,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
+    fn name(&self) -> &PackageName {
+        &self.reference.package
+    }
+
+    fn version(&self) -> &semver::Version {
+        &self.reference.version
+    }
+
+    fn origin(&self) -> String {
+        self.reference.to_string()
+    }
+}
+
+fn is_not_found(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
+            )
+        }),
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        _ => false,
+    }
+}
+
+/// A registry's error, as a message: what the registry said (capped, its
+/// control characters escaped), and what to check.
+fn registry_error(registry: &str, error: OciDistributionError) -> PackageError {
+    let message = match &error {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => {
+            "the registry refused the credentials (check --registry-user and --registry-password-file)".to_owned()
+        }
+        OciDistributionError::DigestError(e) => {
+            format!("the registry sent content that does not match its digest ({})", clean(&e.to_string()))
+        }
+        OciDistributionError::RequestError(e) if e.is_connect() => format!(
+            "cannot connect ({}); is the registry running, and does it speak {}?",
+            clean(&error_chain(e)),
+            "the protocol you asked for (HTTPS unless --plain-http)"
+        ),
+        OciDistributionError::RequestError(e) => clean(&error_chain(e)),
+        other => clean(&other.to_string()),
+    };
+    PackageError::Registry {
+        registry: registry.to_owned(),
+        message,
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// At most 300 characters of text a registry chose, control characters
+/// escaped: it ends up on the operator's terminal.
+fn clean(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(300)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
