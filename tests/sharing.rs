@@ -916,11 +916,14 @@ fn bundles_with_traversal_links_or_foreign_entries_are_refused() {
         builder.finish().unwrap();
         drop(builder);
         let out = op.run(&["install", path.to_str().unwrap(), "--yes"]);
-        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert_eq!(out.code, 1, "{}", out.stderr);
         assert!(out.stderr.contains(says), "{says}\n{}", out.stderr);
         op.assert_nothing_installed();
     }
     assert!(!op.dir.path().parent().unwrap().join("evil").exists());
+    let refusals = op.package_records();
+    assert_eq!(refusals.len(), 4);
+    assert!(refusals.iter().all(|r| r["action"] == "refuse"));
 }
 
 #[test]
@@ -1351,4 +1354,120 @@ fn trust_and_keys_are_managed_from_the_command_line() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("wrong password"), "{}", out.stderr);
     assert!(!op.path("b.tar").exists());
+}
+
+#[test]
+fn a_layout_folder_installs_but_not_through_links() {
+    let op = Operator::new();
+    op.key("contoso");
+    op.trust("contoso", "Contoso IT", "contoso");
+    let plugin = version(op.dir.path(), "0.1.0", |t| t);
+    let bundle = crafted_bundle(
+        &op,
+        &plugin,
+        "contoso/forwarding-audit",
+        "contoso",
+        None,
+        None,
+    );
+    // Unpacked, with `blobs` moved away and linked back.
+    let linked = op.path("linked");
+    unpack(&bundle, &linked);
+    std::fs::rename(linked.join("blobs"), op.path("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(op.path("elsewhere"), linked.join("blobs")).unwrap();
+    let out = op.run(&["install", linked.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("blobs is not a folder (links are refused)"),
+        "{}",
+        out.stderr
+    );
+    op.assert_nothing_installed();
+    // Unpacked as it is, it installs.
+    let folder = op.path("layout");
+    unpack(&bundle, &folder);
+    let out = op.run(&["install", folder.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+fn unpack(bundle: &Path, into: &Path) {
+    for (name, bytes) in read_tar(bundle) {
+        let path = into.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+#[test]
+fn a_bundle_with_too_many_entries_is_refused() {
+    let op = Operator::new();
+    op.key("contoso");
+    op.trust("contoso", "Contoso IT", "contoso");
+    let plugin = version(op.dir.path(), "0.1.0", |t| t);
+    let bundle = crafted_bundle(
+        &op,
+        &plugin,
+        "contoso/forwarding-audit",
+        "contoso",
+        None,
+        None,
+    );
+    let mut entries = read_tar(&bundle);
+    for i in 0..64 {
+        entries.push((format!("blobs/sha256/{i:064x}"), Vec::new()));
+    }
+    let path = op.path("many.tar");
+    write_tar(&path, &entries);
+    let out = op.run(&["install", path.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("more than 64 entries; a bundle holds one plugin and its signature"),
+        "{}",
+        out.stderr
+    );
+    op.assert_nothing_installed();
+}
+
+#[test]
+fn an_upgrade_must_come_from_the_same_package() {
+    let op = Operator::new();
+    op.key("contoso");
+    op.trust("contoso", "Contoso IT", "contoso");
+    op.trust("contoso", "Contoso IT", "fabrikam");
+    let v1 = version(op.dir.path(), "0.1.0", |t| t);
+    let v2 = version(op.dir.path(), "0.2.0", |t| t);
+    let first = crafted_bundle(&op, &v1, "contoso/forwarding-audit", "contoso", None, None);
+    let out = op.run(&["install", first.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let other = crafted_bundle(&op, &v2, "fabrikam/forwarding-audit", "contoso", None, None);
+    let out = op.run(&["upgrade", NAME, "--from", other.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(&format!(
+            "{} is the package fabrikam/forwarding-audit, not contoso/forwarding-audit that is installed as forwarding-audit",
+            other.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    // An installed name and a folder of the same name: no guessing.
+    let here = op.path("here");
+    std::fs::create_dir_all(here.join(NAME)).unwrap();
+    let mut command = exorun_command();
+    let clash = command
+        .current_dir(&here)
+        .args(["run", NAME])
+        .env("EXORUN_PLUGINS_DIR", op.path("plugins"))
+        .output()
+        .unwrap();
+    assert_eq!(clash.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&clash.stderr).contains(
+            "'forwarding-audit' is both a folder here and an installed plugin; say ./forwarding-audit for the folder"
+        ),
+        "{}",
+        String::from_utf8_lossy(&clash.stderr)
+    );
 }

@@ -49,8 +49,23 @@ impl TrustArg {
 /// lock.
 pub fn resolve(arg: &Path, store: &StoreArg) -> anyhow::Result<Manifest> {
     let text = arg.to_string_lossy();
-    let looks_like_name = !text.contains('/') && std::fs::symlink_metadata(arg).is_err();
-    if !looks_like_name {
+    if text.contains('/') {
+        return Ok(Manifest::load(arg)?);
+    }
+    if std::fs::symlink_metadata(arg).is_ok() {
+        // A bare name that is both a folder here and an installed plugin
+        // is not guessed at: which code runs must never depend on the
+        // folder someone happens to be in.
+        let installed = store
+            .store()
+            .ok()
+            .and_then(|s| s.read().ok())
+            .is_some_and(|plugins| plugins.iter().any(|p| p.name == text));
+        if installed {
+            bail!(
+                "'{text}' is both a folder here and an installed plugin; say ./{text} for the folder"
+            );
+        }
         return Ok(Manifest::load(arg)?);
     }
     let store = store.store()?;

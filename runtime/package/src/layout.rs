@@ -30,6 +30,9 @@ use crate::name::PackageName;
 
 const LAYOUT_FILE: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
+/// Most entries read from a bundle archive.
+const MAX_BUNDLE_ENTRIES: usize = 64;
+
 /// Writes the bundle of `artifact` (and its signature manifest and blobs)
 /// to `path`, replacing it atomically.
 pub fn write_bundle(
@@ -136,8 +139,9 @@ pub struct Bundle {
 impl Bundle {
     /// Opens a bundle archive, or an OCI image layout folder.
     pub fn open(path: &Path) -> Result<Bundle, PackageError> {
-        let meta = std::fs::symlink_metadata(path)
-            .map_err(PackageError::io("opening the bundle", path))?;
+        // The operator named this path: a link to a bundle is followed.
+        // Inside a layout folder nothing is.
+        let meta = std::fs::metadata(path).map_err(PackageError::io("opening the bundle", path))?;
         let files = if meta.is_dir() {
             Files::Folder(path.to_owned())
         } else if meta.is_file() {
@@ -222,6 +226,15 @@ impl Bundle {
                 Ok(bytes.clone())
             }
             Files::Folder(root) => {
+                for folder in ["blobs", "blobs/sha256"] {
+                    if name.starts_with(folder)
+                        && !std::fs::symlink_metadata(root.join(folder)).is_ok_and(|m| m.is_dir())
+                    {
+                        return Err(
+                            self.error(&format!("{folder} is not a folder (links are refused)"))
+                        );
+                    }
+                }
                 let path = root.join(name);
                 let meta = std::fs::symlink_metadata(&path)
                     .map_err(|_| self.error(&format!("{name} is missing")))?;
@@ -320,11 +333,18 @@ fn read_archive(path: &Path) -> Result<HashMap<String, Vec<u8>>, PackageError> {
     let mut archive = tar::Archive::new(file);
     let mut files = HashMap::new();
     let mut budget = media::MAX_BUNDLE_BYTES;
+    // A plugin and its signature are seven files; headers cost memory too.
+    let mut entries_left = MAX_BUNDLE_ENTRIES;
     let entries = archive
         .entries()
         .map_err(|e| refuse(format!("not a tar archive: {e}")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| refuse(format!("not a tar archive: {e}")))?;
+        entries_left = entries_left.checked_sub(1).ok_or_else(|| {
+            refuse(format!(
+                "more than {MAX_BUNDLE_ENTRIES} entries; a bundle holds one plugin and its signature"
+            ))
+        })?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let name = raw.strip_prefix("./").unwrap_or(&raw).to_owned();
         let kind = entry.header().entry_type();

@@ -15,7 +15,7 @@ use exorun_package::fetch::{Fetch, Fetched, fetch};
 use exorun_package::layout::Bundle;
 use exorun_package::store::{Locked, LockedSigner, LockedVersion, Pending};
 use exorun_package::trust::{Signer, TrustPolicy};
-use exorun_package::{Package, RegistryRef};
+use exorun_package::{Package, PackageError, RegistryRef};
 use exorun_policy::{Change, Direction, Grants};
 use serde_json::json;
 
@@ -163,6 +163,16 @@ async fn check(
     })
 }
 
+/// A bundle that was read and refused for what it holds (links, foreign
+/// entries, sizes), as opposed to a path or reference that is simply
+/// wrong: the first is a refusal, audited; the second an error.
+fn is_hostile_bundle(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<PackageError>(),
+        Some(PackageError::Bundle(_) | PackageError::TooLarge { .. })
+    )
+}
+
 fn plugin_ref(package: &Package) -> PluginRef {
     PluginRef {
         name: package.name().to_owned(),
@@ -248,7 +258,18 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
     let audit_path = args.audit.path()?;
     let trust = TrustPolicy::load(&args.trust.path())?;
     let store = args.store.store()?;
-    let source = open_source(&args.source, &args.registry)?;
+    let source = match open_source(&args.source, &args.registry) {
+        Ok(source) => source,
+        Err(error) if is_hostile_bundle(&error) => {
+            let unknown = PluginRef {
+                name: String::new(),
+                version: String::new(),
+                sha256: String::new(),
+            };
+            return refused(&audit_path, unknown, &args.source, error.into(), "install");
+        }
+        Err(error) => return Err(error),
+    };
     let unknown = PluginRef {
         name: source.name().name.clone(),
         version: source.version().to_string(),
@@ -355,7 +376,17 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     let installed = semver::Version::parse(&entry.current.version)
         .context("the lock's version is not semantic versioning")?;
     let source: Box<dyn Fetch> = match &args.from {
-        Some(path) => Box::new(Bundle::open(path)?),
+        Some(path) => match Bundle::open(path) {
+            Ok(bundle) => Box::new(bundle),
+            Err(error) => {
+                let error = anyhow::Error::from(error);
+                if is_hostile_bundle(&error) {
+                    let origin = path.display().to_string();
+                    return refused(&audit_path, current_ref, &origin, error.into(), "upgrade");
+                }
+                return Err(error);
+            }
+        },
         None => {
             let base = RegistryRef::parse(&entry.current.reference).with_context(|| {
                 format!(
@@ -397,6 +428,14 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let target = source.version().clone();
+    if let Some(to) = &args.to
+        && *to != target
+    {
+        bail!(
+            "--to {to} asks for another version than {} offers ({target})",
+            source.origin()
+        );
+    }
     if source.name().to_string() != entry.package {
         bail!(
             "{} is the package {}, not {} that is installed as {}",
