@@ -299,6 +299,7 @@ fn publish_install_and_run_by_name_from_a_registry() {
         format!("Contoso IT ({})", op.key_id("contoso"))
     );
     assert_eq!(records[0]["plugin"]["name"], NAME);
+    assert_eq!(records[0]["message"], "consented with --yes");
     assert_eq!(records[0]["operator"], exorun_audit::current_operator());
     let verify = op.run(&["audit", "verify", op.path("audit.jsonl").to_str().unwrap()]);
     assert_eq!(verify.code, 0, "{}", verify.stderr);
@@ -1469,5 +1470,38 @@ fn an_upgrade_must_come_from_the_same_package() {
         ),
         "{}",
         String::from_utf8_lossy(&clash.stderr)
+    );
+}
+
+#[test]
+fn the_consent_screen_says_when_a_plugin_asks_above_the_default_ceilings() {
+    let op = Operator::new();
+    op.key("contoso");
+    op.trust("contoso", "Contoso IT", "contoso");
+    let plugin = version(op.dir.path(), "0.1.0", |t| {
+        t.replace("max-calls = 200000", "max-calls = 2000000")
+    });
+    let bundle = crafted_bundle(
+        &op,
+        &plugin,
+        "contoso/forwarding-audit",
+        "contoso",
+        None,
+        None,
+    );
+    let out = op.run(&["install", bundle.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.lines().any(|l| l
+            == "Note       it asks for 2000000 cmdlet calls, above the default ceiling of 1000000: `exorun run` needs --max-calls to run it"),
+        "{}",
+        out.stdout
+    );
+    let run = op.run(&["run", NAME]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("raise the ceiling with --max-calls"),
+        "{}",
+        run.stderr
     );
 }

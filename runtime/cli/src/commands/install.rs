@@ -16,7 +16,7 @@ use exorun_package::layout::Bundle;
 use exorun_package::store::{Locked, LockedSigner, LockedVersion, Pending};
 use exorun_package::trust::{Signer, TrustPolicy};
 use exorun_package::{Package, PackageError, RegistryRef};
-use exorun_policy::{Change, Direction, Grants};
+use exorun_policy::{Ceilings, Change, Direction, Grants};
 use serde_json::json;
 
 use crate::commands::audit::AuditLogArg;
@@ -247,6 +247,13 @@ fn show(checked: &Checked) {
     for line in permission_lines(&package.manifest) {
         println!("{line}");
     }
+    if let Err(above) = package.manifest.within(&Ceilings::default()) {
+        println!();
+        println!(
+            "Note       it asks for {} {}, above the default ceiling of {}: `exorun run` needs {} to run it",
+            above.asked, above.what, above.ceiling, above.flag
+        );
+    }
     println!();
 }
 
@@ -304,6 +311,11 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
         return refused(&audit_path, plugin, &checked.origin, refusal, "install");
     }
     show(&checked);
+    let consent = if args.yes {
+        "consented with --yes"
+    } else {
+        "consented at the prompt"
+    };
     if !args.yes
         && !ask(&format!(
             "Install {} {} with exactly these permissions?",
@@ -336,7 +348,7 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
             digest: Some(version.digest.clone()),
             signer: Some(signer_text(checked.signer.as_ref())),
             permissions: Some(version.permissions.clone()),
-            message: None,
+            message: Some(consent.to_owned()),
         },
     )?;
     println!(
