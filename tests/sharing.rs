@@ -1505,3 +1505,79 @@ fn the_consent_screen_says_when_a_plugin_asks_above_the_default_ceilings() {
         run.stderr
     );
 }
+
+/// The artifact of `plugin` with an annotation that makes its OCI manifest
+/// `bytes` long.
+fn padded_artifact(plugin: &Path, bytes: usize) -> Artifact {
+    let mut artifact = Artifact::from_plugin(
+        plugin,
+        &PublishInfo {
+            source: None,
+            created: "2026-12-02T00:00:00Z".to_owned(),
+        },
+    )
+    .unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&artifact.manifest.bytes).unwrap();
+    manifest["annotations"]["padding"] = "x".repeat(bytes).into();
+    artifact.manifest = exorun_package::Blob::new(
+        exorun_package::media::OCI_MANIFEST,
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    artifact
+}
+
+#[test]
+fn an_oversized_manifest_is_refused_from_a_bundle_and_from_a_registry() {
+    let op = Operator::new();
+    let plugin = version(op.dir.path(), "0.1.0", |t| t);
+    let artifact = padded_artifact(&plugin, 300 << 10);
+    let name = PackageName::parse("contoso/forwarding-audit").unwrap();
+    let bundle = op.path("padded.tar");
+    write_bundle(&bundle, &name, &artifact, None).unwrap();
+    let out = op.run(&[
+        "install",
+        bundle.to_str().unwrap(),
+        "--yes",
+        "--allow-unsigned",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "blobs/sha256/{} in the bundle is larger than 262144 bytes; refused before downloading it",
+            artifact.manifest.digest.strip_prefix("sha256:").unwrap()
+        )),
+        "{}",
+        out.stderr
+    );
+    op.assert_nothing_installed();
+
+    let registry = Registry::start(RegistrySetup::default());
+    let reference =
+        exorun_package::RegistryRef::parse(&registry.reference("contoso/forwarding-audit:0.1.0"))
+            .unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(
+            exorun_package::remote::Registry::new(&reference, &registry.options())
+                .unwrap()
+                .push(&artifact, None),
+        )
+        .unwrap();
+    let out = op.at(
+        &registry,
+        &[
+            "install",
+            &reference.to_string(),
+            "--yes",
+            "--allow-unsigned",
+        ],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("the OCI manifest is larger than 262144 bytes"),
+        "{}",
+        out.stderr
+    );
+    op.assert_nothing_installed();
+}
