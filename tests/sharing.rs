@@ -37,6 +37,15 @@ impl Operator {
         Operator { dir }
     }
 
+    /// An operator with a key "contoso" that they trust, as "Contoso IT",
+    /// for the namespace contoso; and that key's secret key file.
+    fn trusting_contoso() -> (Operator, PathBuf) {
+        let op = Operator::new();
+        let key = op.key("contoso");
+        op.trust("contoso", "Contoso IT", "contoso");
+        (op, key)
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -220,9 +229,7 @@ fn digest_in(out: &Exorun) -> String {
 #[test]
 fn publish_install_and_run_by_name_from_a_registry() {
     let registry = Registry::start(RegistrySetup::default());
-    let op = Operator::new();
-    let key = op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, key) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
     let published = op.publish(&registry, &plugin, "0.1.0", Some(&key));
     assert_eq!(published.code, 0, "{}", published.stderr);
@@ -309,9 +316,7 @@ fn publish_install_and_run_by_name_from_a_registry() {
 fn a_published_signature_verifies_with_the_minisign_command() {
     let minisign = which("minisign").expect("minisign is installed by `make test`");
     let registry = Registry::start(RegistrySetup::default());
-    let op = Operator::new();
-    let key = op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, key) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
     let digest = digest_in(&op.publish(&registry, &plugin, "0.1.0", Some(&key)));
     let out = op.at(
@@ -378,9 +383,7 @@ fn a_published_signature_verifies_with_the_minisign_command() {
 #[test]
 fn install_shows_the_permissions_and_installs_nothing_without_consent() {
     let registry = Registry::start(RegistrySetup::default());
-    let op = Operator::new();
-    let key = op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, key) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
     let digest = digest_in(&op.publish(&registry, &plugin, "0.1.0", Some(&key)));
     let mut args: Vec<String> = vec![
@@ -487,6 +490,18 @@ fn crafted_bundle(
     path
 }
 
+/// `plugin` bundled as contoso/forwarding-audit, signed by "contoso".
+fn signed_bundle(op: &Operator, plugin: &Path) -> PathBuf {
+    crafted_bundle(
+        op,
+        plugin,
+        "contoso/forwarding-audit",
+        "contoso",
+        None,
+        None,
+    )
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -585,14 +600,7 @@ fn signatures_are_refused_by_an_untrusted_key_for_another_namespace_name_or_dige
     }
     assert_eq!(op.package_records().len(), 4);
     // The same bundle, signed as it should be, installs.
-    let good = crafted_bundle(
-        &op,
-        &plugin,
-        "contoso/forwarding-audit",
-        "contoso",
-        None,
-        None,
-    );
+    let good = signed_bundle(&op, &plugin);
     let out = op.run(&["install", good.to_str().unwrap(), "--yes"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
@@ -649,18 +657,9 @@ fn replace_blob(entries: &mut [(String, Vec<u8>)], old: &str, bytes: Vec<u8>) ->
 
 #[test]
 fn tampered_layers_manifests_and_configs_are_refused() {
-    let op = Operator::new();
-    op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, _) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
-    let good = crafted_bundle(
-        &op,
-        &plugin,
-        "contoso/forwarding-audit",
-        "contoso",
-        None,
-        None,
-    );
+    let good = signed_bundle(&op, &plugin);
     let entries = read_tar(&good);
     let index: serde_json::Value =
         serde_json::from_slice(&entries.iter().find(|(n, _)| n == "index.json").unwrap().1)
@@ -771,18 +770,9 @@ fn tampered_layers_manifests_and_configs_are_refused() {
 
 #[test]
 fn oversized_blobs_are_refused_before_they_are_read() {
-    let op = Operator::new();
-    op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, _) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
-    let good = crafted_bundle(
-        &op,
-        &plugin,
-        "contoso/forwarding-audit",
-        "contoso",
-        None,
-        None,
-    );
+    let good = signed_bundle(&op, &plugin);
     let entries = read_tar(&good);
     let index_text = String::from_utf8(
         entries
@@ -842,18 +832,9 @@ fn oversized_blobs_are_refused_before_they_are_read() {
 
 #[test]
 fn bundles_with_traversal_links_or_foreign_entries_are_refused() {
-    let op = Operator::new();
-    op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, _) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
-    let good = crafted_bundle(
-        &op,
-        &plugin,
-        "contoso/forwarding-audit",
-        "contoso",
-        None,
-        None,
-    );
+    let good = signed_bundle(&op, &plugin);
     let entries = read_tar(&good);
     let raw_entry = |builder: &mut tar::Builder<std::fs::File>,
                      name: &[u8],
@@ -930,9 +911,7 @@ fn bundles_with_traversal_links_or_foreign_entries_are_refused() {
 #[test]
 fn a_registry_serving_other_bytes_than_it_names_is_refused() {
     let registry = Registry::start(RegistrySetup::default());
-    let op = Operator::new();
-    let key = op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, key) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
     let published = op.publish(&registry, &plugin, "0.1.0", Some(&key));
     assert_eq!(published.code, 0, "{}", published.stderr);
@@ -1054,9 +1033,7 @@ fn an_upgrade_that_widens_is_held_until_its_exact_digest_is_approved() {
 #[test]
 fn a_narrowing_upgrade_applies_at_once_and_a_downgrade_needs_a_flag() {
     let registry = Registry::start(RegistrySetup::default());
-    let op = Operator::new();
-    let key = op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, key) = Operator::trusting_contoso();
     let v1 = version(op.dir.path(), "0.1.0", with_wider);
     let v2 = version(op.dir.path(), "0.2.0", |t| t);
     op.publish(&registry, &v1, "0.1.0", Some(&key));
@@ -1197,9 +1174,7 @@ fn a_registry_over_tls_with_a_private_ca_and_basic_auth() {
         tls: true,
         basic_auth: true,
     });
-    let op = Operator::new();
-    let key = op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, key) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
     let published = op.publish(&registry, &plugin, "0.1.0", Some(&key));
     assert_eq!(published.code, 0, "{}", published.stderr);
@@ -1253,18 +1228,9 @@ fn a_registry_over_tls_with_a_private_ca_and_basic_auth() {
 
 #[test]
 fn an_edited_store_is_refused_not_run() {
-    let op = Operator::new();
-    op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, _) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
-    let bundle = crafted_bundle(
-        &op,
-        &plugin,
-        "contoso/forwarding-audit",
-        "contoso",
-        None,
-        None,
-    );
+    let bundle = signed_bundle(&op, &plugin);
     let out = op.run(&["install", bundle.to_str().unwrap(), "--yes"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let folder = op.path("plugins/store/sha256").join(&op.stored()[0]);
@@ -1359,18 +1325,9 @@ fn trust_and_keys_are_managed_from_the_command_line() {
 
 #[test]
 fn a_layout_folder_installs_but_not_through_links() {
-    let op = Operator::new();
-    op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, _) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
-    let bundle = crafted_bundle(
-        &op,
-        &plugin,
-        "contoso/forwarding-audit",
-        "contoso",
-        None,
-        None,
-    );
+    let bundle = signed_bundle(&op, &plugin);
     // Unpacked, with `blobs` moved away and linked back.
     let linked = op.path("linked");
     unpack(&bundle, &linked);
@@ -1402,18 +1359,9 @@ fn unpack(bundle: &Path, into: &Path) {
 
 #[test]
 fn a_bundle_with_too_many_entries_is_refused() {
-    let op = Operator::new();
-    op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, _) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
-    let bundle = crafted_bundle(
-        &op,
-        &plugin,
-        "contoso/forwarding-audit",
-        "contoso",
-        None,
-        None,
-    );
+    let bundle = signed_bundle(&op, &plugin);
     let mut entries = read_tar(&bundle);
     for i in 0..64 {
         entries.push((format!("blobs/sha256/{i:064x}"), Vec::new()));
@@ -1433,13 +1381,11 @@ fn a_bundle_with_too_many_entries_is_refused() {
 
 #[test]
 fn an_upgrade_must_come_from_the_same_package() {
-    let op = Operator::new();
-    op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, _) = Operator::trusting_contoso();
     op.trust("contoso", "Contoso IT", "fabrikam");
     let v1 = version(op.dir.path(), "0.1.0", |t| t);
     let v2 = version(op.dir.path(), "0.2.0", |t| t);
-    let first = crafted_bundle(&op, &v1, "contoso/forwarding-audit", "contoso", None, None);
+    let first = signed_bundle(&op, &v1);
     let out = op.run(&["install", first.to_str().unwrap(), "--yes"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let other = crafted_bundle(&op, &v2, "fabrikam/forwarding-audit", "contoso", None, None);
@@ -1475,20 +1421,11 @@ fn an_upgrade_must_come_from_the_same_package() {
 
 #[test]
 fn the_consent_screen_says_when_a_plugin_asks_above_the_default_ceilings() {
-    let op = Operator::new();
-    op.key("contoso");
-    op.trust("contoso", "Contoso IT", "contoso");
+    let (op, _) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| {
         t.replace("max-calls = 200000", "max-calls = 2000000")
     });
-    let bundle = crafted_bundle(
-        &op,
-        &plugin,
-        "contoso/forwarding-audit",
-        "contoso",
-        None,
-        None,
-    );
+    let bundle = signed_bundle(&op, &plugin);
     let out = op.run(&["install", bundle.to_str().unwrap(), "--yes"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(

@@ -38,11 +38,18 @@ fn policy(dir: &tempfile::TempDir, trusted: &[(&Publisher, &str, &[&str])]) -> T
     policy
 }
 
-#[test]
-fn accepts_a_signature_by_a_key_trusted_for_the_namespace() {
+/// A publisher, and a policy trusting their key as "Contoso IT" for the
+/// namespace contoso (kept in the returned folder).
+fn trusted_contoso() -> (Publisher, tempfile::TempDir, TrustPolicy) {
     let contoso = publisher();
     let dir = tempfile::tempdir().unwrap();
     let policy = policy(&dir, &[(&contoso, "Contoso IT", &["contoso"])]);
+    (contoso, dir, policy)
+}
+
+#[test]
+fn accepts_a_signature_by_a_key_trusted_for_the_namespace() {
+    let (contoso, _dir, policy) = trusted_contoso();
     let signature = contoso
         .key
         .sign(&name("contoso/forwarding"), DIGEST)
@@ -115,9 +122,7 @@ fn refuses_a_trusted_key_outside_its_namespaces() {
 
 #[test]
 fn refuses_a_signature_over_another_digest() {
-    let contoso = publisher();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy(&dir, &[(&contoso, "Contoso IT", &["contoso"])]);
+    let (contoso, _dir, policy) = trusted_contoso();
     let signature = contoso
         .key
         .sign(&name("contoso/forwarding"), OTHER)
@@ -136,9 +141,7 @@ fn refuses_a_signature_over_another_digest() {
 
 #[test]
 fn refuses_a_signature_made_for_another_name() {
-    let contoso = publisher();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy(&dir, &[(&contoso, "Contoso IT", &["contoso"])]);
+    let (contoso, _dir, policy) = trusted_contoso();
     let signature = contoso.key.sign(&name("contoso/harmless"), DIGEST).unwrap();
     let error = policy
         .check(&signature, &name("contoso/forwarding"), DIGEST)
@@ -153,9 +156,7 @@ fn refuses_a_signature_made_for_another_name() {
 
 #[test]
 fn refuses_an_altered_statement_or_signature() {
-    let contoso = publisher();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy(&dir, &[(&contoso, "Contoso IT", &["contoso"])]);
+    let (contoso, _dir, policy) = trusted_contoso();
     let good = contoso
         .key
         .sign(&name("contoso/forwarding"), DIGEST)
@@ -181,9 +182,7 @@ fn refuses_an_altered_statement_or_signature() {
 
 #[test]
 fn malformed_signature_text_is_an_error_not_a_panic() {
-    let contoso = publisher();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy(&dir, &[(&contoso, "Contoso IT", &["contoso"])]);
+    let (contoso, _dir, policy) = trusted_contoso();
     let good = contoso
         .key
         .sign(&name("contoso/forwarding"), DIGEST)

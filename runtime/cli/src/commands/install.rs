@@ -27,6 +27,20 @@ use crate::sharing::{RegistryArgs, ask, audit, open_source};
 /// Exit code of an upgrade held until an operator approves it.
 const HELD: u8 = 3;
 
+/// Where plugins come from and go to, whom the operator trusts, and where
+/// decisions are recorded: the same for install and upgrade.
+#[derive(clap::Args)]
+pub struct Places {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    trust: TrustArg,
+    #[command(flatten)]
+    audit: AuditLogArg,
+}
+
 #[derive(clap::Args)]
 pub struct InstallArgs {
     /// A registry reference (<registry>/<namespace>/<name>:<version>), a
@@ -40,13 +54,7 @@ pub struct InstallArgs {
     #[arg(long)]
     allow_unsigned: bool,
     #[command(flatten)]
-    registry: RegistryArgs,
-    #[command(flatten)]
-    store: StoreArg,
-    #[command(flatten)]
-    trust: TrustArg,
-    #[command(flatten)]
-    audit: AuditLogArg,
+    places: Places,
 }
 
 #[derive(clap::Args)]
@@ -70,13 +78,7 @@ pub struct UpgradeArgs {
     #[arg(long)]
     allow_unsigned: bool,
     #[command(flatten)]
-    registry: RegistryArgs,
-    #[command(flatten)]
-    store: StoreArg,
-    #[command(flatten)]
-    trust: TrustArg,
-    #[command(flatten)]
-    audit: AuditLogArg,
+    places: Places,
 }
 
 #[derive(clap::Args)]
@@ -262,10 +264,10 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
-    let audit_path = args.audit.path()?;
-    let trust = TrustPolicy::load(&args.trust.path())?;
-    let store = args.store.store()?;
-    let source = match open_source(&args.source, &args.registry) {
+    let audit_path = args.places.audit.path()?;
+    let trust = TrustPolicy::load(&args.places.trust.path())?;
+    let store = args.places.store.store()?;
+    let source = match open_source(&args.source, &args.places.registry) {
         Ok(source) => source,
         Err(error) if is_hostile_bundle(&error) => {
             let unknown = PluginRef {
@@ -366,8 +368,8 @@ pub fn upgrade(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
-    let audit_path = args.audit.path()?;
-    let store = args.store.store()?;
+    let audit_path = args.places.audit.path()?;
+    let store = args.places.store.store()?;
     let mut lock = store.lock()?;
     let Some(entry) = lock.get(&args.name).cloned() else {
         bail!(
@@ -384,7 +386,7 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     if let Some(digest) = &args.approve {
         return approve(&args, &audit_path, &store, &mut lock, entry, digest);
     }
-    let trust = TrustPolicy::load(&args.trust.path())?;
+    let trust = TrustPolicy::load(&args.places.trust.path())?;
     let installed = semver::Version::parse(&entry.current.version)
         .context("the lock's version is not semantic versioning")?;
     let source: Box<dyn Fetch> = match &args.from {
@@ -406,7 +408,7 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
                     entry.name, entry.current.reference
                 )
             })?;
-            let registry = args.registry.registry(&base)?;
+            let registry = args.places.registry.registry(&base)?;
             // The installed version's tag must still point where it did.
             match registry.digest().await? {
                 Some(now) if now != entry.current.digest => {

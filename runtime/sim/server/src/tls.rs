@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use openssl::pkey::{PKey, PKeyRef, Private};
 use openssl::ssl::{SslAcceptor, SslMethod};
+use openssl::x509::{X509, X509Ref};
 
 use crate::certificates::{self, Profile};
 use crate::error::{OpenSslContext, SimError};
@@ -41,17 +43,7 @@ pub fn create(state_dir: &Path) -> Result<ServerTls, SimError> {
             (cert, key)
         }
     };
-    let server_key = certificates::new_p256().doing("generating the server key")?;
-    let server_cert = certificates::build(
-        "localhost",
-        &server_key,
-        Profile::Server {
-            ca_cert: &ca_cert,
-            ca_key: &ca_key,
-        },
-        365,
-    )
-    .doing("building the server certificate")?;
+    let (server_cert, server_key) = server_certificate(&ca_cert, &ca_key, 365)?;
 
     let ca_pem = ca_cert.to_pem().doing("encoding the CA")?;
     crate::files::write_public(&ca_pem_path, &ca_pem).map_err(|source| SimError::Write {
@@ -113,17 +105,7 @@ pub fn write_loopback_tls(dir: &Path) -> Result<LoopbackTls, SimError> {
     let ca_key = certificates::new_p256().doing("generating the CA key")?;
     let ca_cert = certificates::build("exorun test CA", &ca_key, Profile::Authority, 30)
         .doing("building the CA certificate")?;
-    let server_key = certificates::new_p256().doing("generating the server key")?;
-    let server_cert = certificates::build(
-        "localhost",
-        &server_key,
-        Profile::Server {
-            ca_cert: &ca_cert,
-            ca_key: &ca_key,
-        },
-        30,
-    )
-    .doing("building the server certificate")?;
+    let (server_cert, server_key) = server_certificate(&ca_cert, &ca_key, 30)?;
     let ca_pem = ca_cert.to_pem().doing("encoding the CA")?;
     let mut chain = server_cert.to_pem().doing("encoding the certificate")?;
     chain.extend_from_slice(&ca_pem);
@@ -135,4 +117,21 @@ pub fn write_loopback_tls(dir: &Path) -> Result<LoopbackTls, SimError> {
         server_chain_pem: write("server.pem", &chain, false)?,
         server_key_pem: write("server-key.pem", &key, true)?,
     })
+}
+
+/// A P-256 server certificate for `127.0.0.1`/`localhost` signed by the CA.
+fn server_certificate(
+    ca_cert: &X509Ref,
+    ca_key: &PKeyRef<Private>,
+    valid_days: i64,
+) -> Result<(X509, PKey<Private>), SimError> {
+    let key = certificates::new_p256().doing("generating the server key")?;
+    let cert = certificates::build(
+        "localhost",
+        &key,
+        Profile::Server { ca_cert, ca_key },
+        valid_days,
+    )
+    .doing("building the server certificate")?;
+    Ok((cert, key))
 }
