@@ -164,6 +164,15 @@ impl Operator {
         self.run_with(&args, None)
     }
 
+    /// `exorun install <registry>/contoso/forwarding-audit:<version> --yes`,
+    /// which must succeed.
+    fn install_at(&self, registry: &Registry, version: &str) -> Exorun {
+        let reference = registry.reference(&format!("contoso/{NAME}:{version}"));
+        let out = self.at(registry, &["install", &reference, "--yes"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out
+    }
+
     fn lock(&self) -> String {
         std::fs::read_to_string(self.path("plugins/exorun.lock")).unwrap_or_default()
     }
@@ -319,15 +328,7 @@ fn a_published_signature_verifies_with_the_minisign_command() {
     let (op, key) = Operator::trusting_contoso();
     let plugin = version(op.dir.path(), "0.1.0", |t| t);
     let digest = digest_in(&op.publish(&registry, &plugin, "0.1.0", Some(&key)));
-    let out = op.at(
-        &registry,
-        &[
-            "install",
-            &registry.reference("contoso/forwarding-audit:0.1.0"),
-            "--yes",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    op.install_at(&registry, "0.1.0");
     // The signature as it came from the registry, checked by minisign itself.
     let folder = op.path(&format!(
         "plugins/store/sha256/{}",
@@ -1038,15 +1039,7 @@ fn a_narrowing_upgrade_applies_at_once_and_a_downgrade_needs_a_flag() {
     let v2 = version(op.dir.path(), "0.2.0", |t| t);
     op.publish(&registry, &v1, "0.1.0", Some(&key));
     let d2 = digest_in(&op.publish(&registry, &v2, "0.2.0", Some(&key)));
-    let out = op.at(
-        &registry,
-        &[
-            "install",
-            &registry.reference("contoso/forwarding-audit:0.1.0"),
-            "--yes",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    op.install_at(&registry, "0.1.0");
     let upgraded = op.at(&registry, &["upgrade", NAME]);
     assert_eq!(upgraded.code, 0, "{}", upgraded.stderr);
     assert_eq!(

@@ -183,6 +183,23 @@ fn plugin_ref(package: &Package) -> PluginRef {
     }
 }
 
+/// The audit record of a decision on a checked artifact.
+fn decision(
+    action: &str,
+    checked: &Checked,
+    version: &LockedVersion,
+    message: Option<String>,
+) -> PackageEvent {
+    PackageEvent {
+        action: action.to_owned(),
+        reference: checked.origin.clone(),
+        digest: Some(version.digest.clone()),
+        signer: Some(signer_text(checked.signer.as_ref())),
+        permissions: Some(version.permissions.clone()),
+        message,
+    }
+}
+
 fn signer_text(signer: Option<&Signer>) -> String {
     signer.map_or_else(|| "unsigned".to_owned(), Signer::to_string)
 }
@@ -344,14 +361,7 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
     audit(
         &audit_path,
         plugin,
-        PackageEvent {
-            action: "install".to_owned(),
-            reference: checked.origin.clone(),
-            digest: Some(version.digest.clone()),
-            signer: Some(signer_text(checked.signer.as_ref())),
-            permissions: Some(version.permissions.clone()),
-            message: Some(consent.to_owned()),
-        },
+        decision("install", &checked, &version, Some(consent.to_owned())),
     )?;
     println!(
         "Installed {} {} ({}). Run it with: exorun run {}",
@@ -534,14 +544,12 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
         audit(
             &audit_path,
             plugin,
-            PackageEvent {
-                action: "hold".to_owned(),
-                reference: checked.origin.clone(),
-                digest: Some(version.digest.clone()),
-                signer: Some(signer_text(checked.signer.as_ref())),
-                permissions: Some(version.permissions.clone()),
-                message: Some(format!("widens: {}", widens.join("; "))),
-            },
+            decision(
+                "hold",
+                &checked,
+                &version,
+                Some(format!("widens: {}", widens.join("; "))),
+            ),
         )?;
         println!();
         println!(
@@ -561,14 +569,12 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     audit(
         &audit_path,
         plugin,
-        PackageEvent {
-            action: "upgrade".to_owned(),
-            reference: checked.origin.clone(),
-            digest: Some(version.digest.clone()),
-            signer: Some(signer_text(checked.signer.as_ref())),
-            permissions: Some(version.permissions.clone()),
-            message: (!widens.is_empty()).then(|| format!("approved: {}", widens.join("; "))),
-        },
+        decision(
+            "upgrade",
+            &checked,
+            &version,
+            (!widens.is_empty()).then(|| format!("approved: {}", widens.join("; "))),
+        ),
     )?;
     println!("Upgraded {} to {target}.", entry.name);
     Ok(ExitCode::SUCCESS)
