@@ -334,16 +334,20 @@ fn a_published_signature_verifies_with_the_minisign_command() {
         "plugins/store/sha256/{}",
         digest.strip_prefix("sha256:").unwrap()
     ));
-    let verified = std::process::Command::new(&minisign)
-        .arg("-V")
-        .arg("-p")
-        .arg(op.path("contoso.pub"))
-        .arg("-m")
-        .arg(folder.join("signature.json"))
-        .arg("-x")
-        .arg(folder.join("signature.minisig"))
-        .output()
-        .unwrap();
+    // `minisign -V -p <key>.pub -m signature.json -x signature.minisig`
+    let verify = |key: &str| {
+        std::process::Command::new(&minisign)
+            .arg("-V")
+            .arg("-p")
+            .arg(op.path(&format!("{key}.pub")))
+            .arg("-m")
+            .arg(folder.join("signature.json"))
+            .arg("-x")
+            .arg(folder.join("signature.minisig"))
+            .output()
+            .unwrap()
+    };
+    let verified = verify("contoso");
     let stdout = String::from_utf8_lossy(&verified.stdout);
     assert!(
         verified.status.success(),
@@ -368,16 +372,7 @@ fn a_published_signature_verifies_with_the_minisign_command() {
     );
     // Another key does not verify it.
     op.key("other");
-    let refused = std::process::Command::new(&minisign)
-        .arg("-V")
-        .arg("-p")
-        .arg(op.path("other.pub"))
-        .arg("-m")
-        .arg(folder.join("signature.json"))
-        .arg("-x")
-        .arg(folder.join("signature.minisig"))
-        .output()
-        .unwrap();
+    let refused = verify("other");
     assert!(!refused.status.success());
 }
 

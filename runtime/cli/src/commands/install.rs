@@ -473,22 +473,17 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
         println!("{} is at {} already.", entry.name, installed);
         return Ok(ExitCode::SUCCESS);
     }
-    if target < installed && !args.allow_downgrade {
-        let refusal = Refusal {
+    let checked = if target < installed && !args.allow_downgrade {
+        Err(Refusal {
             error: anyhow::anyhow!(
                 "{target} is lower than the installed {installed}; a downgrade can bring back fixed flaws: pass --allow-downgrade if you mean it"
             ),
             digest: None,
-        };
-        return refused(
-            &audit_path,
-            current_ref,
-            &source.origin(),
-            refusal,
-            "upgrade",
-        );
-    }
-    let checked = match check(source.as_ref(), &trust, args.allow_unsigned).await {
+        })
+    } else {
+        check(source.as_ref(), &trust, args.allow_unsigned).await
+    };
+    let checked = match checked {
         Ok(checked) => checked,
         Err(refusal) => {
             return refused(
