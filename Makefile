@@ -2,7 +2,8 @@
 # Node.js is installed from here, pinned: the wasm32-wasip2 target (Rust
 # plugins), componentize-py in .venv (Python plugins), componentize-js and
 # esbuild under sdk/js/node_modules from its lock file (JavaScript plugins),
-# and Microsoft's Node.js OAuth clients the simulator is tested with.
+# Microsoft's Node.js OAuth clients the simulator is tested with, and, from
+# Debian, the docker-registry and minisign the sharing tests run for real.
 #
 #   make demo   real automations against the built-in simulated tenant
 #   make test   the whole suite (lint + unit + end-to-end)

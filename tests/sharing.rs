@@ -432,6 +432,7 @@ fn an_unsigned_plugin_is_refused_unless_allowed_and_then_audited() {
         "exorun: install refused: contoso/forwarding-audit is not signed; install only plugins signed by a publisher you trust, or pass --allow-unsigned (warned and audited); nothing was installed"
     );
     op.assert_nothing_installed();
+    assert_eq!(op.package_records()[0]["signer"], "unsigned");
     let allowed = op.at(
         &registry,
         &["install", &reference, "--yes", "--allow-unsigned"],
@@ -594,7 +595,16 @@ fn signatures_are_refused_by_an_untrusted_key_for_another_namespace_name_or_dige
         );
         op.assert_nothing_installed();
     }
-    assert_eq!(op.package_records().len(), 4);
+    let refusals = op.package_records();
+    assert_eq!(refusals.len(), 4);
+    assert_eq!(
+        refusals[0]["signer"],
+        format!("key {} (not accepted)", op.key_id("stranger"))
+    );
+    assert_eq!(
+        refusals[1]["signer"],
+        format!("key {contoso} (not accepted)")
+    );
     // The same bundle, signed as it should be, installs.
     let good = signed_bundle(&op, &plugin);
     let out = op.run(&["install", good.to_str().unwrap(), "--yes"]);

@@ -79,6 +79,11 @@ async fn one_run(
         let ending = Instant::now();
         observer.finish(&report, None, None).expect("audit end");
         FSYNC_END.lock().unwrap().push(ending.elapsed());
+        // The writer thread is joined when the observer drops: read its
+        // CPU time while it is still there.
+        if let Some(cpu) = writer_thread_cpu() {
+            WRITER_CPU.lock().unwrap().push(cpu);
+        }
     }
     let took = Took {
         wall: started.elapsed(),
@@ -91,6 +96,28 @@ async fn one_run(
 
 /// How long each run's end record (flush of the last batch, fsync) took.
 static FSYNC_END: std::sync::Mutex<Vec<Duration>> = std::sync::Mutex::new(Vec::new());
+
+/// The CPU time of each run's audit writer thread.
+static WRITER_CPU: std::sync::Mutex<Vec<Duration>> = std::sync::Mutex::new(Vec::new());
+
+/// The CPU time the audit writer thread (`exorun-audit`) has used, from
+/// the scheduler's own nanosecond count (`/proc/self/task/<tid>/schedstat`):
+/// the audit's work measured directly rather than as the difference of
+/// two noisy run times. Linux only; `None` elsewhere.
+fn writer_thread_cpu() -> Option<Duration> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut total = None;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != "exorun-audit" {
+            continue;
+        }
+        let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        let nanos: u64 = schedstat.split_whitespace().next()?.parse().ok()?;
+        *total.get_or_insert(Duration::ZERO) += Duration::from_nanos(nanos);
+    }
+    total
+}
 
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,6 +192,19 @@ async fn compare(
             median(ends).as_secs_f64() * 1e3
         );
     }
+    let writer = std::mem::take(&mut *WRITER_CPU.lock().unwrap());
+    if !writer.is_empty() {
+        let cpu_without = median(without.iter().map(|t| t.cpu).collect());
+        let wall_without = median(without.iter().map(|t| t.wall).collect());
+        let writer = median(writer);
+        println!(
+            "  audit writer thread CPU: median {:.1} ms per run ({:.2} µs per record) = {:.1} % of a run's CPU time, {:.1} % of its wall time (without audit, medians)",
+            writer.as_secs_f64() * 1e3,
+            writer.as_secs_f64() * 1e6 / calls as f64,
+            writer.as_secs_f64() / cpu_without.as_secs_f64() * 100.0,
+            writer.as_secs_f64() / wall_without.as_secs_f64() * 100.0,
+        );
+    }
     let records = exorun_audit::verify(&log)
         .expect("the log verifies")
         .records;
@@ -236,7 +276,13 @@ fn report(
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (calls, rounds) = if quick { (200, 1) } else { (10_000, 21) };
+    // EXORUN_BENCH_ROUNDS=N for a quicker look (the writer thread's CPU
+    // needs few rounds; the run-time comparison needs many).
+    let rounds = std::env::var("EXORUN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(21);
+    let (calls, rounds) = if quick { (200, 1) } else { (10_000, rounds) };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -111,6 +111,8 @@ struct Checked {
 struct Refusal {
     error: anyhow::Error,
     digest: Option<String>,
+    /// The key the refused signature names, when there was one.
+    signer: Option<String>,
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Refusal {
@@ -118,6 +120,7 @@ impl<E: Into<anyhow::Error>> From<E> for Refusal {
         Refusal {
             error: error.into(),
             digest: None,
+            signer: None,
         }
     }
 }
@@ -137,6 +140,10 @@ async fn check(
                 .map_err(|e| Refusal {
                     error: e.into(),
                     digest: Some(digest.clone()),
+                    signer: signature
+                        .key_id()
+                        .ok()
+                        .map(|key| format!("key {key} (not accepted)")),
                 })?,
         ),
         None if allow_unsigned => {
@@ -153,6 +160,7 @@ async fn check(
                 }
                 .into(),
                 digest: Some(digest),
+                signer: Some("unsigned".to_owned()),
             });
         }
     };
@@ -233,7 +241,7 @@ fn refused(
             action: "refuse".to_owned(),
             reference: reference.to_owned(),
             digest: refusal.digest,
-            signer: None,
+            signer: refusal.signer,
             permissions: None,
             message: Some(message.clone()),
         },
@@ -326,6 +334,7 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
                 existing.name
             ),
             digest: Some(checked.package.digest.clone()),
+            signer: None,
         };
         return refused(&audit_path, plugin, &checked.origin, refusal, "install");
     }
@@ -345,6 +354,7 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
         let refusal = Refusal {
             error: anyhow::anyhow!("the operator did not consent"),
             digest: Some(checked.package.digest.clone()),
+            signer: None,
         };
         return refused(&audit_path, plugin, &checked.origin, refusal, "install");
     }
@@ -479,6 +489,7 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
                 "{target} is lower than the installed {installed}; a downgrade can bring back fixed flaws: pass --allow-downgrade if you mean it"
             ),
             digest: None,
+            signer: None,
         })
     } else {
         check(source.as_ref(), &trust, args.allow_unsigned).await
