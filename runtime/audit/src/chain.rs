@@ -42,8 +42,8 @@ pub(crate) fn seal(canonical: &[u8]) -> (String, Vec<u8>, [u8; 32]) {
     line.extend_from_slice(&hash);
     line.extend_from_slice(b"\"}");
     whole.update(&line[body.len()..]);
-    // Hex digits are ASCII.
-    let hash = String::from_utf8_lossy(&hash).into_owned();
+    // Hex digits are ASCII: never the empty fallback.
+    let hash = std::str::from_utf8(&hash).unwrap_or_default().to_owned();
     (hash, line, whole.finalize().into())
 }
 

@@ -16,12 +16,13 @@
 //!     .duration(Duration::from_millis(12));
 //! ```
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use exorun_cmdlet::{Call, CmdletError};
 
 use crate::operator::current_operator;
-use crate::record::{Parameters, PluginRef, RunMode, RunStatus};
+use crate::record::{DecisionKind, Kind, Parameters, PluginRef, RecordRef, RunMode, RunStatus};
 use crate::redact::{clean_message, redact_parameters};
 
 /// Everything every record of a run repeats.
@@ -253,21 +254,32 @@ impl<'a> Entry<'a> {
 }
 
 /// The record for an entry, before it is sealed (`hash` empty).
-pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) -> crate::Record {
-    use crate::record::{DecisionKind, Kind, Record};
+#[cfg(test)]
+pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: &str, prev: &str) -> crate::Record {
+    to_record_ref(entry, seq, time, prev).to_owned_record()
+}
 
+/// The record for an entry, borrowing from it: what the log serializes, so
+/// that a batch of call records is written without copying each run's
+/// identity and each call's parameters into an owned [`crate::Record`].
+pub(crate) fn to_record_ref<'a>(
+    entry: Entry<'a>,
+    seq: u64,
+    time: &'a str,
+    prev: &'a str,
+) -> RecordRef<'a> {
     let run = entry.run;
-    let mut record = Record {
+    let mut record = RecordRef {
         seq,
         time,
         kind: Kind::RunStart,
-        run_id: run.run_id.clone(),
-        plugin: run.plugin.clone(),
-        operator: run.operator.clone(),
-        tenant: run.tenant.clone(),
-        app_id: run.app_id.clone(),
+        run_id: &run.run_id,
+        plugin: &run.plugin,
+        operator: &run.operator,
+        tenant: &run.tenant,
+        app_id: &run.app_id,
         mode: (run.mode != RunMode::Run).then_some(run.mode),
-        plan: run.plan_sha256.clone(),
+        plan: run.plan_sha256.as_deref(),
         cmdlet: None,
         parameters: None,
         read_only: None,
@@ -290,63 +302,65 @@ pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) 
         signer: None,
         permissions: None,
         prev,
-        hash: String::new(),
     };
     match entry.event {
         Event::RunStart => {}
         Event::Intent(call) => {
             record.kind = Kind::Intent;
-            record.cmdlet = Some(call.cmdlet.clone());
-            record.parameters = Some(call.parameters.clone());
+            record.cmdlet = Some(&call.cmdlet);
+            record.parameters = Some(&call.parameters);
             record.read_only = Some(call.read_only);
             record.decision = Some(DecisionKind::Allowed);
-            record.client_request_id = call.client_request_id.clone();
+            record.client_request_id = call.client_request_id.as_deref();
         }
         Event::Call(call) => {
             record.kind = Kind::Call;
-            record.cmdlet = Some(call.cmdlet.clone());
-            record.parameters = Some(call.parameters.clone());
+            record.cmdlet = Some(&call.cmdlet);
+            record.parameters = Some(&call.parameters);
             record.read_only = Some(call.read_only);
             match &call.decision {
                 Decision::Allowed => record.decision = Some(DecisionKind::Allowed),
                 Decision::Denied { rule } => {
                     record.decision = Some(DecisionKind::Denied);
-                    record.rule = Some(rule.clone());
+                    record.rule = Some(rule);
                 }
             }
             match &call.outcome {
                 CallOutcome::Ok { objects } => {
-                    record.outcome = Some("ok".to_owned());
+                    record.outcome = Some("ok");
                     record.objects = Some(*objects);
                 }
                 CallOutcome::Failed { kind, message } => {
-                    record.outcome = Some(kind.clone());
-                    record.message = Some(message.clone());
+                    record.outcome = Some(kind);
+                    record.message = Some(Cow::Borrowed(message));
                 }
-                CallOutcome::Planned => record.outcome = Some("planned".to_owned()),
+                CallOutcome::Planned => record.outcome = Some("planned"),
             }
             record.duration_ms = Some(millis(call.duration));
-            record.client_request_id = call.client_request_id.clone();
+            record.client_request_id = call.client_request_id.as_deref();
         }
         Event::RunEnd(end) => {
             record.kind = Kind::RunEnd;
             record.status = Some(end.status);
-            record.error = end.error.clone();
-            record.message = end.message.clone();
+            record.error = end.error.as_deref();
+            record.message = end.message.as_deref().map(Cow::Borrowed);
             record.calls = Some(end.calls);
             record.denied = Some(end.denied);
             record.failed = Some(end.failed);
             record.duration_ms = Some(millis(end.duration));
-            record.outputs = end.outputs.clone();
+            record.outputs = end.outputs.as_deref();
         }
         Event::Package(package) => {
             record.kind = Kind::Package;
-            record.action = Some(package.action.clone());
-            record.reference = Some(package.reference.clone());
-            record.digest = package.digest.clone();
-            record.signer = package.signer.clone();
-            record.permissions = package.permissions.clone();
-            record.message = package.message.as_deref().map(|m| clean_message(m, &[]));
+            record.action = Some(&package.action);
+            record.reference = Some(&package.reference);
+            record.digest = package.digest.as_deref();
+            record.signer = package.signer.as_deref();
+            record.permissions = package.permissions.as_deref();
+            record.message = package
+                .message
+                .as_deref()
+                .map(|m| Cow::Owned(clean_message(m, &[])));
         }
     }
     record
@@ -354,4 +368,74 @@ pub(crate) fn to_record(entry: Entry<'_>, seq: u64, time: String, prev: String) 
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{PluginRef, Record};
+
+    /// Every kind of event, with every optional field the kind can carry.
+    fn events() -> Vec<Event> {
+        let call = Call::new("Set-Mailbox")
+            .param("Identity", "alice@contoso.com")
+            .param("Password", "hunter2");
+        vec![
+            Event::RunStart,
+            Event::Intent(CallEvent::new(&call, &[]).client_request_id("req-1")),
+            Event::Call(
+                CallEvent::new(&call, &["Identity"])
+                    .outcome(Ok(3))
+                    .duration(Duration::from_millis(12)),
+            ),
+            Event::Call(
+                CallEvent::new(&call, &[])
+                    .decision(Decision::Denied {
+                        rule: "validate-set:Set-Mailbox/Identity".to_owned(),
+                    })
+                    .outcome(Err(&CmdletError::not_found("hunter2 was not found"))),
+            ),
+            Event::Call(CallEvent::new(&call, &[]).planned()),
+            Event::RunEnd(
+                RunEndEvent::failed("timeout", "ran out of time")
+                    .counts(5, 1, 2)
+                    .outputs("/tmp/out"),
+            ),
+            Event::RunEnd(RunEndEvent::ok()),
+            Event::Package(PackageEvent {
+                action: "install".to_owned(),
+                reference: "registry.example/it/x:1.0.0".to_owned(),
+                digest: Some(format!("sha256:{}", "ab".repeat(32))),
+                signer: Some("Contoso IT (0123456789ABCDEF)".to_owned()),
+                permissions: Some("cd".repeat(32)),
+                message: Some("consented\u{1b}[2J at the prompt".to_owned()),
+            }),
+        ]
+    }
+
+    #[test]
+    fn the_borrowed_record_serializes_exactly_as_the_owned_one() {
+        let mut run = RunInfo::new(
+            PluginRef {
+                name: "p".to_owned(),
+                version: "1.0.0".to_owned(),
+                sha256: "ef".repeat(32),
+            },
+            "contoso.onmicrosoft.com",
+            "app-id",
+        );
+        for mode in [RunMode::Run, RunMode::WhatIf, RunMode::Apply] {
+            run = run.mode(mode).plan_sha256("01".repeat(32));
+            for event in events() {
+                let entry = Entry::new(&run, &event);
+                let borrowed = to_record_ref(entry, 7, "2026-12-02T00:00:00.000Z", "00");
+                let owned: Record = to_record(entry, 7, "2026-12-02T00:00:00.000Z", "00");
+                assert_eq!(
+                    serde_json::to_string(&borrowed).unwrap(),
+                    serde_json::to_string(&owned).unwrap(),
+                    "{event:?}"
+                );
+            }
+        }
+    }
 }

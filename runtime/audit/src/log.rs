@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::chain::seal;
-use crate::entry::{Entry, to_record};
+use crate::entry::{Entry, to_record_ref};
 use crate::error::AuditError;
 use crate::head::{Anchor, head_path, write_head};
 use crate::record::{MAX_LINE_BYTES, Record};
@@ -95,19 +95,20 @@ impl AuditLog {
     /// (starting with `\n` when a crash left the file without one), makes it
     /// as durable as asked, then updates the head file.
     pub fn append(&mut self, entry: Entry<'_>) -> Result<Record, AuditError> {
-        let mut records = self.append_all(std::iter::once(entry))?;
-        Ok(records.pop().expect("one entry makes one record"))
+        let record = self.append_all(std::iter::once(entry))?;
+        Ok(record.expect("one entry makes one record"))
     }
 
     /// Appends several records under one lock, with one `write` and one
     /// head update: a group commit. The records chain exactly as if they
     /// had been appended one by one, and share the time they were written.
-    /// On [`AuditError::HeadNotUpdated`] all of them are in the log; the
-    /// error carries the last.
+    /// Returns the last record (`None` for no entries). On
+    /// [`AuditError::HeadNotUpdated`] all of them are in the log; the error
+    /// carries the last.
     pub fn append_all<'a>(
         &mut self,
         entries: impl IntoIterator<Item = Entry<'a>>,
-    ) -> Result<Vec<Record>, AuditError> {
+    ) -> Result<Option<Record>, AuditError> {
         let _lock = Locked::exclusive(&self.file).map_err(AuditError::io(&self.path))?;
         let len = self
             .file
@@ -135,7 +136,10 @@ impl AuditLog {
         if tail.needs_newline {
             buf.push(b'\n');
         }
-        let mut records = Vec::new();
+        // The batch's last entry, to hand back as an owned record: owning a
+        // copy of every record would cost the writer more than the rest.
+        let mut last = None;
+        let mut canonical = Vec::with_capacity(1024);
         for entry in entries {
             let seq = tail
                 .seq
@@ -145,8 +149,9 @@ impl AuditLog {
                     offset: 0,
                     detail: "the last record's seq is the largest possible".to_owned(),
                 })?;
-            let mut record = to_record(entry, seq, time.clone(), tail.line_hash.clone());
-            let canonical = serde_json::to_vec(&record)?;
+            let record = to_record_ref(entry, seq, &time, &tail.line_hash);
+            canonical.clear();
+            serde_json::to_writer(&mut canonical, &record)?;
             let (hash, line, line_digest) = seal(&canonical);
             if line.len() > MAX_LINE_BYTES {
                 return Err(AuditError::TooLarge {
@@ -156,21 +161,18 @@ impl AuditLog {
             }
             buf.extend_from_slice(&line);
             buf.push(b'\n');
-            tail = Tail {
-                seq,
-                hash: hash.clone(),
-                line_hash: String::from_utf8_lossy(&crate::chain::to_hex(&line_digest))
-                    .into_owned(),
-                needs_newline: false,
-                end: 0,
-            };
-            record.hash = hash;
-            records.push(record);
+            let prev = std::mem::replace(&mut tail.line_hash, hex::encode(line_digest));
+            tail.seq = seq;
+            tail.hash = hash.clone();
+            tail.needs_newline = false;
+            last = Some((entry, seq, prev, hash));
         }
-        let Some(last) = records.last() else {
+        let Some((entry, seq, prev, hash)) = last else {
             self.written = Some((len, tail));
-            return Ok(records);
+            return Ok(None);
         };
+        let mut last = to_record_ref(entry, seq, &time, &prev).to_owned_record();
+        last.hash = hash;
         let io = AuditError::io(&self.path);
         (&self.file).write_all(&buf).map_err(io)?;
         tail.end = len + buf.len() as u64;
@@ -187,11 +189,11 @@ impl AuditLog {
         if let Err(source) = write_head(&self.head, &anchor) {
             return Err(AuditError::HeadNotUpdated {
                 path: head_path(&self.path),
-                record: Box::new(last.clone()),
+                record: Box::new(last),
                 source,
             });
         }
-        Ok(records)
+        Ok(Some(last))
     }
 
     /// Makes every record appended so far survive a power cut

@@ -5,6 +5,8 @@
 //! reader down, and a reader that meets a newer kind still gets the common
 //! fields. Fields that a kind does not use are left out of the JSON.
 
+use std::borrow::Cow;
+
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -209,3 +211,109 @@ pub struct Record {
 /// (messages are capped at 1 KiB), it bounds the memory a reader spends on
 /// a hostile file with no newlines.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A [`Record`] before it is sealed, borrowing its strings from the run and
+/// the event: the form the log serializes. Its fields, their order, names
+/// and skip rules are [`Record`]'s without `hash`, so both serialize to the
+/// same canonical bytes (tested in `entry.rs`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RecordRef<'a> {
+    pub seq: u64,
+    pub time: &'a str,
+    pub kind: Kind,
+    pub run_id: &'a str,
+    pub plugin: &'a PluginRef,
+    pub operator: &'a str,
+    pub tenant: &'a str,
+    pub app_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RunMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmdlet: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<&'a Parameters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<RunStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<&'a str>,
+    pub prev: &'a str,
+}
+
+impl RecordRef<'_> {
+    /// The owned record, `hash` still empty.
+    pub fn to_owned_record(&self) -> Record {
+        let own = |s: Option<&str>| s.map(str::to_owned);
+        Record {
+            seq: self.seq,
+            time: self.time.to_owned(),
+            kind: self.kind,
+            run_id: self.run_id.to_owned(),
+            plugin: self.plugin.clone(),
+            operator: self.operator.to_owned(),
+            tenant: self.tenant.to_owned(),
+            app_id: self.app_id.to_owned(),
+            mode: self.mode,
+            plan: own(self.plan),
+            cmdlet: own(self.cmdlet),
+            parameters: self.parameters.cloned(),
+            read_only: self.read_only,
+            decision: self.decision,
+            rule: own(self.rule),
+            outcome: own(self.outcome),
+            message: own(self.message.as_deref()),
+            duration_ms: self.duration_ms,
+            objects: self.objects,
+            client_request_id: own(self.client_request_id),
+            status: self.status,
+            error: own(self.error),
+            calls: self.calls,
+            denied: self.denied,
+            failed: self.failed,
+            outputs: own(self.outputs),
+            action: own(self.action),
+            reference: own(self.reference),
+            digest: own(self.digest),
+            signer: own(self.signer),
+            permissions: own(self.permissions),
+            prev: self.prev.to_owned(),
+            hash: String::new(),
+        }
+    }
+}
