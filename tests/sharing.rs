@@ -948,6 +948,33 @@ fn a_registry_serving_other_bytes_than_it_names_is_refused() {
         out.stderr
     );
     op.assert_nothing_installed();
+
+    // The manifest itself, served changed under its tag: the digest the
+    // registry states for it is not the digest of what it sends.
+    let other = version(&op.path("other"), "0.2.0", |t| t);
+    let digest = digest_in(&op.publish(&registry, &other, "0.2.0", Some(&key)));
+    let stored = registry.blob_file(&digest);
+    let text = std::fs::read_to_string(&stored)
+        .unwrap()
+        .replace("\"exorun\"", "\"ex0run\"");
+    std::fs::write(&stored, text).unwrap();
+    let out = op.at(
+        &registry,
+        &[
+            "install",
+            &registry.reference("contoso/forwarding-audit:0.2.0"),
+            "--yes",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!(
+            "exorun: install refused: the manifest the registry sent for 0.2.0 does not match its digest: expected {digest}, got sha256:"
+        )),
+        "{}",
+        out.stderr
+    );
+    op.assert_nothing_installed();
 }
 
 /// Publishes 0.1.0 and 0.2.0 (which adds a Get-Mailbox parameter) and

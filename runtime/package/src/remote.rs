@@ -1,5 +1,8 @@
 //! An OCI registry, through `oci-client`: push an artifact and its
 //! signature, list versions, fetch with the checks of [`crate::fetch`].
+//! Manifests are the one thing read without it: its manifest pull buffers
+//! the whole response, and a hostile registry must not be able to make
+//! exorun hold more than [`media::MAX_MANIFEST_BYTES`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,6 +40,9 @@ pub struct Registry {
     client: oci_client::Client,
     auth: RegistryAuth,
     reference: RegistryRef,
+    /// For manifests, which exorun reads itself (see `Registry::manifest_at`).
+    http: reqwest::Client,
+    scheme: &'static str,
 }
 
 impl Registry {
@@ -57,14 +63,27 @@ impl Registry {
             read_timeout: Some(Duration::from_secs(60)),
             ..ClientConfig::default()
         };
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60));
         if let Some(path) = &options.ca_file {
             let data =
                 std::fs::read(path).map_err(PackageError::io("reading the CA file", path))?;
+            let certificate =
+                reqwest::Certificate::from_pem(&data).map_err(|e| PackageError::Registry {
+                    registry: reference.registry.clone(),
+                    message: format!("{} is not a PEM certificate: {e}", path.display()),
+                })?;
+            http = http.add_root_certificate(certificate);
             config.extra_root_certificates.push(Certificate {
                 encoding: CertificateEncoding::Pem,
                 data,
             });
         }
+        let http = http.build().map_err(|e| PackageError::Registry {
+            registry: reference.registry.clone(),
+            message: format!("setting up HTTPS: {e}"),
+        })?;
         let auth = match (&options.username, &options.password) {
             (Some(user), Some(password)) => {
                 RegistryAuth::Basic(user.clone(), password.expose_secret().to_owned())
@@ -81,6 +100,8 @@ impl Registry {
             client: oci_client::Client::new(config),
             auth,
             reference: reference.clone(),
+            http,
+            scheme: if options.plain_http { "http" } else { "https" },
         })
     }
 
@@ -94,6 +115,8 @@ impl Registry {
             client: self.client.clone(),
             auth: self.auth.clone(),
             reference: self.reference.with_version(version),
+            http: self.http.clone(),
+            scheme: self.scheme,
         }
     }
 
@@ -220,40 +243,106 @@ impl Registry {
         }
     }
 
-    async fn manifest_at(
-        &self,
-        image: &oci_client::Reference,
-    ) -> Result<Vec<u8>, OciDistributionError> {
-        let (bytes, _digest) = self
+    /// The manifest stored under `tag_or_digest`, `None` when there is
+    /// none. Read here rather than with oci-client, whose manifest pull
+    /// reads the whole response before its size can be checked: the body
+    /// is streamed and cut at [`media::MAX_MANIFEST_BYTES`], and a digest
+    /// the registry states for it must be the digest of what it sent.
+    async fn manifest_at(&self, tag_or_digest: &str) -> Result<Option<Vec<u8>>, PackageError> {
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{tag_or_digest}",
+            self.scheme, self.reference.registry, self.reference.package
+        );
+        let image = self.reference.oci_tag(tag_or_digest);
+        // oci-client's authentication: the token dance of token-based
+        // registries, or nothing for basic and anonymous access.
+        let token = self
             .client
-            .pull_manifest_raw(image, &self.auth, &[media::OCI_MANIFEST])
-            .await?;
-        Ok(bytes.to_vec())
+            .auth(&image, &self.auth, oci_client::RegistryOperation::Pull)
+            .await
+            .map_err(|e| self.error(e))?;
+        let request = self.http.get(&url).header("Accept", media::OCI_MANIFEST);
+        let request = match (&token, &self.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, _) => request,
+        };
+        let failed = |e: reqwest::Error| PackageError::Registry {
+            registry: self.reference.registry.clone(),
+            message: clean(&error_chain(&e)),
+        };
+        let mut response = request.send().await.map_err(failed)?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(PackageError::Registry {
+                registry: self.reference.registry.clone(),
+                message: "the registry refused the credentials (check --registry-user and --registry-password-file)".to_owned(),
+            });
+        }
+        if !status.is_success() {
+            return Err(PackageError::Registry {
+                registry: self.reference.registry.clone(),
+                message: format!("answered {status} for {tag_or_digest}"),
+            });
+        }
+        let limit = media::MAX_MANIFEST_BYTES;
+        let too_large = || PackageError::TooLarge {
+            what: "the OCI manifest".to_owned(),
+            limit,
+        };
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let stated = response
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let actual = crate::artifact::sha256_digest(&bytes);
+        let expected = if tag_or_digest.starts_with("sha256:") {
+            Some(tag_or_digest.to_owned())
+        } else {
+            stated
+        };
+        if let Some(expected) = expected
+            && expected != actual
+        {
+            return Err(PackageError::Digest {
+                what: format!("the manifest the registry sent for {tag_or_digest}"),
+                expected: clean(&expected),
+                actual,
+            });
+        }
+        Ok(Some(bytes))
     }
 }
 
 #[async_trait]
 impl Fetch for Registry {
     async fn manifest(&self) -> Result<Vec<u8>, PackageError> {
-        match self.manifest_at(&self.reference.oci()).await {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if is_not_found(&e) => Err(PackageError::Registry {
+        self.manifest_at(&self.reference.version.to_string())
+            .await?
+            .ok_or_else(|| PackageError::Registry {
                 registry: self.reference.registry.clone(),
                 message: format!(
                     "{} is not there (no such repository or version)",
                     self.reference
                 ),
-            }),
-            Err(e) => Err(self.error(e)),
-        }
+            })
     }
 
     async fn tagged(&self, tag: &str) -> Result<Option<Vec<u8>>, PackageError> {
-        match self.manifest_at(&self.reference.oci_tag(tag)).await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.error(e)),
-        }
+        self.manifest_at(tag).await
     }
 
     /// Streams the blob and stops as soon as it passes its declared size,
