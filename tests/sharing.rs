@@ -1249,6 +1249,31 @@ fn a_registry_over_tls_with_a_private_ca_and_basic_auth() {
     // The password never reaches the audit trail.
     let audit = std::fs::read_to_string(op.path("audit.jsonl")).unwrap();
     assert!(!audit.contains("s3cret-registry-password"));
+
+    // The lock remembers how the registry was reached (paths and the user,
+    // never the password), so an upgrade needs no flags.
+    let lock = op.lock();
+    assert!(
+        lock.contains(&format!(
+            "ca = \"{}\"",
+            registry.ca.as_ref().unwrap().display()
+        )),
+        "{lock}"
+    );
+    assert!(lock.contains("user = \"publisher\""), "{lock}");
+    assert!(!lock.contains("s3cret"), "{lock}");
+    let next = version(op.dir.path(), "0.2.0", |t| t);
+    let published = op.publish(&registry, &next, "0.2.0", Some(&key));
+    assert_eq!(published.code, 0, "{}", published.stderr);
+    let upgraded = op.run(&["upgrade", NAME]);
+    assert_eq!(upgraded.code, 0, "{}", upgraded.stderr);
+    assert!(
+        upgraded
+            .stdout
+            .ends_with("  permissions unchanged\nUpgraded forwarding-audit to 0.2.0.\n"),
+        "{}",
+        upgraded.stdout
+    );
 }
 
 #[test]
@@ -1542,4 +1567,42 @@ fn an_oversized_manifest_is_refused_from_a_bundle_and_from_a_registry() {
         out.stderr
     );
     op.assert_nothing_installed();
+}
+
+#[test]
+fn uninstall_takes_a_plugin_out_of_the_lock_and_the_store() {
+    let (op, _) = Operator::trusting_contoso();
+    let plugin = version(op.dir.path(), "0.1.0", |t| t);
+    let bundle = signed_bundle(&op, &plugin);
+    let out = op.run(&["install", bundle.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let digest = op.run(&["list", "--json"]).stdout;
+    let digest: serde_json::Value = serde_json::from_str(&digest).unwrap();
+    let digest = digest[0]["digest"].as_str().unwrap().to_owned();
+    let out = op.run(&["uninstall", NAME]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "Uninstalled forwarding-audit 0.1.0 ({digest}); 1 artifact folder(s) removed from the store.\n"
+        )
+    );
+    op.assert_nothing_installed();
+    let records = op.package_records();
+    assert_eq!(records.last().unwrap()["action"], "uninstall");
+    assert_eq!(records.last().unwrap()["digest"], digest);
+    let run = op.run(&["run", NAME]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("no installed plugin of that name"),
+        "{}",
+        run.stderr
+    );
+    let again = op.run(&["uninstall", NAME]);
+    assert_eq!(again.code, 2);
+    assert!(
+        again
+            .stderr
+            .contains("no installed plugin is named 'forwarding-audit'")
+    );
 }

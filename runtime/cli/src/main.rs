@@ -70,6 +70,8 @@ enum Command {
     Install(commands::install::InstallArgs),
     /// Move an installed plugin to another version; widened permissions wait for approval.
     Upgrade(commands::install::UpgradeArgs),
+    /// Remove an installed plugin from the lock and its files from the store.
+    Uninstall(commands::install::UninstallArgs),
     /// Show the installed plugins, their versions and signers.
     List(commands::install::ListArgs),
     /// Make a publisher's signing key.
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
         Command::Install(args) => commands::install::install(args),
         Command::Upgrade(args) => commands::install::upgrade(args),
         Command::List(args) => commands::install::list(args),
+        Command::Uninstall(args) => commands::install::uninstall(args),
         Command::Key(command) => commands::key::main(command),
         Command::Trust(command) => commands::trust::main(command),
     };

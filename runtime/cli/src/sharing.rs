@@ -11,6 +11,7 @@ use exorun_package::RegistryRef;
 use exorun_package::fetch::Fetch;
 use exorun_package::layout::Bundle;
 use exorun_package::remote::{Registry, RegistryOptions};
+use exorun_package::store::RegistrySettings;
 use secrecy::SecretString;
 
 /// How to reach a registry. Credentials come from a file, never the
@@ -33,6 +34,36 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
+    /// What the lock remembers of these flags (paths made absolute; never
+    /// the password itself).
+    pub fn settings(&self) -> RegistrySettings {
+        let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        RegistrySettings {
+            plain_http: self.plain_http,
+            ca: self.registry_ca.as_ref().map(absolute),
+            user: self.registry_user.clone(),
+            password_file: self.registry_password_file.as_ref().map(absolute),
+        }
+    }
+
+    /// These flags, or, when none was given, the settings the lock
+    /// remembers from the install.
+    pub fn or_remembered(&self, remembered: Option<&RegistrySettings>) -> RegistryArgs {
+        let given = self.plain_http
+            || self.registry_ca.is_some()
+            || self.registry_user.is_some()
+            || self.registry_password_file.is_some();
+        match remembered {
+            Some(r) if !given => RegistryArgs {
+                plain_http: r.plain_http,
+                registry_ca: r.ca.clone(),
+                registry_user: r.user.clone(),
+                registry_password_file: r.password_file.clone(),
+            },
+            _ => self.clone(),
+        }
+    }
+
     pub fn options(&self) -> anyhow::Result<RegistryOptions> {
         let password = match &self.registry_password_file {
             Some(file) => Some(read_secret_file(file, "the registry password")?),

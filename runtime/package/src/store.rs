@@ -50,6 +50,21 @@ pub struct LockedVersion {
     pub permissions: String,
 }
 
+/// How the registry a plugin came from was reached, so `exorun upgrade`
+/// reaches it the same way. Paths and a user name only: never a password.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RegistrySettings {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<std::path::PathBuf>,
+}
+
 /// One installed plugin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -66,6 +81,9 @@ pub struct Locked {
     /// An upgrade that widens permissions, held until approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
+    /// How its registry was reached (absent for bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySettings>,
 }
 
 /// A held upgrade: the exact artifact reviewed, and why it waits.
@@ -224,6 +242,23 @@ impl Store {
             .map_err(PackageError::io("moving into place", &folder))?;
         sync_dir(&parent);
         Ok(folder)
+    }
+
+    /// Removes an artifact's folder from the store, unless the lock still
+    /// names it (as another plugin's current or held version).
+    pub fn remove_unused(&self, lock: &LockGuard, digest: &str) -> Result<bool, PackageError> {
+        let used = lock.plugins.iter().any(|p| {
+            p.current.digest == digest
+                || p.pending
+                    .as_ref()
+                    .is_some_and(|h| h.version.digest == digest)
+        });
+        let folder = self.folder(digest)?;
+        if used || !folder.is_dir() {
+            return Ok(false);
+        }
+        std::fs::remove_dir_all(&folder).map_err(PackageError::io("removing", &folder))?;
+        Ok(true)
     }
 
     /// The installed plugin's manifest, its component path pointing into

@@ -360,12 +360,14 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
     }
     store.put(&checked.package, checked.fetched.signature.as_ref())?;
     let version = locked_version(&checked);
+    let from_registry = std::fs::symlink_metadata(&args.source).is_err();
     lock.plugins.push(Locked {
         name: checked.package.name().to_owned(),
         package: checked.name.clone(),
         current: version.clone(),
         installed: jiff::Timestamp::now().to_string(),
         pending: None,
+        registry: from_registry.then(|| args.places.registry.settings()),
     });
     lock.save()?;
     audit(
@@ -409,6 +411,8 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     let trust = TrustPolicy::load(&args.places.trust.path())?;
     let installed = semver::Version::parse(&entry.current.version)
         .context("the lock's version is not semantic versioning")?;
+    // How the registry was reached this time, remembered for the next.
+    let mut reached = None;
     let source: Box<dyn Fetch> = match &args.from {
         Some(path) => match Bundle::open(path) {
             Ok(bundle) => Box::new(bundle),
@@ -428,7 +432,9 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
                     entry.name, entry.current.reference
                 )
             })?;
-            let registry = args.places.registry.registry(&base)?;
+            let reach = args.places.registry.or_remembered(entry.registry.as_ref());
+            reached = Some(reach.settings());
+            let registry = reach.registry(&base)?;
             // The installed version's tag must still point where it did.
             match registry.digest().await? {
                 Some(now) if now != entry.current.digest => {
@@ -571,6 +577,9 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     locked.current = version.clone();
     locked.pending = None;
     locked.installed = jiff::Timestamp::now().to_string();
+    if reached.is_some() {
+        locked.registry = reached;
+    }
     lock.save()?;
     audit(
         &audit_path,
@@ -648,6 +657,68 @@ fn approve(
     println!(
         "Approved: {} is now {} ({}).",
         entry.name, pending.version.version, pending.version.digest
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct UninstallArgs {
+    /// The installed plugin.
+    name: String,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    audit: AuditLogArg,
+}
+
+/// Takes a plugin out of the lock and its artifacts (the installed version
+/// and a held upgrade) out of the store.
+pub fn uninstall(args: UninstallArgs) -> anyhow::Result<ExitCode> {
+    let audit_path = args.audit.path()?;
+    let store = args.store.store()?;
+    let mut lock = store.lock()?;
+    let Some(index) = lock.plugins.iter().position(|p| p.name == args.name) else {
+        bail!(
+            "no installed plugin is named '{}' (`exorun list` shows them)",
+            Escaped(&args.name)
+        );
+    };
+    let sha256 = store
+        .load(&lock.plugins[index].current)
+        .ok()
+        .and_then(|m| m.plugin.sha256)
+        .unwrap_or_default();
+    let entry = lock.plugins.remove(index);
+    lock.save()?;
+    let mut removed = 0;
+    let held = entry.pending.as_ref().map(|h| h.version.digest.as_str());
+    for digest in std::iter::once(entry.current.digest.as_str()).chain(held) {
+        if store.remove_unused(&lock, digest)? {
+            removed += 1;
+        }
+    }
+    audit(
+        &audit_path,
+        PluginRef {
+            name: entry.name.clone(),
+            version: entry.current.version.clone(),
+            sha256,
+        },
+        PackageEvent {
+            action: "uninstall".to_owned(),
+            reference: entry.current.reference.clone(),
+            digest: Some(entry.current.digest.clone()),
+            signer: Some(entry.current.signer.as_ref().map_or_else(
+                || "unsigned".to_owned(),
+                |s| format!("{} ({})", s.publisher, s.key_id),
+            )),
+            permissions: Some(entry.current.permissions.clone()),
+            message: None,
+        },
+    )?;
+    println!(
+        "Uninstalled {} {} ({}); {removed} artifact folder(s) removed from the store.",
+        entry.name, entry.current.version, entry.current.digest
     );
     Ok(ExitCode::SUCCESS)
 }
