@@ -1606,3 +1606,51 @@ fn uninstall_takes_a_plugin_out_of_the_lock_and_the_store() {
             .contains("no installed plugin is named 'forwarding-audit'")
     );
 }
+
+#[test]
+fn inspect_previews_a_shared_plugin_without_installing_it() {
+    let registry = Registry::start(RegistrySetup::default());
+    let (op, key) = Operator::trusting_contoso();
+    let plugin = version(op.dir.path(), "0.1.0", |t| t);
+    let digest = digest_in(&op.publish(&registry, &plugin, "0.1.0", Some(&key)));
+    let reference = registry.reference("contoso/forwarding-audit:0.1.0");
+    let shown = op.at(&registry, &["inspect", &reference]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    for line in [
+        format!("Digest     {digest}"),
+        format!("Signed by  Contoso IT ({})", op.key_id("contoso")),
+        "Cmdlets (anything not listed is denied)".to_owned(),
+    ] {
+        assert!(
+            shown.stdout.lines().any(|l| l == line),
+            "{line}\n{}",
+            shown.stdout
+        );
+    }
+    // A key the policy does not trust is shown as such, not refused: nothing
+    // is installed by looking.
+    let stranger = Operator::new();
+    let shown = stranger.at(&registry, &["inspect", &reference]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains(&format!(
+            "Signed by  NOT ACCEPTED: the signature is by key {}, which your trust policy does not hold",
+            op.key_id("contoso")
+        )),
+        "{}",
+        shown.stdout
+    );
+    // A bundle too.
+    let bundle = signed_bundle(&op, &plugin);
+    let shown = op.run(&["inspect", bundle.to_str().unwrap()]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown
+            .stdout
+            .starts_with("Plugin     forwarding-audit 0.1.0\n"),
+        "{}",
+        shown.stdout
+    );
+    op.assert_nothing_installed();
+    stranger.assert_nothing_installed();
+}

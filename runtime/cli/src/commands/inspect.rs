@@ -2,25 +2,45 @@
 //! Get-PSSessionCapability, read from its manifest alone: the plugin's
 //! name and digest, then each registered capability's own description.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::installed::{StoreArg, resolve};
-
+use anyhow::bail;
 use exorun_cmdlet::Escaped;
+use exorun_package::RegistryRef;
 use exorun_policy::capability::REGISTRY;
 use exorun_policy::{Manifest, Section};
 use serde_json::json;
 
+use crate::commands::install;
+use crate::installed::{StoreArg, TrustArg, resolve};
+use crate::sharing::RegistryArgs;
+
 #[derive(clap::Args)]
 pub struct Args {
-    /// The plugin folder, its exorun.toml, or an installed plugin's name.
+    /// The plugin folder, its exorun.toml, an installed plugin's name, or
+    /// a shared plugin not installed yet: a registry reference or a bundle.
     plugin: PathBuf,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     store: StoreArg,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    trust: TrustArg,
+}
+
+/// A registry reference, a bundle file or a layout folder: a shared plugin
+/// to preview rather than a plugin folder.
+fn is_shared(arg: &Path) -> bool {
+    let text = arg.to_string_lossy();
+    match std::fs::metadata(arg) {
+        Ok(meta) if meta.is_file() => !text.ends_with(".toml"),
+        Ok(meta) => meta.is_dir() && arg.join("oci-layout").is_file(),
+        Err(_) => RegistryRef::parse(&text).is_ok(),
+    }
 }
 
 /// What a manifest grants, capability by capability, as `exorun inspect`
@@ -47,6 +67,14 @@ fn digest_state(manifest: &Manifest) -> &'static str {
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    if is_shared(&args.plugin) {
+        if args.json {
+            bail!(
+                "--json shows plugin folders and installed plugins; a shared plugin is shown as its consent screen"
+            );
+        }
+        return install::preview(&args.plugin.to_string_lossy(), &args.registry, &args.trust);
+    }
     let manifest = resolve(&args.plugin, &args.store)?;
     let state = digest_state(&manifest);
     let plugin = &manifest.plugin;

@@ -256,7 +256,14 @@ fn refused(
 /// The consent screen: where it comes from, who signed it, and everything
 /// it may do, as `exorun inspect` shows it.
 fn show(checked: &Checked) {
-    let package = &checked.package;
+    let signer = match &checked.signer {
+        Some(signer) => signer.to_string(),
+        None => "NOBODY (unsigned, allowed by --allow-unsigned)".to_owned(),
+    };
+    show_package(&checked.package, &checked.origin, &signer);
+}
+
+fn show_package(package: &Package, origin: &str, signer: &str) {
     let plugin = &package.manifest.plugin;
     println!("Plugin     {} {}", plugin.name, plugin.version);
     if !plugin.description.is_empty() {
@@ -265,12 +272,9 @@ fn show(checked: &Checked) {
     if !plugin.authors.is_empty() {
         println!("Authors    {}", Escaped(&plugin.authors.join(", ")));
     }
-    println!("From       {}", Escaped(&checked.origin));
+    println!("From       {}", Escaped(origin));
     println!("Digest     {}", package.digest);
-    match &checked.signer {
-        Some(signer) => println!("Signed by  {}", Escaped(&signer.to_string())),
-        None => println!("Signed by  NOBODY (unsigned, allowed by --allow-unsigned)"),
-    }
+    println!("Signed by  {}", Escaped(signer));
     for line in permission_lines(&package.manifest) {
         println!("{line}");
     }
@@ -282,6 +286,33 @@ fn show(checked: &Checked) {
         );
     }
     println!();
+}
+
+/// `exorun inspect <reference|bundle>`: a shared plugin's consent screen
+/// without installing it. The artifact must check out (shape, sizes,
+/// digests); its signature is shown with the trust policy's verdict
+/// instead of being refused, since nothing is installed.
+pub fn preview(
+    source: &str,
+    registry: &RegistryArgs,
+    trust: &TrustArg,
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let trust = TrustPolicy::load(&trust.path())?;
+        let source = open_source(source, registry)?;
+        let fetched = fetch(source.as_ref()).await?;
+        let signer = match &fetched.signature {
+            None => "NOBODY (unsigned: installing it needs --allow-unsigned)".to_owned(),
+            Some(signature) => {
+                match trust.check(signature, source.name(), &fetched.package.digest) {
+                    Ok(signer) => signer.to_string(),
+                    Err(refused) => format!("NOT ACCEPTED: {refused}"),
+                }
+            }
+        };
+        show_package(&fetched.package, &source.origin(), &signer);
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
