@@ -302,6 +302,7 @@ pub(crate) fn to_record_ref<'a>(
         signer: None,
         permissions: None,
         prev,
+        hash: "",
     };
     match entry.event {
         Event::RunStart => {}

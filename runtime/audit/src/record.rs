@@ -114,7 +114,10 @@ impl<'de> Deserialize<'de> for Parameters {
 /// One audit record. Serialized as one line of camelCase JSON with the fields
 /// in declaration order; `prev` and `hash` are always the last two, which the
 /// hash chain depends on (see the crate docs, "Format").
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized through [`RecordRef`], the one place the written form (field
+/// order, names, omitted fields) is declared.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
     /// 1 for the first record of the file, then one more per record.
@@ -129,81 +132,80 @@ pub struct Record {
     pub tenant: String,
     pub app_id: String,
     /// Absent for a plain run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub mode: Option<RunMode>,
     /// SHA-256 of the plan file a what-if run wrote or an apply executed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub plan: Option<String>,
 
     // Calls.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub cmdlet: Option<String>,
     /// Values of sensitive parameters are `"<redacted>"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub parameters: Option<Parameters>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub read_only: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub decision: Option<DecisionKind>,
     /// The manifest rule that denied the call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub rule: Option<String>,
     /// `"ok"`, `"planned"` (what-if) or the error kind (`"not-found"`,
     /// `"outcome-unknown"`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub outcome: Option<String>,
     /// The error text, capped and with sensitive values removed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub message: Option<String>,
     /// How long the call (or, on run-end, the run) took.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub duration_ms: Option<u64>,
     /// Objects returned by a call that succeeded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub objects: Option<u64>,
     /// The id sent to Exchange with the call, to join with Exchange's logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub client_request_id: Option<String>,
 
     // Run end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub status: Option<RunStatus>,
     /// The run error's kind (`"timeout"`, `"plugin-error"`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub calls: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub denied: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub failed: Option<u64>,
     /// The folder the run's output files went to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub outputs: Option<String>,
 
     // Package events.
     /// `install`, `upgrade`, `hold`, `refuse`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub action: Option<String>,
     /// Where the plugin came from: a registry reference or a bundle file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub reference: Option<String>,
     /// The OCI manifest digest (`sha256:…`), which covers the component and
     /// the plugin's manifest.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub digest: Option<String>,
     /// Who signed it: `<publisher> (<key id>)`, or `unsigned`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub signer: Option<String>,
     /// SHA-256 of the permissions the operator granted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub permissions: Option<String>,
 
     /// Hex SHA-256 of the previous line's bytes, 64 zeros for the first.
     pub prev: String,
     /// Hex SHA-256 of this record's canonical bytes; empty only while the
     /// record is being sealed, which is why it is skipped when empty.
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub hash: String,
 }
 
@@ -212,10 +214,10 @@ pub struct Record {
 /// a hostile file with no newlines.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
-/// A [`Record`] before it is sealed, borrowing its strings from the run and
-/// the event: the form the log serializes. Its fields, their order, names
-/// and skip rules are [`Record`]'s without `hash`, so both serialize to the
-/// same canonical bytes (tested in `entry.rs`).
+/// A [`Record`] borrowing its strings (from the run and the event, or from
+/// a `Record`): the one serialized form of a record. A record being sealed
+/// has an empty `hash`, which is left out, so it serializes to exactly the
+/// canonical bytes the chain hashes.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RecordRef<'a> {
@@ -274,10 +276,58 @@ pub(crate) struct RecordRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<&'a str>,
     pub prev: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub hash: &'a str,
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RecordRef::from(self).serialize(serializer)
+    }
+}
+
+impl<'a> From<&'a Record> for RecordRef<'a> {
+    fn from(r: &'a Record) -> Self {
+        RecordRef {
+            seq: r.seq,
+            time: &r.time,
+            kind: r.kind,
+            run_id: &r.run_id,
+            plugin: &r.plugin,
+            operator: &r.operator,
+            tenant: &r.tenant,
+            app_id: &r.app_id,
+            mode: r.mode,
+            plan: r.plan.as_deref(),
+            cmdlet: r.cmdlet.as_deref(),
+            parameters: r.parameters.as_ref(),
+            read_only: r.read_only,
+            decision: r.decision,
+            rule: r.rule.as_deref(),
+            outcome: r.outcome.as_deref(),
+            message: r.message.as_deref().map(Cow::Borrowed),
+            duration_ms: r.duration_ms,
+            objects: r.objects,
+            client_request_id: r.client_request_id.as_deref(),
+            status: r.status,
+            error: r.error.as_deref(),
+            calls: r.calls,
+            denied: r.denied,
+            failed: r.failed,
+            outputs: r.outputs.as_deref(),
+            action: r.action.as_deref(),
+            reference: r.reference.as_deref(),
+            digest: r.digest.as_deref(),
+            signer: r.signer.as_deref(),
+            permissions: r.permissions.as_deref(),
+            prev: &r.prev,
+            hash: &r.hash,
+        }
+    }
 }
 
 impl RecordRef<'_> {
-    /// The owned record, `hash` still empty.
+    /// The owned record.
     pub fn to_owned_record(&self) -> Record {
         let own = |s: Option<&str>| s.map(str::to_owned);
         Record {
@@ -313,7 +363,7 @@ impl RecordRef<'_> {
             signer: own(self.signer),
             permissions: own(self.permissions),
             prev: self.prev.to_owned(),
-            hash: String::new(),
+            hash: self.hash.to_owned(),
         }
     }
 }

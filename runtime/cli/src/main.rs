@@ -121,25 +121,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("exorun: error: {}", render(&error));
+            // The error and its causes on one line.
+            eprintln!(
+                "exorun: error: {}",
+                exorun_cmdlet::error_chain(error.as_ref())
+            );
             ExitCode::from(2)
         }
     }
-}
-
-/// The error and its causes on one line, skipping a cause whose text the
-/// line already holds (library errors often quote their source).
-fn render(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
 }

@@ -73,3 +73,67 @@ impl CmdletError {
         }
     }
 }
+
+/// An error and its causes on one line ("error sending request: connection
+/// refused"), since the top-level text alone rarely says what happened.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    append_causes(error.to_string(), error)
+}
+
+/// `text` followed by the causes of `error` (not `error` itself), each
+/// after `": "`, skipping a cause whose text is already there: library
+/// errors often quote their source.
+pub fn append_causes(mut text: String, error: &(dyn std::error::Error + 'static)) -> String {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::{append_causes, error_chain};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn layer(text: &'static str, source: Option<Layer>) -> Layer {
+        Layer {
+            text,
+            source: source.map(Box::new),
+        }
+    }
+
+    #[test]
+    fn the_chain_is_one_line_without_causes_the_line_already_quotes() {
+        let error = layer(
+            "sending: connection refused",
+            Some(layer(
+                "connection refused",
+                Some(layer("os error 111", None)),
+            )),
+        );
+        assert_eq!(
+            error_chain(&error),
+            "sending: connection refused: os error 111"
+        );
+        assert_eq!(
+            append_causes("sending".to_owned(), &error),
+            "sending: connection refused: os error 111"
+        );
+        assert_eq!(append_causes(String::new(), &layer("top", None)), "");
+    }
+}

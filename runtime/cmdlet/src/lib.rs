@@ -18,7 +18,7 @@ mod result_size;
 
 pub use backend::{Backend, Object, PageStream, collect_pages};
 pub use call::{Call, Leaf, MAX_RECORDED_VALUE_BYTES, Value, abbreviate};
-pub use error::CmdletError;
+pub use error::{CmdletError, append_causes, error_chain};
 pub use escape::{Escaped, escaped, is_unsafe_char};
 pub use result_size::{DEFAULT_RESULT_SIZE, ResultSize};
 

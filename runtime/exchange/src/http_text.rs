@@ -18,19 +18,11 @@ pub fn snippet(body: &[u8]) -> String {
 /// tokens, and the caller knows which endpoint it called.
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
     let top = e.to_string();
-    let mut text = match top.find(" for url (") {
+    let top = match top.find(" for url (") {
         Some(i) => top[..i].to_owned(),
         None => top,
     };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
+    let mut text = exorun_cmdlet::append_causes(top, e);
     if is_untrusted_certificate(&text) {
         text.push_str(UNTRUSTED_CERTIFICATE_HINT);
     }

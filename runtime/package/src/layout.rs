@@ -126,102 +126,30 @@ enum Files {
     Folder(PathBuf),
 }
 
-/// A bundle opened for reading: its index checked, nothing else trusted.
-pub struct Bundle {
+/// A bundle's files and where they came from (for messages).
+struct Layout {
     path: PathBuf,
     files: Files,
-    index: OciImageIndex,
-    plugin: ImageIndexEntry,
-    name: PackageName,
-    version: semver::Version,
 }
 
-impl Bundle {
-    /// Opens a bundle archive, or an OCI image layout folder.
-    pub fn open(path: &Path) -> Result<Bundle, PackageError> {
-        // The operator named this path: a link to a bundle is followed.
-        // Inside a layout folder nothing is.
-        let meta = std::fs::metadata(path).map_err(PackageError::io("opening the bundle", path))?;
-        let files = if meta.is_dir() {
-            Files::Folder(path.to_owned())
-        } else if meta.is_file() {
-            Files::Archive(read_archive(path)?)
-        } else {
-            return Err(PackageError::Bundle(format!(
-                "{} is neither a bundle file nor a layout folder",
-                path.display()
-            )));
-        };
-        let mut bundle = Bundle {
-            path: path.to_owned(),
-            files,
-            index: OciImageIndex {
-                schema_version: 2,
-                media_type: None,
-                manifests: Vec::new(),
-                artifact_type: None,
-                annotations: None,
-            },
-            plugin: index_entry(&Blob::new("", Vec::new()), String::new()),
-            name: PackageName {
-                namespace: String::new(),
-                name: String::new(),
-            },
-            version: semver::Version::new(0, 0, 0),
-        };
-        let layout = bundle.file("oci-layout", 1 << 10).map_err(|_| {
-            bundle.error(
-                "is not an OCI image layout (it has no oci-layout file); exorun install takes what `exorun bundle` writes, and `exorun run` runs a plugin folder",
-            )
-        })?;
-        let layout: serde_json::Value =
-            serde_json::from_slice(&layout).map_err(|_| bundle.error("oci-layout is not JSON"))?;
-        if layout["imageLayoutVersion"] != "1.0.0" {
-            return Err(bundle.error("oci-layout is not imageLayoutVersion 1.0.0"));
-        }
-        let index = bundle.file("index.json", media::MAX_MANIFEST_BYTES)?;
-        bundle.index = serde_json::from_slice(&index)
-            .map_err(|e| bundle.error(&format!("index.json is not an OCI image index: {e}")))?;
-        let plugins: Vec<&ImageIndexEntry> = bundle
-            .index
-            .manifests
-            .iter()
-            .filter(|m| !ref_name(m).ends_with(".sig"))
-            .collect();
-        let [plugin] = plugins.as_slice() else {
-            return Err(bundle.error(&format!(
-                "a bundle holds exactly one plugin; this one lists {}",
-                plugins.len()
-            )));
-        };
-        let plugin = (*plugin).clone();
-        let (name, version) = ref_name(&plugin).rsplit_once(':').ok_or_else(|| {
-            bundle.error("the plugin's ref.name annotation is not <namespace>/<name>:<version>")
-        })?;
-        bundle.name = PackageName::parse(name)?;
-        bundle.version = semver::Version::parse(version).map_err(|_| {
-            bundle.error("the plugin's version in index.json is not semantic versioning")
-        })?;
-        bundle.plugin = plugin;
-        Ok(bundle)
-    }
-
+impl Layout {
     fn error(&self, what: &str) -> PackageError {
         PackageError::Bundle(format!("bundle {}: {what}", self.path.display()))
     }
 
     /// One file of the layout, at most `limit` bytes.
     fn file(&self, name: &str, limit: u64) -> Result<Vec<u8>, PackageError> {
+        let too_large = || PackageError::TooLarge {
+            what: format!("{name} in the bundle"),
+            limit,
+        };
         match &self.files {
             Files::Archive(files) => {
                 let bytes = files
                     .get(name)
                     .ok_or_else(|| self.error(&format!("{name} is missing")))?;
                 if bytes.len() as u64 > limit {
-                    return Err(PackageError::TooLarge {
-                        what: format!("{name} in the bundle"),
-                        limit,
-                    });
+                    return Err(too_large());
                 }
                 Ok(bytes.clone())
             }
@@ -244,29 +172,94 @@ impl Bundle {
                     );
                 }
                 if meta.len() > limit {
-                    return Err(PackageError::TooLarge {
-                        what: format!("{name} in the bundle"),
-                        limit,
-                    });
+                    return Err(too_large());
                 }
                 let mut bytes = Vec::with_capacity(meta.len() as usize);
                 std::fs::File::open(&path)
                     .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
                     .map_err(PackageError::io("reading", &path))?;
                 if bytes.len() as u64 > limit {
-                    return Err(PackageError::TooLarge {
-                        what: format!("{name} in the bundle"),
-                        limit,
-                    });
+                    return Err(too_large());
                 }
                 Ok(bytes)
             }
         }
     }
 
-    fn blob_file(&self, descriptor_digest: &str, limit: u64) -> Result<Vec<u8>, PackageError> {
-        let hex = check_digest_form(descriptor_digest)?;
+    fn blob(&self, digest: &str, limit: u64) -> Result<Vec<u8>, PackageError> {
+        let hex = check_digest_form(digest)?;
         self.file(&format!("blobs/sha256/{hex}"), limit)
+    }
+}
+
+/// A bundle opened for reading: its index checked, nothing else trusted.
+pub struct Bundle {
+    layout: Layout,
+    index: OciImageIndex,
+    plugin: ImageIndexEntry,
+    name: PackageName,
+    version: semver::Version,
+}
+
+impl Bundle {
+    /// Opens a bundle archive, or an OCI image layout folder.
+    pub fn open(path: &Path) -> Result<Bundle, PackageError> {
+        // The operator named this path: a link to a bundle is followed.
+        // Inside a layout folder nothing is.
+        let meta = std::fs::metadata(path).map_err(PackageError::io("opening the bundle", path))?;
+        let files = if meta.is_dir() {
+            Files::Folder(path.to_owned())
+        } else if meta.is_file() {
+            Files::Archive(read_archive(path)?)
+        } else {
+            return Err(PackageError::Bundle(format!(
+                "{} is neither a bundle file nor a layout folder",
+                path.display()
+            )));
+        };
+        let layout = Layout {
+            path: path.to_owned(),
+            files,
+        };
+        let marker = layout.file("oci-layout", 1 << 10).map_err(|_| {
+            layout.error(
+                "is not an OCI image layout (it has no oci-layout file); exorun install takes what `exorun bundle` writes, and `exorun run` runs a plugin folder",
+            )
+        })?;
+        let marker: serde_json::Value =
+            serde_json::from_slice(&marker).map_err(|_| layout.error("oci-layout is not JSON"))?;
+        if marker["imageLayoutVersion"] != "1.0.0" {
+            return Err(layout.error("oci-layout is not imageLayoutVersion 1.0.0"));
+        }
+        let index = layout.file("index.json", media::MAX_MANIFEST_BYTES)?;
+        let index: OciImageIndex = serde_json::from_slice(&index)
+            .map_err(|e| layout.error(&format!("index.json is not an OCI image index: {e}")))?;
+        let plugins: Vec<&ImageIndexEntry> = index
+            .manifests
+            .iter()
+            .filter(|m| !ref_name(m).ends_with(".sig"))
+            .collect();
+        let [plugin] = plugins.as_slice() else {
+            return Err(layout.error(&format!(
+                "a bundle holds exactly one plugin; this one lists {}",
+                plugins.len()
+            )));
+        };
+        let plugin = (*plugin).clone();
+        let (name, version) = ref_name(&plugin).rsplit_once(':').ok_or_else(|| {
+            layout.error("the plugin's ref.name annotation is not <namespace>/<name>:<version>")
+        })?;
+        let name = PackageName::parse(name)?;
+        let version = semver::Version::parse(version).map_err(|_| {
+            layout.error("the plugin's version in index.json is not semantic versioning")
+        })?;
+        Ok(Bundle {
+            layout,
+            index,
+            plugin,
+            name,
+            version,
+        })
     }
 }
 
@@ -281,7 +274,9 @@ fn ref_name(entry: &ImageIndexEntry) -> &str {
 #[async_trait]
 impl Fetch for Bundle {
     async fn manifest(&self) -> Result<Vec<u8>, PackageError> {
-        let bytes = self.blob_file(&self.plugin.digest, media::MAX_MANIFEST_BYTES)?;
+        let bytes = self
+            .layout
+            .blob(&self.plugin.digest, media::MAX_MANIFEST_BYTES)?;
         if sha256_digest(&bytes) != self.plugin.digest {
             return Err(PackageError::Digest {
                 what: "the plugin's OCI manifest".to_owned(),
@@ -296,7 +291,7 @@ impl Fetch for Bundle {
         let Some(entry) = self.index.manifests.iter().find(|m| ref_name(m) == tag) else {
             return Ok(None);
         };
-        let bytes = self.blob_file(&entry.digest, media::MAX_MANIFEST_BYTES)?;
+        let bytes = self.layout.blob(&entry.digest, media::MAX_MANIFEST_BYTES)?;
         if sha256_digest(&bytes) != entry.digest {
             return Err(PackageError::Digest {
                 what: format!("manifest {tag}"),
@@ -309,7 +304,7 @@ impl Fetch for Bundle {
 
     async fn blob(&self, _what: &str, descriptor: &OciDescriptor) -> Result<Vec<u8>, PackageError> {
         let limit = u64::try_from(descriptor.size).unwrap_or(0);
-        self.blob_file(&descriptor.digest, limit)
+        self.layout.blob(&descriptor.digest, limit)
     }
 
     fn name(&self) -> &PackageName {
@@ -321,7 +316,7 @@ impl Fetch for Bundle {
     }
 
     fn origin(&self) -> String {
-        self.path.display().to_string()
+        self.layout.path.display().to_string()
     }
 }
 

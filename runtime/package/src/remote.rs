@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use exorun_cmdlet::{Escaped, error_chain};
 use futures::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -279,7 +280,7 @@ impl Registry {
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(PackageError::Registry {
                 registry: self.reference.registry.clone(),
-                message: "the registry refused the credentials (check --registry-user and --registry-password-file)".to_owned(),
+                message: CREDENTIALS_REFUSED.to_owned(),
             });
         }
         if !status.is_success() {
@@ -388,6 +389,10 @@ impl Fetch for Registry {
     }
 }
 
+/// What a 401 or 403, or oci-client's authentication failure, is reported as.
+const CREDENTIALS_REFUSED: &str =
+    "the registry refused the credentials (check --registry-user and --registry-password-file)";
+
 fn is_not_found(error: &OciDistributionError) -> bool {
     match error {
         OciDistributionError::ImageManifestNotFoundError(_) => true,
@@ -407,11 +412,12 @@ fn is_not_found(error: &OciDistributionError) -> bool {
 fn registry_error(registry: &str, error: OciDistributionError) -> PackageError {
     let message = match &error {
         OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => {
-            "the registry refused the credentials (check --registry-user and --registry-password-file)".to_owned()
-        }
+        | OciDistributionError::AuthenticationFailure(_) => CREDENTIALS_REFUSED.to_owned(),
         OciDistributionError::DigestError(e) => {
-            format!("the registry sent content that does not match its digest ({})", clean(&e.to_string()))
+            format!(
+                "the registry sent content that does not match its digest ({})",
+                clean(&e.to_string())
+            )
         }
         OciDistributionError::RequestError(e) if e.is_connect() => format!(
             "cannot connect ({}); is the registry running, and does it speak {}?",
@@ -427,29 +433,12 @@ fn registry_error(registry: &str, error: OciDistributionError) -> PackageError {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// At most 300 characters of text a registry chose, control characters
-/// escaped: it ends up on the operator's terminal.
+/// At most 300 characters of text a registry chose, escaped as all
+/// untrusted text is: it ends up on the operator's terminal.
 fn clean(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .take(300)
-        .flat_map(char::escape_debug)
-        .collect();
-    if text.chars().count() > 300 {
+    let head: String = text.chars().take(300).collect();
+    let mut out = Escaped(&head).to_string();
+    if head.len() < text.len() {
         out.push('…');
     }
     out

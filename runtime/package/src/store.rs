@@ -25,14 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::{Package, WasmConfig, sha256_digest};
 use crate::error::PackageError;
 use crate::signing::Signature;
-
-/// Who signed an installed plugin.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct LockedSigner {
-    pub key_id: String,
-    pub publisher: String,
-}
+use crate::trust::Signer;
 
 /// One version of a plugin, as the lock names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +38,7 @@ pub struct LockedVersion {
     pub digest: String,
     /// `None`: installed with `--allow-unsigned`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signer: Option<LockedSigner>,
+    pub signer: Option<Signer>,
     /// SHA-256 of the granted permissions (`Grants::permissions_sha256`).
     pub permissions: String,
 }

@@ -35,8 +35,10 @@ struct TrustFile {
     keys: Vec<TrustedKey>,
 }
 
-/// Who signed a plugin, once the signature and the policy agree.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Who signed a plugin, once the signature and the policy agree; the lock
+/// records it as is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Signer {
     pub key_id: String,
     pub publisher: String,

@@ -131,13 +131,21 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
 
 /// Creates a file readable by its owner only (0600), refusing to overwrite.
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_new(path, bytes, 0o600)
+}
+
+/// Creates a file that must not exist yet (a link there is not followed)
+/// with `mode`, and makes it durable: keys and certificates are written
+/// once and never silently replaced.
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(path)
         .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
     file.write_all(bytes)
+        .and_then(|()| file.sync_all())
         .with_context(|| format!("writing {}", path.display()))
 }
 

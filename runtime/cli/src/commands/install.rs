@@ -13,7 +13,8 @@ use exorun_audit::{PackageEvent, PluginRef};
 use exorun_cmdlet::Escaped;
 use exorun_package::fetch::{Fetch, Fetched, fetch};
 use exorun_package::layout::Bundle;
-use exorun_package::store::{Locked, LockedSigner, LockedVersion, Pending};
+use exorun_package::signing::Signature;
+use exorun_package::store::{Locked, LockedVersion, Pending};
 use exorun_package::trust::{Signer, TrustPolicy};
 use exorun_package::{Package, PackageError, RegistryRef};
 use exorun_policy::{Ceilings, Change, Direction, Grants};
@@ -101,7 +102,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// the operator allowed unsigned).
 struct Checked {
     package: Package,
-    fetched: Fetched,
+    signature: Option<Signature>,
     signer: Option<Signer>,
     origin: String,
     name: String,
@@ -130,10 +131,9 @@ async fn check(
     trust: &TrustPolicy,
     allow_unsigned: bool,
 ) -> Result<Checked, Refusal> {
-    let fetched = fetch(source).await?;
-    let package = fetched.package.clone();
+    let Fetched { package, signature } = fetch(source).await?;
     let digest = package.digest.clone();
-    let signer = match &fetched.signature {
+    let signer = match &signature {
         Some(signature) => Some(
             trust
                 .check(signature, source.name(), &digest)
@@ -166,7 +166,7 @@ async fn check(
     };
     Ok(Checked {
         package,
-        fetched,
+        signature,
         signer,
         origin: source.origin(),
         name: source.name().to_string(),
@@ -192,24 +192,24 @@ fn plugin_ref(package: &Package) -> PluginRef {
 }
 
 /// The audit record of a decision on a checked artifact.
-fn decision(
-    action: &str,
-    checked: &Checked,
-    version: &LockedVersion,
-    message: Option<String>,
-) -> PackageEvent {
+/// The audit record of a decision on one version, as the lock names it.
+fn decision(action: &str, version: &LockedVersion, message: Option<String>) -> PackageEvent {
     PackageEvent {
         action: action.to_owned(),
-        reference: checked.origin.clone(),
+        reference: version.reference.clone(),
         digest: Some(version.digest.clone()),
-        signer: Some(signer_text(checked.signer.as_ref())),
+        signer: Some(signer_of(version)),
         permissions: Some(version.permissions.clone()),
         message,
     }
 }
 
-fn signer_text(signer: Option<&Signer>) -> String {
-    signer.map_or_else(|| "unsigned".to_owned(), Signer::to_string)
+/// `<publisher> (<key id>)`, or `unsigned`.
+fn signer_of(version: &LockedVersion) -> String {
+    version
+        .signer
+        .as_ref()
+        .map_or_else(|| "unsigned".to_owned(), ToString::to_string)
 }
 
 fn locked_version(checked: &Checked) -> LockedVersion {
@@ -217,10 +217,7 @@ fn locked_version(checked: &Checked) -> LockedVersion {
         reference: checked.origin.clone(),
         version: checked.package.version().to_string(),
         digest: checked.package.digest.clone(),
-        signer: checked.signer.as_ref().map(|s| LockedSigner {
-            key_id: s.key_id.clone(),
-            publisher: s.publisher.clone(),
-        }),
+        signer: checked.signer.clone(),
         permissions: checked.package.permissions_sha256(),
     }
 }
@@ -389,7 +386,7 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
         };
         return refused(&audit_path, plugin, &checked.origin, refusal, "install");
     }
-    store.put(&checked.package, checked.fetched.signature.as_ref())?;
+    store.put(&checked.package, checked.signature.as_ref())?;
     let version = locked_version(&checked);
     let from_registry = std::fs::symlink_metadata(&args.source).is_err();
     lock.plugins.push(Locked {
@@ -404,7 +401,7 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
     audit(
         &audit_path,
         plugin,
-        decision("install", &checked, &version, Some(consent.to_owned())),
+        decision("install", &version, Some(consent.to_owned())),
     )?;
     println!(
         "Installed {} {} ({}). Run it with: exorun run {}",
@@ -543,21 +540,14 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
+    let version = locked_version(&checked);
     let mut changes = Grants::compare(current.grants(), checked.package.manifest.grants());
-    let old_signer = entry.current.signer.as_ref().map(|s| s.key_id.as_str());
-    let new_signer = checked.signer.as_ref().map(|s| s.key_id.as_str());
-    if old_signer != new_signer {
+    let key_id = |v: &LockedVersion| v.signer.as_ref().map(|s| s.key_id.clone());
+    if key_id(&entry.current) != key_id(&version) {
         changes.push(Change::widens(format!(
             "signer: {} → {}",
-            entry
-                .current
-                .signer
-                .as_ref()
-                .map_or("unsigned".to_owned(), |s| format!(
-                    "{} ({})",
-                    s.publisher, s.key_id
-                )),
-            signer_text(checked.signer.as_ref())
+            signer_of(&entry.current),
+            signer_of(&version)
         )));
     }
     println!(
@@ -566,8 +556,7 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     );
     print_changes(&changes);
     let plugin = plugin_ref(&checked.package);
-    let version = locked_version(&checked);
-    store.put(&checked.package, checked.fetched.signature.as_ref())?;
+    store.put(&checked.package, checked.signature.as_ref())?;
     let widens: Vec<String> = changes
         .iter()
         .filter(|c| c.direction == Direction::Widens)
@@ -589,7 +578,6 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
             plugin,
             decision(
                 "hold",
-                &checked,
                 &version,
                 Some(format!("widens: {}", widens.join("; "))),
             ),
@@ -617,7 +605,6 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
         plugin,
         decision(
             "upgrade",
-            &checked,
             &version,
             (!widens.is_empty()).then(|| format!("approved: {}", widens.join("; "))),
         ),
@@ -673,17 +660,11 @@ fn approve(
     audit(
         audit_path,
         plugin,
-        PackageEvent {
-            action: "upgrade".to_owned(),
-            reference: pending.version.reference.clone(),
-            digest: Some(pending.version.digest.clone()),
-            signer: Some(pending.version.signer.as_ref().map_or_else(
-                || "unsigned".to_owned(),
-                |s| format!("{} ({})", s.publisher, s.key_id),
-            )),
-            permissions: Some(pending.version.permissions.clone()),
-            message: Some(format!("approved: {}", pending.widens.join("; "))),
-        },
+        decision(
+            "upgrade",
+            &pending.version,
+            Some(format!("approved: {}", pending.widens.join("; "))),
+        ),
     )?;
     println!(
         "Approved: {} is now {} ({}).",
@@ -735,17 +716,7 @@ pub fn uninstall(args: UninstallArgs) -> anyhow::Result<ExitCode> {
             version: entry.current.version.clone(),
             sha256,
         },
-        PackageEvent {
-            action: "uninstall".to_owned(),
-            reference: entry.current.reference.clone(),
-            digest: Some(entry.current.digest.clone()),
-            signer: Some(entry.current.signer.as_ref().map_or_else(
-                || "unsigned".to_owned(),
-                |s| format!("{} ({})", s.publisher, s.key_id),
-            )),
-            permissions: Some(entry.current.permissions.clone()),
-            message: None,
-        },
+        decision("uninstall", &entry.current, None),
     )?;
     println!(
         "Uninstalled {} {} ({}); {removed} artifact folder(s) removed from the store.",
@@ -790,10 +761,11 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         "NAME", "VERSION", "SIGNED BY", "DIGEST"
     );
     for p in &plugins {
-        let signer = p.current.signer.as_ref().map_or_else(
-            || "UNSIGNED".to_owned(),
-            |s| format!("{} ({})", s.publisher, s.key_id),
-        );
+        let signer = p
+            .current
+            .signer
+            .as_ref()
+            .map_or_else(|| "UNSIGNED".to_owned(), ToString::to_string);
         println!(
             "{:<28} {:<10} {:<36} {:<20} {}",
             p.name,

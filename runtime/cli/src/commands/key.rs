@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use exorun_package::signing;
 use secrecy::ExposeSecret;
 
+use crate::commands::cert::write_new;
 use crate::sharing::read_secret;
 
 #[derive(clap::Subcommand)]
@@ -54,6 +55,8 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         true,
     )?;
     let keys = signing::generate(&password)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     write_new(&secret_path, keys.secret.expose_secret().as_bytes(), 0o600)?;
     write_new(&public_path, keys.public.as_bytes(), 0o644)?;
     println!("Key id       {}", keys.key_id);
@@ -73,23 +76,4 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         public_path.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Creates a file that must not exist yet, with `mode`.
-fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let mut file = std::fs::File::options()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
 }
