@@ -24,7 +24,7 @@ PYTHON_PLUGINS := plugins/autoreply-report plugins/schedule-out-of-office
 JS_PLUGINS := plugins/dg-membership-report plugins/remove-external-forwarding
 PLUGINS := $(RUST_PLUGINS) $(PYTHON_PLUGINS) $(JS_PLUGINS)
 
-.PHONY: all setup toolchains wasm-target venv js-toolchain node-clients system-packages exorun plugins demo test lint bench clean
+.PHONY: all setup toolchains wasm-target venv js-toolchain node-clients system-packages exorun plugins demo test lint bench bench-peer clean
 
 all: test
 
@@ -153,7 +153,12 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench: setup
-	$(CARGO) bench --workspace
+	EXORUN_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) bench --workspace
+
+# exorun against the plain msal + requests script an admin writes today,
+# on one simulated tenant, unthrottled and at 500 calls a second.
+bench-peer: setup
+	EXORUN_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) bench -p exorun-e2e --bench peer
 
 clean:
 	$(CARGO) clean

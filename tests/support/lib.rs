@@ -198,6 +198,7 @@ pub fn exorun_command() -> std::process::Command {
         .env_remove("EXORUN_LOG")
         .env_remove("EXORUN_AUDIT_LOG")
         .env("XDG_DATA_HOME", repo_root().join("target/e2e-data"))
+        .env("XDG_STATE_HOME", repo_root().join("target/e2e-data/state"))
         .env("EXORUN_CACHE_DIR", compile_cache().dir);
     command
 }

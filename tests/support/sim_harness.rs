@@ -22,14 +22,25 @@ pub struct SimHarness {
 impl SimHarness {
     /// A generated tenant of `mailboxes` and the plugin in `rel`, built.
     pub async fn start(rel: &str, mailboxes: usize, seed: u64) -> SimHarness {
+        Self::start_with(rel, mailboxes, seed, |_| {}).await
+    }
+
+    /// As [`Self::start`], the simulator's configuration passed through
+    /// `configure` first (throttling, faults).
+    pub async fn start_with(
+        rel: &str,
+        mailboxes: usize,
+        seed: u64,
+        configure: impl FnOnce(&mut SimConfig),
+    ) -> SimHarness {
         let dir = tempfile::tempdir().unwrap();
-        let sim = exorun_sim::start(SimConfig {
+        let mut config = SimConfig {
             tenant: TenantSource::Generate { mailboxes, seed },
             state_dir: dir.path().join("state"),
             ..SimConfig::default()
-        })
-        .await
-        .unwrap();
+        };
+        configure(&mut config);
+        let sim = exorun_sim::start(config).await.unwrap();
         let plugin = built_plugin(rel).parent().unwrap().display().to_string();
         SimHarness {
             sim,

@@ -44,6 +44,17 @@ pub fn data_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Where the tenant limiter's pacing is shared between this user's exorun
+/// processes on this machine: `$XDG_STATE_HOME/exorun/pace` (else
+/// `~/.local/state/exorun/pace`). `None` without a home folder, and then
+/// each process paces alone.
+pub fn pace_dir() -> Option<PathBuf> {
+    let folders = etcetera::choose_base_strategy().ok()?;
+    let state = etcetera::BaseStrategy::state_dir(&folders)
+        .unwrap_or_else(|| etcetera::BaseStrategy::data_dir(&folders));
+    Some(state.join("exorun").join("pace"))
+}
+
 /// The config file: `EXORUN_CONFIG`, else `config.toml` in [`config_dir`].
 pub fn config_file() -> PathBuf {
     std::env::var_os("EXORUN_CONFIG")

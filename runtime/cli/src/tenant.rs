@@ -7,11 +7,13 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use exorun_cmdlet::Backend;
 use exorun_exchange::{
-    CertificateSource, ConnectOptions, Connection, ExchangeEnvironment, SecretString,
+    CertificateSource, ConnectOptions, Connection, ExchangeEnvironment, PaceSharing, RetryPolicy,
+    SecretString,
 };
 
 use crate::profiles;
@@ -61,6 +63,15 @@ pub struct TenantArgs {
     /// Seed of the built-in simulated tenant (same seed, same tenant).
     #[arg(long, default_value_t = 1, help_heading = "Simulated tenant")]
     sim_seed: u64,
+    /// The longest one cmdlet call waits out throttling, in seconds, before
+    /// the plugin gets `throttled` (the run's own timeout also bounds it).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300,
+        help_heading = "Connection"
+    )]
+    max_throttle_wait: u64,
 }
 
 impl TenantArgs {
@@ -179,7 +190,7 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
     if let Some(ca) = pick_path(&args.ca_file, &profile.ca_file) {
         options = options.extra_ca_pem(ca);
     }
-    let connection = options.connect()?;
+    let connection = client_settings(options, args).connect()?;
     let backend: Arc<dyn Backend> = Arc::new(connection.client());
     Ok(Tenant {
         connection,
@@ -224,9 +235,10 @@ async fn connect_simulated(args: &TenantArgs) -> anyhow::Result<Tenant> {
     .authority_url(info.login_base.clone())
     .exchange_url(info.exchange_base.clone())
     .extra_ca_pem(PathBuf::from(&info.ca_pem))
-    .system_proxy(false)
-    .connect()
-    .context("connecting to the built-in simulated tenant")?;
+    .system_proxy(false);
+    let connection = client_settings(connection, args)
+        .connect()
+        .context("connecting to the built-in simulated tenant")?;
     let backend: Arc<dyn Backend> = Arc::new(connection.client());
     Ok(Tenant {
         backend,
@@ -239,6 +251,20 @@ async fn connect_simulated(args: &TenantArgs) -> anyhow::Result<Tenant> {
         _simulator: Some(sim),
         _state_dir: Some(state),
     })
+}
+
+/// What every connection of the CLI shares: the retry rules with the
+/// operator's throttling allowance, and pacing shared with the user's other
+/// exorun processes, so that concurrent runs spend one budget together.
+fn client_settings(options: ConnectOptions, args: &TenantArgs) -> ConnectOptions {
+    let options = options.retry_policy(RetryPolicy {
+        max_throttle_wait: Duration::from_secs(args.max_throttle_wait),
+        ..RetryPolicy::default()
+    });
+    match profiles::pace_dir() {
+        Some(dir) => options.pace_sharing(PaceSharing::Folder(dir)),
+        None => options,
+    }
 }
 
 pub fn is_pfx(path: &Path) -> bool {

@@ -11,6 +11,7 @@
 
 mod backend;
 mod call;
+mod deadline;
 mod error;
 mod escape;
 mod json;
@@ -18,6 +19,7 @@ mod result_size;
 
 pub use backend::{Backend, Object, PageStream, collect_pages};
 pub use call::{Call, Leaf, MAX_RECORDED_VALUE_BYTES, Value, abbreviate};
+pub use deadline::{run_deadline, within_deadline};
 pub use error::{CmdletError, append_causes, error_chain};
 pub use escape::{Escaped, escaped, is_unsafe_char};
 pub use result_size::{DEFAULT_RESULT_SIZE, ResultSize};

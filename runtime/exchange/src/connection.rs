@@ -22,7 +22,7 @@ use crate::auth::cloud::{
 use crate::auth::token::{AuthError, TokenAcquirer};
 use crate::auth::token_cache::{TokenCache, TokenCacheKey};
 use crate::client::invoke::{ClientInner, DEFAULT_TIMEOUT, ExchangeClient, fixed_headers};
-use crate::client::limiter::{LimiterConfig, TenantLimiter};
+use crate::client::limiter::{LimiterConfig, PaceSharing, TenantLimiter};
 use crate::client::paging::MAX_PAGE_SIZE;
 use crate::client::retry::RetryPolicy;
 use crate::secret::SecretString;
@@ -127,6 +127,7 @@ pub struct ConnectOptions {
     assertion_profile: AssertionProfile,
     retry: RetryPolicy,
     limiter: LimiterConfig,
+    pace_sharing: PaceSharing,
     page_size: u64,
     timeout: Duration,
     system_proxy: bool,
@@ -150,6 +151,7 @@ impl ConnectOptions {
             assertion_profile: AssertionProfile::default(),
             retry: RetryPolicy::default(),
             limiter: LimiterConfig::default(),
+            pace_sharing: PaceSharing::default(),
             page_size: MAX_PAGE_SIZE,
             timeout: DEFAULT_TIMEOUT,
             system_proxy: true,
@@ -195,6 +197,13 @@ impl ConnectOptions {
 
     pub fn limiter_config(mut self, limiter: LimiterConfig) -> Self {
         self.limiter = limiter;
+        self
+    }
+
+    /// Who shares the tenant's pacing: this process's runs (the default),
+    /// or every process of the user on this machine.
+    pub fn pace_sharing(mut self, sharing: PaceSharing) -> Self {
+        self.pace_sharing = sharing;
         self
     }
 
@@ -285,7 +294,13 @@ impl ConnectOptions {
             certificate: Arc::clone(&certificate),
             profile: self.assertion_profile,
         });
-        let limiter = TenantLimiter::shared(&endpoints.exchange_base, tenant, self.limiter);
+        let limiter = TenantLimiter::shared(
+            &endpoints.exchange_base,
+            tenant,
+            &self.app_id,
+            self.limiter,
+            &self.pace_sharing,
+        );
         let connection_id = Uuid::new_v4();
         let fixed = fixed_headers(tenant, connection_id)
             .map_err(|_| ConnectError::InvalidOrganization(tenant.clone()))?;

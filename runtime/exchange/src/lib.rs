@@ -33,7 +33,7 @@ pub use auth::token::{AccessToken, AuthError};
 pub use auth::token_cache::{TokenCache, TokenCacheKey};
 pub use auth::token_error::TokenError;
 pub use client::invoke::ExchangeClient;
-pub use client::limiter::{LimiterConfig, TenantLimiter};
+pub use client::limiter::{LimiterConfig, PaceSharing, TenantLimiter};
 pub use client::retry::RetryPolicy;
 pub use connection::{CertificateSource, ConnectError, ConnectOptions, Connection};
 pub use secret::{SecretBytes, SecretString};

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{Reply, TENANT, TestServer, envelope, with_tokens};
 use exorun_cmdlet::{Backend, Call, CmdletError, Leaf, Value};
+use exorun_exchange::RetryPolicy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn objects(range: std::ops::Range<usize>) -> Vec<String> {
@@ -215,15 +216,151 @@ async fn a_429_waits_the_decimal_retry_after_then_succeeds() {
 }
 
 #[tokio::test]
-async fn six_429s_end_in_throttled_with_the_last_retry_after() {
-    let server = TestServer::start(with_tokens(|_, _| {
-        Reply::json(429, "").header("Retry-After", "0.01")
+async fn throttling_is_waited_out_past_six_attempts() {
+    // Ten 429s asking for 2 ms each: the module's six attempts would be
+    // spent in milliseconds; a throttled call is bounded by time instead.
+    let server = TestServer::start(with_tokens(|_, n| {
+        if n < 10 {
+            Reply::json(429, "").header("Retry-After", "0.002")
+        } else {
+            Reply::json(200, envelope(&objects(0..1), None))
+        }
     }))
     .await;
     let client = common::connect(&server).client();
+    let out = client.invoke(&Call::new("Get-Mailbox")).await.unwrap();
+    assert_eq!(out, objects(0..1));
+    assert_eq!(server.invoke_requests().len(), 11);
+}
+
+#[tokio::test]
+async fn persistent_throttling_ends_in_throttled_once_the_calls_allowance_is_spent() {
+    let server = TestServer::start(with_tokens(|_, _| {
+        Reply::json(429, "").header("Retry-After", "0.05")
+    }))
+    .await;
+    let client = common::options(&server.url, &server.url)
+        .retry_policy(RetryPolicy {
+            max_throttle_wait: Duration::from_millis(400),
+            throttle_floor: Duration::from_millis(10),
+            ..common::fast_retry()
+        })
+        .connect()
+        .unwrap()
+        .client();
+    let started = Instant::now();
     let err = client.invoke(&Call::new("Get-Mailbox")).await.unwrap_err();
-    assert_eq!(err, CmdletError::Throttled { retry_after_ms: 10 });
-    assert_eq!(server.invoke_requests().len(), 6);
+    let CmdletError::Throttled { retry_after_ms } = err else {
+        panic!("{err:?}")
+    };
+    // The floor doubles per 429 (10, 20, 40, 80, 160 ms …) past the
+    // server's 50 ms; the wait that did not fit is what the plugin hears.
+    assert!(retry_after_ms >= 50, "{retry_after_ms}");
+    assert!(server.invoke_requests().len() >= 3);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn a_tiny_retry_after_is_waited_at_least_the_floor() {
+    let server = TestServer::start(with_tokens(|_, n| {
+        if n == 0 {
+            Reply::json(429, "").header("Retry-After", "0.001")
+        } else {
+            Reply::json(200, envelope(&objects(0..1), None))
+        }
+    }))
+    .await;
+    let client = common::options(&server.url, &server.url)
+        .retry_policy(RetryPolicy {
+            throttle_floor: Duration::from_millis(150),
+            ..common::fast_retry()
+        })
+        .connect()
+        .unwrap()
+        .client();
+    let started = Instant::now();
+    client.invoke(&Call::new("Get-Mailbox")).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(server.invoke_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_wait_the_run_deadline_cannot_absorb_goes_to_the_plugin_at_once() {
+    let server = TestServer::start(with_tokens(|_, _| {
+        Reply::json(429, "").header("Retry-After", "2")
+    }))
+    .await;
+    let client = common::connect(&server).client();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let err = exorun_cmdlet::within_deadline(deadline, client.invoke(&Call::new("Get-Mailbox")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CmdletError::Throttled {
+            retry_after_ms: 2000
+        }
+    );
+    assert_eq!(server.invoke_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wait_within_the_run_deadline_is_absorbed() {
+    let server = TestServer::start(with_tokens(|_, n| {
+        if n == 0 {
+            Reply::json(429, "").header("Retry-After", "0.3")
+        } else {
+            Reply::json(200, envelope(&objects(0..1), None))
+        }
+    }))
+    .await;
+    let client = common::connect(&server).client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let out = exorun_cmdlet::within_deadline(deadline, client.invoke(&Call::new("Get-Mailbox")))
+        .await
+        .unwrap();
+    assert_eq!(out, objects(0..1));
+    assert_eq!(server.invoke_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_throttled_write_is_retried_like_a_read() {
+    // A 429 means the request was refused before it ran.
+    let server = TestServer::start(with_tokens(|_, n| {
+        if n < 3 {
+            Reply::json(429, "").header("Retry-After", "0.01")
+        } else {
+            Reply::json(200, envelope(&[], None))
+        }
+    }))
+    .await;
+    let client = common::connect(&server).client();
+    let call = Call::new("Set-Mailbox").param("Identity", "jdoe@contoso.com");
+    assert_eq!(client.invoke(&call).await.unwrap(), Vec::<String>::new());
+    assert_eq!(server.invoke_requests().len(), 4);
+}
+
+#[tokio::test]
+async fn the_concurrent_request_limit_error_is_throttling_not_a_failure() {
+    // Not a 429, but the service's "too many concurrent requests" text:
+    // waited out like a 429, past the six attempts other failures get.
+    let server = TestServer::start(with_tokens(|_, n| {
+        if n < 8 {
+            Reply::json(
+                500,
+                r#"{"error":{"code":"InternalServerError","message":"You have reached the maximum number of concurrent requests per tenant. Please wait and try again."}}"#,
+            )
+            .header("Retry-After", "0.01")
+        } else {
+            Reply::json(200, envelope(&objects(0..1), None))
+        }
+    }))
+    .await;
+    let client = common::connect(&server).client();
+    let out = client.invoke(&Call::new("Get-Mailbox")).await.unwrap();
+    assert_eq!(out, objects(0..1));
+    assert_eq!(server.invoke_requests().len(), 9);
+    assert_eq!(client.limiter().throttled(), 8);
 }
 
 #[tokio::test]

@@ -122,6 +122,9 @@ impl Sandbox {
         };
         // The epoch callback cannot fire while the plugin waits on a host
         // call, so the deadline is enforced here too.
+        // Calls see the deadline too: a throttled call waits for the
+        // tenant only as long as the run can still afford.
+        let execution = exorun_cmdlet::within_deadline(deadline, execution);
         let outcome = match tokio::time::timeout(limits.timeout, execution).await {
             Err(_elapsed) => Err(RunError::Timeout {
                 seconds: limits.timeout.as_secs(),

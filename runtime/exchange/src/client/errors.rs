@@ -19,6 +19,12 @@ pub const TRANSIENT_EXCEPTIONS: [&str; 5] = [
     "StorageTransientException",
 ];
 
+/// Error texts that mean "throttled" although the status is not 429: the
+/// request was refused before it ran, so it is retried like a 429
+/// (docs/protocol.md, "Retries, throttling and 401").
+pub const THROTTLING_MESSAGES: [&str; 1] =
+    ["You have reached the maximum number of concurrent requests per tenant"];
+
 /// What an error answer says, extracted in the module's order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerError {
@@ -96,6 +102,14 @@ impl ServerError {
         TRANSIENT_EXCEPTIONS
             .iter()
             .any(|name| haystacks.iter().flatten().any(|h| h.contains(name)))
+    }
+
+    /// Whether the answer says the request was throttled, not run.
+    pub fn is_throttling(&self) -> bool {
+        self.status == 429
+            || THROTTLING_MESSAGES
+                .iter()
+                .any(|text| self.message.contains(text))
     }
 
     fn class_short(&self) -> Option<&str> {

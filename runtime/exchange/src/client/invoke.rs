@@ -21,7 +21,7 @@ use super::encoding::encode_body;
 use super::errors::ServerError;
 use super::limiter::TenantLimiter;
 use super::paging::InvokePages;
-use super::retry::{RetryPolicy, millis_u32, parse_retry_after};
+use super::retry::{RetryPolicy, WaitAllowance, millis_u32, parse_retry_after};
 use crate::auth::token::AuthError;
 use crate::auth::token_cache::TokenCache;
 use crate::http_text::describe_reqwest;
@@ -194,10 +194,21 @@ impl Backend for ExchangeClient {
     }
 }
 
-/// How one attempt ended, when it did not end the call.
-enum Retry {
-    /// Wait this long, then try again.
-    After(Duration),
+/// How one attempt ended, when it did not end the call for good.
+enum Attempt {
+    /// A 2xx answer's body.
+    Done(Bytes),
+    /// Throttled: the request was refused before it ran, so it is safe to
+    /// send again, reads and writes alike. The server's `Retry-After`.
+    Throttled(Option<Duration>),
+    /// A failure worth another attempt while attempts remain; `error` is
+    /// what the call ends in when they do not.
+    Failed {
+        retry_after: Option<Duration>,
+        error: CmdletError,
+    },
+    /// Exchange refused the token: refresh it once and send again at once.
+    Unauthorized,
 }
 
 fn auth_failed(e: &AuthError) -> CmdletError {
@@ -206,6 +217,9 @@ fn auth_failed(e: &AuthError) -> CmdletError {
 
 impl ClientInner {
     /// POSTs one page, retrying per the policy; returns the 2xx body.
+    ///
+    /// Throttling is waited out for as long as the call's allowance and the
+    /// run's deadline allow; other failures get the module's six attempts.
     pub(crate) async fn send(
         &self,
         call: &PreparedCall,
@@ -214,50 +228,68 @@ impl ClientInner {
     ) -> Result<Bytes, CmdletError> {
         let prefer = HeaderValue::from_str(&format!("odata.maxpagesize={page_size}"))
             .map_err(|e| CmdletError::failed("Internal", e.to_string()))?;
+        let allowance = WaitAllowance::new(&self.retry, exorun_cmdlet::run_deadline());
         let mut refreshed = false;
-        let mut retries = 0u32;
-        let mut attempt = 0u32;
+        let mut failures = 0u32;
+        let mut throttled = 0u32;
         loop {
-            attempt += 1;
-            let last = attempt >= self.retry.max_attempts.max(1);
-            match self
-                .attempt(call, url, &prefer, last, &mut refreshed, retries)
-                .await?
-            {
-                Ok(body) => return Ok(body),
-                Err(Retry::After(wait)) => {
-                    retries += 1;
-                    tracing::debug!(
-                        cmdlet = %call.cmdlet,
-                        request_id = %call.request_id,
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "retrying InvokeCommand"
-                    );
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
+            let wait = match self.attempt(call, url, &prefer, refreshed).await? {
+                Attempt::Done(body) => return Ok(body),
+                Attempt::Unauthorized => {
+                    refreshed = true;
+                    Duration::ZERO
                 }
+                Attempt::Throttled(retry_after) => {
+                    throttled += 1;
+                    let wait = self.retry.throttle_wait(throttled, retry_after);
+                    if !allowance.allows(wait) {
+                        return Err(CmdletError::Throttled {
+                            retry_after_ms: millis_u32(wait),
+                        });
+                    }
+                    self.retry.jittered(wait)
+                }
+                Attempt::Failed { retry_after, error } => {
+                    failures += 1;
+                    if failures >= self.retry.max_attempts.max(1) {
+                        return Err(error);
+                    }
+                    retry_after
+                        .filter(|w| *w <= self.retry.max_delay)
+                        .unwrap_or_else(|| self.retry.backoff(failures - 1))
+                }
+            };
+            tracing::debug!(
+                cmdlet = %call.cmdlet,
+                request_id = %call.request_id,
+                throttled,
+                failures,
+                wait_ms = wait.as_millis() as u64,
+                "retrying InvokeCommand"
+            );
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
         }
     }
 
-    /// One attempt. The outer `Result` ends the call with an error; the
-    /// inner one is the body or a reason to retry.
+    /// One attempt. An `Err` ends the call whatever the retry budget.
     async fn attempt(
         &self,
         call: &PreparedCall,
         url: &Url,
         prefer: &HeaderValue,
-        last: bool,
-        refreshed: &mut bool,
-        retries: u32,
-    ) -> Result<Result<Bytes, Retry>, CmdletError> {
-        let backoff = self.retry.backoff(retries);
-        let permit = self.limiter.acquire().await;
+        refreshed: bool,
+    ) -> Result<Attempt, CmdletError> {
+        let mut permit = self.limiter.acquire().await;
         let token = match self.tokens.token().await {
             Ok(t) => t,
-            Err(e) if e.is_transient() && !last => return Ok(Err(Retry::After(backoff))),
+            Err(e) if e.is_transient() => {
+                return Ok(Attempt::Failed {
+                    retry_after: None,
+                    error: auth_failed(&e),
+                });
+            }
             Err(e) => return Err(auth_failed(&e)),
         };
         let mut headers = call.headers.clone();
@@ -286,24 +318,17 @@ impl ClientInner {
             Ok(Err(e)) => {
                 drop(permit);
                 let failure = Transport::of(&e);
-                return self.transport_failure(call, failure, e.is_connect(), last, backoff);
+                return self.transport_failure(call, failure, e.is_connect());
             }
             Err(elapsed) => {
                 drop(permit);
                 // It may have been sent: a write's outcome is unknown.
-                return self.transport_failure(
-                    call,
-                    Transport::timed_out(elapsed),
-                    false,
-                    last,
-                    backoff,
-                );
+                return self.transport_failure(call, Transport::timed_out(elapsed), false);
             }
         };
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers());
-        self.limiter
-            .observe(status, retry_after, response.headers());
+        permit.observe(status, retry_after, response.headers());
         let www_authenticate = response
             .headers()
             .get("x-ms-diagnostics")
@@ -322,39 +347,34 @@ impl ClientInner {
             // run.
             Ok(Err(e)) => {
                 drop(permit);
-                return self.transport_failure(call, Transport::of(&e), false, last, backoff);
+                return self.transport_failure(call, Transport::of(&e), false);
             }
             Err(elapsed) => {
                 drop(permit);
-                return self.transport_failure(
-                    call,
-                    Transport::timed_out(elapsed),
-                    false,
-                    last,
-                    backoff,
-                );
+                return self.transport_failure(call, Transport::timed_out(elapsed), false);
             }
         };
         drop(deadline);
+        // Throttling may also come as an error text under another status.
+        let error = (!(200..300).contains(&status)).then(|| ServerError::parse(status, &body));
         drop(permit);
-
+        if error.as_ref().is_some_and(ServerError::is_throttling) {
+            if status != 429 {
+                self.limiter.throttled_by(retry_after);
+            }
+            return Ok(Attempt::Throttled(retry_after));
+        }
         match status {
-            200..=299 => Ok(Ok(body)),
-            401 if !*refreshed && !last => {
-                *refreshed = true;
+            200..=299 => Ok(Attempt::Done(body)),
+            401 if !refreshed => {
                 self.tokens.invalidate_if_current(&token);
                 tracing::debug!(cmdlet = %call.cmdlet, "401 from Exchange: refreshing the token once");
-                Ok(Err(Retry::After(Duration::ZERO)))
+                Ok(Attempt::Unauthorized)
             }
             401 => Err(CmdletError::failed(
                 "Unauthorized",
                 format!(
-                    "Exchange refused the access token{}{}",
-                    if *refreshed {
-                        " even after a refresh"
-                    } else {
-                        ""
-                    },
+                    "Exchange refused the access token even after a refresh{}",
                     www_authenticate
                         .map(|w| format!(" ({w})"))
                         .unwrap_or_default()
@@ -367,24 +387,13 @@ impl ClientInner {
                     location.as_deref().unwrap_or("an unnamed location")
                 ),
             )),
-            429 => {
-                let wait = retry_after.unwrap_or(backoff);
-                if last || wait > self.retry.max_retry_after {
-                    return Err(CmdletError::Throttled {
-                        retry_after_ms: millis_u32(wait),
-                    });
-                }
-                Ok(Err(Retry::After(wait)))
-            }
-            503 | 504 if !last => Ok(Err(Retry::After(
-                retry_after
-                    .filter(|w| *w <= self.retry.max_retry_after)
-                    .unwrap_or(backoff),
-            ))),
             _ => {
-                let err = ServerError::parse(status, &body);
-                if err.is_transient() && !last {
-                    return Ok(Err(Retry::After(backoff)));
+                let err = error.unwrap_or_else(|| ServerError::parse(status, &body));
+                if matches!(status, 503 | 504) || err.is_transient() {
+                    return Ok(Attempt::Failed {
+                        retry_after,
+                        error: err.to_cmdlet_error(),
+                    });
                 }
                 Err(err.to_cmdlet_error())
             }
@@ -399,9 +408,7 @@ impl ClientInner {
         call: &PreparedCall,
         failure: Transport,
         not_sent: bool,
-        last: bool,
-        backoff: Duration,
-    ) -> Result<Result<Bytes, Retry>, CmdletError> {
+    ) -> Result<Attempt, CmdletError> {
         let Transport {
             what,
             timeout,
@@ -419,8 +426,9 @@ impl ClientInner {
                 ),
             });
         }
-        if last {
-            return Err(CmdletError::failed(
+        Ok(Attempt::Failed {
+            retry_after: None,
+            error: CmdletError::failed(
                 if timeout {
                     "Timeout"
                 } else {
@@ -430,9 +438,8 @@ impl ClientInner {
                     "{} failed after {} attempts: {what}",
                     call.cmdlet, self.retry.max_attempts
                 ),
-            ));
-        }
-        Ok(Err(Retry::After(backoff)))
+            ),
+        })
     }
 }
 

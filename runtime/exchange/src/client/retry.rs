@@ -1,27 +1,44 @@
 //! When and how long to wait before trying a call again (docs/protocol.md, "Retries, throttling and 401").
 //!
-//! The rules mirror the ExchangeOnlineManagement module: six attempts, 429
-//! honours a decimal `Retry-After`, 503/504 and the named transient
-//! exceptions back off exponentially from two seconds. Jitter is added so a
-//! hundred runs throttled together do not all come back at the same instant.
+//! Two kinds of trouble, bounded differently:
+//! - **Throttling** (429, or the service's "too many concurrent requests")
+//!   is the normal state of a busy tenant, and a throttled request was not
+//!   executed. It is retried for as long as the call may wait
+//!   ([`RetryPolicy::max_throttle_wait`]) and the run's deadline allows, never
+//!   by a count: six `Retry-After: 0.002` answers would otherwise spend the
+//!   module's six attempts in a few milliseconds. Each wait honours
+//!   `Retry-After`, but is at least a floor that doubles with every 429 of
+//!   the same call, and gets jitter so that runs throttled together do not
+//!   come back together.
+//! - **Failures** (503/504, the named transient exceptions, a request that
+//!   never reached the server) follow the module: six attempts, backing off
+//!   exponentially from two seconds, with jitter.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-/// The retry budget and backoff of one connection.
+/// The retry rules of one connection.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
-    /// Attempts in total, the first included (module: 1 + 5).
+    /// Attempts in total for failures other than throttling, the first
+    /// included (module: 1 + 5).
     pub max_attempts: u32,
-    /// First backoff; doubles per retry (module: 2 s → 2, 4, 8, 16, 32 s).
+    /// First backoff after a failure; doubles per retry (module: 2 s → 2, 4,
+    /// 8, 16, 32 s). Also the ceiling of the throttling floor.
     pub base_delay: Duration,
     /// No single backoff is longer than this.
     pub max_delay: Duration,
-    /// A `Retry-After` longer than this is not waited out inside the call:
-    /// the call fails with `Throttled` and the plugin decides.
-    pub max_retry_after: Duration,
-    /// Randomise each backoff within [d/2, d] ("equal jitter").
+    /// The longest one call spends waiting out throttling, all its waits
+    /// together. A wait that would go past it, or past the run's deadline,
+    /// is not waited: the call fails with `Throttled` and the plugin
+    /// decides.
+    pub max_throttle_wait: Duration,
+    /// The shortest wait after a 429, doubling with each further 429 of
+    /// the same call (up to `base_delay`), whatever `Retry-After` says.
+    pub throttle_floor: Duration,
+    /// Randomise each wait: failures within [d/2, d] ("equal jitter"),
+    /// throttling within [d, 1.25 d] (never shorter than the server asked).
     pub jitter: bool,
 }
 
@@ -31,14 +48,16 @@ impl Default for RetryPolicy {
             max_attempts: 6,
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(60),
-            max_retry_after: Duration::from_secs(300),
+            max_throttle_wait: Duration::from_secs(300),
+            throttle_floor: Duration::from_millis(50),
             jitter: true,
         }
     }
 }
 
 impl RetryPolicy {
-    /// The wait before retry number `retry` (0 for the first retry).
+    /// The wait before retry number `retry` after a failure (0 for the
+    /// first retry).
     pub fn backoff(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.min(20));
         let full = self.base_delay.saturating_mul(factor).min(self.max_delay);
@@ -46,8 +65,59 @@ impl RetryPolicy {
             return full;
         }
         let half = full / 2;
-        let extra = rand::random_range(0..=half.as_micros().min(u128::from(u64::MAX)) as u64);
-        half + Duration::from_micros(extra)
+        half + random_up_to(half)
+    }
+
+    /// The wait after the `throttled`-th 429 of one call (1 for the first),
+    /// given the server's `Retry-After`, before jitter: what a plugin is
+    /// told to wait when the call gives up.
+    pub fn throttle_wait(&self, throttled: u32, retry_after: Option<Duration>) -> Duration {
+        let floor = self
+            .throttle_floor
+            .saturating_mul(2u32.saturating_pow(throttled.saturating_sub(1).min(20)))
+            .min(self.base_delay.max(self.throttle_floor));
+        retry_after.unwrap_or(floor).max(floor)
+    }
+
+    /// `wait` plus up to a quarter more, so that runs throttled together
+    /// spread out (never less than the server asked).
+    pub fn jittered(&self, wait: Duration) -> Duration {
+        if !self.jitter || wait.is_zero() {
+            return wait;
+        }
+        wait + random_up_to(wait / 4)
+    }
+}
+
+/// Uniform in [0, d].
+fn random_up_to(d: Duration) -> Duration {
+    let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
+    Duration::from_micros(rand::random_range(0..=micros))
+}
+
+/// How long one call may still wait on throttling: the tighter of its own
+/// allowance (counted from its first attempt) and the run's deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct WaitAllowance {
+    until: Instant,
+}
+
+impl WaitAllowance {
+    /// From now, `max_throttle_wait`, cut short by `run_deadline` (less a
+    /// margin for the request itself and the plugin's own work after it).
+    pub fn new(policy: &RetryPolicy, run_deadline: Option<Instant>) -> Self {
+        let now = Instant::now();
+        let mut until = now + policy.max_throttle_wait;
+        if let Some(deadline) = run_deadline {
+            let margin = Duration::from_millis(500);
+            until = until.min(deadline.checked_sub(margin).unwrap_or(now).max(now));
+        }
+        WaitAllowance { until }
+    }
+
+    /// Whether a wait of `wait` starting now still ends within the allowance.
+    pub fn allows(&self, wait: Duration) -> bool {
+        Instant::now() + wait <= self.until
     }
 }
 
@@ -90,6 +160,50 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_tiny_retry_after_is_raised_to_a_floor_that_doubles_per_429() {
+        let p = RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        };
+        let tiny = Some(Duration::from_millis(2));
+        let waits: Vec<u128> = (1..=8)
+            .map(|n| p.throttle_wait(n, tiny).as_millis())
+            .collect();
+        assert_eq!(waits, [50, 100, 200, 400, 800, 1600, 2000, 2000]);
+        // A longer Retry-After is honoured as given.
+        assert_eq!(
+            p.throttle_wait(1, Some(Duration::from_millis(1500))),
+            Duration::from_millis(1500)
+        );
+        // No Retry-After: the floor.
+        assert_eq!(p.throttle_wait(2, None), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn throttle_jitter_never_shortens_the_servers_wait() {
+        let p = RetryPolicy::default();
+        let asked = Duration::from_millis(400);
+        assert_eq!(p.throttle_wait(1, Some(asked)), asked);
+        for _ in 0..100 {
+            let d = p.jittered(p.throttle_wait(1, Some(asked)));
+            assert!(d >= asked && d <= asked + asked / 4, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn the_allowance_is_cut_short_by_the_run_deadline() {
+        let p = RetryPolicy::default();
+        let unbounded = WaitAllowance::new(&p, None);
+        assert!(unbounded.allows(Duration::from_secs(299)));
+        assert!(!unbounded.allows(Duration::from_secs(301)));
+        let soon = WaitAllowance::new(&p, Some(Instant::now() + Duration::from_secs(3)));
+        assert!(soon.allows(Duration::from_secs(2)));
+        assert!(!soon.allows(Duration::from_secs(3)));
+        let past = WaitAllowance::new(&p, Some(Instant::now()));
+        assert!(!past.allows(Duration::from_millis(1)));
     }
 
     #[test]

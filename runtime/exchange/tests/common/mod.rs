@@ -227,7 +227,8 @@ pub fn fast_retry() -> RetryPolicy {
         max_attempts: 6,
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(20),
-        max_retry_after: Duration::from_secs(5),
+        max_throttle_wait: Duration::from_secs(5),
+        throttle_floor: Duration::from_millis(1),
         jitter: true,
     }
 }

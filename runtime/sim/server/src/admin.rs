@@ -1,5 +1,5 @@
-//! `/_sim/faults`: switch fault injection from outside the process (the
-//! `exorun sim` CLI). The port is open to every local user and process,
+//! `/_sim/faults` and `/_sim/stats`: switch fault injection and read the
+//! request counters from outside the process (the `exorun sim` CLI, benchmarks). The port is open to every local user and process,
 //! so each request must carry the control key the simulator printed in its
 //! info JSON (`Authorization: Bearer {control_key}`). Loopback peers only;
 //! the server binds 127.0.0.1 anyway, the check keeps that true if the
@@ -77,6 +77,24 @@ pub async fn get_faults(
     headers: HeaderMap,
 ) -> Response {
     refused(&state, &connection, &headers).unwrap_or_else(|| current(&state))
+}
+
+/// `GET /_sim/stats`: what the tenant saw, for benchmarks that measure a
+/// client from the server's side (429s per 1,000 calls).
+pub async fn get_stats(
+    State(state): State<Arc<Shared>>,
+    connection: Option<Extension<ConnectionControl>>,
+    headers: HeaderMap,
+) -> Response {
+    refused(&state, &connection, &headers).unwrap_or_else(|| {
+        let c = &state.counters;
+        let body = serde_json::json!({
+            "token_requests": c.token_requests(),
+            "invoke_requests": c.invoke_requests(),
+            "throttled": c.throttled(),
+        });
+        json_response(StatusCode::OK, &body)
+    })
 }
 
 /// `POST /_sim/faults` with a `FaultConfig` JSON: replaces the faults.

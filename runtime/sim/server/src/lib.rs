@@ -26,6 +26,7 @@
 //! | POST | `/{tenant}/oauth2/token` | v1, `resource=…` |
 //! | POST | `/adminapi/beta/{tenant}/InvokeCommand[?$skiptoken=…]` | cmdlets (`{tenant}`: GUID or `*.onmicrosoft.com`) |
 //! | GET, POST | `/_sim/faults` | read or replace the [`FaultConfig`] (loopback peers, `Authorization: Bearer {control_key}`) |
+//! | GET | `/_sim/stats` | request counters: token requests, InvokeCommand requests, those answered 429 (same access rule) |
 //!
 //! Anything else is a 404 (405 for a known path) with a JSON body.
 //!
@@ -190,6 +191,11 @@ impl RunningSim {
     /// Requests to InvokeCommand so far (any outcome, pages included).
     pub fn invoke_requests(&self) -> u64 {
         self.state.counters.invoke_requests()
+    }
+
+    /// InvokeCommand requests answered with a 429 so far.
+    pub fn throttled_requests(&self) -> u64 {
+        self.state.counters.throttled()
     }
 
     /// Stops accepting, closes every connection and waits for the server.
@@ -403,6 +409,7 @@ fn router(shared: Arc<Shared>, entra: Arc<EntraState>, exchange: Arc<ExchangeSta
             "/_sim/faults",
             get(admin::get_faults).post(admin::set_faults),
         )
+        .route("/_sim/stats", get(admin::get_stats))
         .with_state(shared);
     Router::new()
         .merge(entra::routes(entra))

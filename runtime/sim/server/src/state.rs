@@ -17,6 +17,7 @@ use crate::signing_key::SigningKey;
 pub struct Counters {
     token: AtomicU64,
     invoke: AtomicU64,
+    throttled: AtomicU64,
 }
 
 impl Counters {
@@ -26,11 +27,19 @@ impl Counters {
     pub fn count_invoke_request(&self) {
         self.invoke.fetch_add(1, Ordering::Relaxed);
     }
+    pub fn count_throttled(&self) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
     pub fn token_requests(&self) -> u64 {
         self.token.load(Ordering::Relaxed)
     }
     pub fn invoke_requests(&self) -> u64 {
         self.invoke.load(Ordering::Relaxed)
+    }
+    /// InvokeCommand requests answered with a 429 (budget, concurrency or
+    /// an injected throttle).
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
     }
 }
 

@@ -72,6 +72,7 @@ pub async fn invoke_command(
             retry_after,
             status,
         }) => {
+            state.shared.counters.count_throttled();
             let wait = retry_after_value(retry_after);
             let message =
                 format!("Application is over its request budget. Retry after {wait} seconds.");
@@ -85,6 +86,7 @@ pub async fn invoke_command(
             retry_after,
             status,
         }) => {
+            state.shared.counters.count_throttled();
             let wait = retry_after_value(retry_after);
             return finish(
                 answers::too_many_requests(
@@ -108,6 +110,7 @@ pub async fn invoke_command(
     // 3. Injected faults.
     match state.shared.faults.next_invoke_fault() {
         Some(InvokeFault::Throttle(d)) => {
+            state.shared.counters.count_throttled();
             let wait = retry_after_value(d);
             let message =
                 format!("Too many requests. Retry after {wait} seconds. (Simulated throttling.)");

@@ -1,0 +1,154 @@
+//! Several automations at once against one throttled tenant (run with
+//! `cargo bench -p exorun-e2e --bench shared_budget`): N concurrent
+//! `exorun run forwarding-audit` processes (release build) against a
+//! simulated tenant of 2,000 mailboxes with a budget of 500 calls a second,
+//! as an admin's cron jobs would run them.
+//!
+//! For each setting it prints: runs that finished ok, runs that failed, the
+//! total wall time against the ideal (calls ÷ budget), each process's share
+//! of the budget against an equal share, and the 429s the tenant answered
+//! per 1,000 calls. Settings: 3 and 10 processes sharing the limiter state
+//! in one state folder (as every process of one user does), and 3 with a
+//! state folder each (clients that know nothing of each other, as on
+//! different machines: only the AIMD share makes them converge).
+//! `EXORUN_BENCH_ROUNDS` repeats each setting (default 1).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use exorun_e2e::{SimHarness, compile_cache, release_exorun};
+use exorun_sim::ThrottleConfig;
+
+const MAILBOXES: usize = 2000;
+const BUDGET: f64 = 500.0;
+
+struct Outcome {
+    ok: usize,
+    failed: usize,
+    wall: Duration,
+    calls: u64,
+    throttled: u64,
+    /// Calls per second of each process.
+    rates: Vec<f64>,
+}
+
+fn experiment(
+    runtime: &tokio::runtime::Runtime,
+    exorun: &std::path::Path,
+    processes: usize,
+    shared: bool,
+) -> Outcome {
+    let h = runtime.block_on(SimHarness::start_with(
+        "plugins/forwarding-audit",
+        MAILBOXES,
+        1,
+        |config| {
+            config.throttle = ThrottleConfig {
+                budget_per_second: BUDGET,
+                burst: BUDGET,
+                max_concurrency: 1_000_000,
+            };
+        },
+    ));
+    let args = h.connection_args();
+    let started = Instant::now();
+    let children: Vec<_> = (0..processes)
+        .map(|i| {
+            let state = if shared {
+                h.path("state")
+            } else {
+                h.path(&format!("state-{i}"))
+            };
+            let child = Command::new(exorun)
+                .args(["run", &h.plugin, "--quiet", "--out"])
+                .arg(h.path(&format!("out-{i}.csv")))
+                .args(&args)
+                .env("XDG_STATE_HOME", state)
+                .env("XDG_DATA_HOME", h.path("data"))
+                .env("EXORUN_CACHE_DIR", &compile_cache().dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start exorun");
+            let start = Instant::now();
+            // Each child is waited for on its own thread, so that its own
+            // end is what is timed.
+            std::thread::spawn(move || {
+                let output = child.wait_with_output().expect("wait for exorun");
+                (start.elapsed(), output)
+            })
+        })
+        .collect();
+    let mut outcome = Outcome {
+        ok: 0,
+        failed: 0,
+        wall: Duration::ZERO,
+        calls: 0,
+        throttled: 0,
+        rates: Vec::new(),
+    };
+    let per_process = (MAILBOXES + 3) as f64;
+    for child in children {
+        let (took, output) = child.join().expect("waiting thread");
+        if output.status.success() {
+            outcome.ok += 1;
+        } else {
+            outcome.failed += 1;
+            eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        }
+        outcome.rates.push(per_process / took.as_secs_f64());
+    }
+    outcome.wall = started.elapsed();
+    outcome.throttled = h.sim.throttled_requests();
+    outcome.calls = h.sim.invoke_requests() - outcome.throttled;
+    runtime.block_on(h.sim.shutdown());
+    outcome
+}
+
+fn main() {
+    let exorun = release_exorun();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rounds: usize = std::env::var("EXORUN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    // One warm-up run fills the compile cache.
+    let _ = experiment(&runtime, &exorun, 1, true);
+    println!(
+        "{MAILBOXES} mailboxes, budget {BUDGET} calls/s (bucket of {BUDGET}); forwarding-audit makes {} calls a run",
+        MAILBOXES + 3
+    );
+    for (processes, shared) in [(3, true), (10, true), (3, false)] {
+        for _ in 0..rounds {
+            let o = experiment(&runtime, &exorun, processes, shared);
+            let ideal = o.calls as f64 / BUDGET;
+            let mean = o.rates.iter().sum::<f64>() / o.rates.len() as f64;
+            let spread = o
+                .rates
+                .iter()
+                .map(|r| (r / mean - 1.0).abs())
+                .fold(0.0, f64::max);
+            println!(
+                "{processes:>2} processes, {}: {} ok, {} failed; wall {:.2} s = {:.3} × calls/budget ({} calls, ideal {:.2} s); shares within ±{:.1} % of equal; {:.1} throttled per 1,000 calls ({} 429s)",
+                if shared {
+                    "shared state     "
+                } else {
+                    "a state each     "
+                },
+                o.ok,
+                o.failed,
+                o.wall.as_secs_f64(),
+                o.wall.as_secs_f64() / ideal,
+                o.calls,
+                ideal,
+                spread * 100.0,
+                o.throttled as f64 * 1000.0 / o.calls as f64,
+                o.throttled,
+            );
+        }
+    }
+}
