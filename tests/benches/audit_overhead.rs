@@ -278,16 +278,9 @@ fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     // EXORUN_BENCH_ROUNDS=N for a quicker look (the writer thread's CPU
     // needs few rounds; the run-time comparison needs many).
-    let rounds = std::env::var("EXORUN_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(21);
+    let rounds = exorun_e2e::bench_rounds(21);
     let (calls, rounds) = if quick { (200, 1) } else { (10_000, rounds) };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = exorun_e2e::bench_runtime();
     runtime.block_on(async {
         let state = tempfile::tempdir().expect("state dir");
         let sim = exorun_sim::start(SimConfig {

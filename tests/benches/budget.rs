@@ -17,11 +17,7 @@ const MAILBOXES: usize = 5000;
 const BUDGET: f64 = 500.0;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = exorun_e2e::bench_runtime();
     runtime.block_on(async {
         let state = tempfile::tempdir().expect("state dir");
         let sim = exorun_sim::start(SimConfig {

@@ -14,11 +14,7 @@ use exorun_exchange::{AssertionProfile, Certificate, SecretString, make_assertio
 use exorun_sim::{SimConfig, TenantSource};
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = exorun_e2e::bench_runtime();
     let state = tempfile::tempdir().expect("state dir");
     let sim = runtime
         .block_on(exorun_sim::start(SimConfig {

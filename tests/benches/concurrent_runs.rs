@@ -23,11 +23,7 @@ fn status_kib(field: &str) -> u64 {
 
 fn main() {
     // `cargo bench` passes --bench; this benchmark has no options.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = exorun_e2e::bench_runtime();
     let sandbox = Sandbox::new(SandboxConfig {
         max_concurrent_runs: RUNS as u32,
         ..SandboxConfig::default()

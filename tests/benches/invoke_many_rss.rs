@@ -56,11 +56,7 @@ fn main() {
         return;
     }
     let exorun = release_exorun();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = exorun_e2e::bench_runtime();
     let harness = runtime.block_on(SimHarness::start("tests/plugins/attacker", 2000, 1));
     let connection = harness.connection_args();
     // The attacker with room for a batch of 4,000 calls ([limits]

@@ -67,15 +67,8 @@ fn main() {
     };
     let exorun = release_exorun();
     let script = repo_root().join("tests/benches/peer/forwarding_audit.py");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let rounds: usize = std::env::var("EXORUN_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+    let runtime = exorun_e2e::bench_runtime();
+    let rounds = exorun_e2e::bench_rounds(5);
     let scenarios = [
         Scenario {
             name: "unthrottled, 5,000 mailboxes",

@@ -11,11 +11,7 @@ use exorun_e2e::{FakeBackend, built_plugin};
 use exorun_sandbox::{Plugin, RunRequest, Sandbox, SandboxConfig};
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = exorun_e2e::bench_runtime();
     let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
     let plugin = Plugin::load(&sandbox, &built_plugin("tests/plugins/one-call")).expect("plugin");
     let backend = Arc::new(FakeBackend::new());

@@ -107,15 +107,8 @@ fn experiment(
 
 fn main() {
     let exorun = release_exorun();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let rounds: usize = std::env::var("EXORUN_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(1);
+    let runtime = exorun_e2e::bench_runtime();
+    let rounds = exorun_e2e::bench_rounds(1);
     // One warm-up run fills the compile cache.
     let _ = experiment(&runtime, &exorun, 1, true);
     println!(

@@ -87,11 +87,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = exorun_e2e::bench_runtime();
     let caches = tempfile::tempdir().expect("cache dir");
     let exorun = release_exorun();
     println!(

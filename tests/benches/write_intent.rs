@@ -48,11 +48,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let writes = if quick { 20 } else { 2000 };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = exorun_e2e::bench_runtime();
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");

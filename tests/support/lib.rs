@@ -241,3 +241,22 @@ pub fn connect_to_sim(info: &exorun_sim::SimInfo) -> exorun_exchange::Connection
     .connect()
     .expect("connect to the simulated tenant")
 }
+
+/// The runtime a benchmark drives its simulated tenant and runs on: two
+/// worker threads, as the machines the numbers come from have two cores.
+pub fn bench_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the benchmark's tokio runtime")
+}
+
+/// How many times a benchmark repeats its measurement:
+/// `EXORUN_BENCH_ROUNDS`, else `default`.
+pub fn bench_rounds(default: usize) -> usize {
+    std::env::var("EXORUN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}

@@ -197,15 +197,29 @@ async fn a_next_link_to_another_host_is_refused_and_never_called() {
     assert_eq!(server.invoke_requests().len(), 1);
 }
 
+/// A server that answers the first `times` InvokeCommands 429 with this
+/// `Retry-After`, then `then`.
+fn throttled_then(
+    times: usize,
+    retry_after: &'static str,
+    then: Reply,
+) -> impl Fn(&common::Recorded, usize) -> Reply + Send + Sync + 'static {
+    with_tokens(move |_, n| {
+        if n < times {
+            Reply::json(429, "").header("Retry-After", retry_after)
+        } else {
+            then.clone()
+        }
+    })
+}
+
 #[tokio::test]
 async fn a_429_waits_the_decimal_retry_after_then_succeeds() {
-    let server = TestServer::start(with_tokens(|_, n| {
-        if n == 0 {
-            Reply::json(429, "").header("Retry-After", "0.3")
-        } else {
-            Reply::json(200, envelope(&objects(0..1), None))
-        }
-    }))
+    let server = TestServer::start(throttled_then(
+        1,
+        "0.3",
+        Reply::json(200, envelope(&objects(0..1), None)),
+    ))
     .await;
     let client = common::connect(&server).client();
     let started = Instant::now();
@@ -219,13 +233,11 @@ async fn a_429_waits_the_decimal_retry_after_then_succeeds() {
 async fn throttling_is_waited_out_past_six_attempts() {
     // Ten 429s asking for 2 ms each: the module's six attempts would be
     // spent in milliseconds; a throttled call is bounded by time instead.
-    let server = TestServer::start(with_tokens(|_, n| {
-        if n < 10 {
-            Reply::json(429, "").header("Retry-After", "0.002")
-        } else {
-            Reply::json(200, envelope(&objects(0..1), None))
-        }
-    }))
+    let server = TestServer::start(throttled_then(
+        10,
+        "0.002",
+        Reply::json(200, envelope(&objects(0..1), None)),
+    ))
     .await;
     let client = common::connect(&server).client();
     let out = client.invoke(&Call::new("Get-Mailbox")).await.unwrap();
@@ -262,13 +274,11 @@ async fn persistent_throttling_ends_in_throttled_once_the_calls_allowance_is_spe
 
 #[tokio::test]
 async fn a_tiny_retry_after_is_waited_at_least_the_floor() {
-    let server = TestServer::start(with_tokens(|_, n| {
-        if n == 0 {
-            Reply::json(429, "").header("Retry-After", "0.001")
-        } else {
-            Reply::json(200, envelope(&objects(0..1), None))
-        }
-    }))
+    let server = TestServer::start(throttled_then(
+        1,
+        "0.001",
+        Reply::json(200, envelope(&objects(0..1), None)),
+    ))
     .await;
     let client = common::options(&server.url, &server.url)
         .retry_policy(RetryPolicy {
@@ -306,13 +316,11 @@ async fn a_wait_the_run_deadline_cannot_absorb_goes_to_the_plugin_at_once() {
 
 #[tokio::test]
 async fn a_wait_within_the_run_deadline_is_absorbed() {
-    let server = TestServer::start(with_tokens(|_, n| {
-        if n == 0 {
-            Reply::json(429, "").header("Retry-After", "0.3")
-        } else {
-            Reply::json(200, envelope(&objects(0..1), None))
-        }
-    }))
+    let server = TestServer::start(throttled_then(
+        1,
+        "0.3",
+        Reply::json(200, envelope(&objects(0..1), None)),
+    ))
     .await;
     let client = common::connect(&server).client();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -326,13 +334,11 @@ async fn a_wait_within_the_run_deadline_is_absorbed() {
 #[tokio::test]
 async fn a_throttled_write_is_retried_like_a_read() {
     // A 429 means the request was refused before it ran.
-    let server = TestServer::start(with_tokens(|_, n| {
-        if n < 3 {
-            Reply::json(429, "").header("Retry-After", "0.01")
-        } else {
-            Reply::json(200, envelope(&[], None))
-        }
-    }))
+    let server = TestServer::start(throttled_then(
+        3,
+        "0.01",
+        Reply::json(200, envelope(&[], None)),
+    ))
     .await;
     let client = common::connect(&server).client();
     let call = Call::new("Set-Mailbox").param("Identity", "jdoe@contoso.com");

@@ -50,6 +50,7 @@ impl Recorded {
     }
 }
 
+#[derive(Clone)]
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,

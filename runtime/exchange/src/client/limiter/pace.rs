@@ -299,6 +299,20 @@ impl PaceState {
     }
 }
 
+#[cfg(test)]
+impl PaceRules {
+    /// No safety margin, so that tests can compute slots exactly.
+    pub(crate) fn exact() -> PaceRules {
+        PaceRules {
+            safety: 1.0,
+            max_hold: Duration::from_secs(30),
+            decrease: 0.5,
+            recovery_per_second: 0.25,
+            min_share: 1.0 / 32.0,
+        }
+    }
+}
+
 /// Size of an encoded state.
 pub const RECORD_LEN: usize = 96;
 const MAGIC: &[u8; 8] = b"EXOPACE2";
@@ -308,13 +322,7 @@ mod tests {
     use super::*;
 
     fn rules() -> PaceRules {
-        PaceRules {
-            safety: 1.0,
-            max_hold: Duration::from_secs(30),
-            decrease: 0.5,
-            recovery_per_second: 0.25,
-            min_share: 1.0 / 32.0,
-        }
+        PaceRules::exact()
     }
 
     const MS: u64 = 1_000_000;

@@ -163,13 +163,7 @@ mod tests {
     use super::*;
 
     fn rules() -> PaceRules {
-        PaceRules {
-            safety: 1.0,
-            max_hold: Duration::from_secs(30),
-            decrease: 0.5,
-            recovery_per_second: 0.25,
-            min_share: 1.0 / 32.0,
-        }
+        PaceRules::exact()
     }
 
     #[test]
