@@ -1,6 +1,7 @@
 //! Benchmarks: cached token lookup, single-flight under 1,000 concurrent
-//! callers, and the client's per-call overhead against a bare reqwest POST
-//! to the same local server.
+//! callers, the client's per-call overhead against a bare reqwest POST
+//! to the same local server, and the tenant limiter's own cost per send
+//! with its pacing state in the process or in the shared file the CLI uses.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -159,5 +160,46 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(exchange, benches);
+/// One send through the limiter: take a slot, report a 200 with the rate
+/// headers of a budget with plenty left (the common, unpaced case).
+fn limiter(c: &mut Criterion) {
+    use exorun_exchange::LimiterConfig;
+    use exorun_exchange::client::limiter::{InProcess, PaceStore, SharedFile, TenantLimiter};
+    use reqwest::header::{HeaderMap, HeaderValue};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("Rate-Limit-Limit", HeaderValue::from_static("30000"));
+    headers.insert("Rate-Limit-Remaining", HeaderValue::from_static("29000"));
+    headers.insert(
+        "Rate-Limit-Reset",
+        HeaderValue::from_static("2099-01-01T00:00:00.000Z"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = LimiterConfig::default();
+    let stores: [(&str, Box<dyn PaceStore>); 2] = [
+        ("in_process", Box::new(InProcess::default())),
+        (
+            "shared_file",
+            Box::new(SharedFile::open(dir.path(), "bench", config.pace_rules()).unwrap()),
+        ),
+    ];
+    let mut group = c.benchmark_group("limiter_send");
+    for (name, store) in stores {
+        let limiter = TenantLimiter::with_store(config, store);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let mut permit = limiter.acquire().await;
+                    permit.observe(200, None, &headers);
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(exchange, benches, limiter);
 criterion_main!(exchange);

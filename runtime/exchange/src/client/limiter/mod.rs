@@ -69,7 +69,9 @@ impl Default for LimiterConfig {
 }
 
 impl LimiterConfig {
-    fn rules(&self) -> PaceRules {
+    /// The pacing rules this configuration sets (what a [`SharedFile`]
+    /// needs to repair a state it reads).
+    pub fn pace_rules(&self) -> PaceRules {
         PaceRules {
             safety: self.safety,
             max_hold: self.max_hold,
@@ -173,7 +175,7 @@ impl TenantLimiter {
             ..config
         };
         Arc::new(TenantLimiter {
-            rules: config.rules(),
+            rules: config.pace_rules(),
             config,
             semaphore: Arc::new(Semaphore::new(cap)),
             local: Mutex::new(Concurrency {
@@ -209,7 +211,7 @@ impl TenantLimiter {
         REGISTRY.get_or_make(key, || {
             let store: Box<dyn PaceStore> = match sharing {
                 PaceSharing::Process => Box::new(InProcess::default()),
-                PaceSharing::Folder(dir) => match SharedFile::open(dir, &name, config.rules()) {
+                PaceSharing::Folder(dir) => match SharedFile::open(dir, &name, config.pace_rules()) {
                     Ok(file) => Box::new(file),
                     Err(e) => {
                         tracing::warn!(
@@ -432,7 +434,8 @@ mod tests {
         let sharing = PaceSharing::Folder(dir.path().to_path_buf());
         let open = || {
             let store =
-                SharedFile::open(dir.path(), "tenant", LimiterConfig::default().rules()).unwrap();
+                SharedFile::open(dir.path(), "tenant", LimiterConfig::default().pace_rules())
+                    .unwrap();
             TenantLimiter::with_store(LimiterConfig::default(), Box::new(store))
         };
         let (a, b) = (open(), open());
