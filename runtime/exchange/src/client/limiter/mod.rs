@@ -99,7 +99,6 @@ struct Concurrency {
     cap: usize,
     /// Permits to forget as they come back, after the cap was lowered.
     debt: usize,
-    in_flight: usize,
     successes: usize,
     last_decrease: Option<std::time::Instant>,
     /// 429 answers this process saw.
@@ -120,7 +119,6 @@ impl fmt::Debug for TenantLimiter {
         let s = self.local.lock();
         f.debug_struct("TenantLimiter")
             .field("cap", &s.cap)
-            .field("in_flight", &s.in_flight)
             .field("throttled", &s.throttled)
             .finish_non_exhaustive()
     }
@@ -150,7 +148,6 @@ impl Drop for LimiterPermit {
             self.limiter.pace.update(&mut |p, _| p.settled());
         }
         let mut s = self.limiter.local.lock();
-        s.in_flight = s.in_flight.saturating_sub(1);
         if s.debt > 0
             && let Some(p) = self.permit.take()
         {
@@ -181,7 +178,6 @@ impl TenantLimiter {
             local: Mutex::new(Concurrency {
                 cap,
                 debt: 0,
-                in_flight: 0,
                 successes: 0,
                 last_decrease: None,
                 throttled: 0,
@@ -232,7 +228,6 @@ impl TenantLimiter {
         // The semaphore is never closed; if it were, go on unlimited rather
         // than fail a call.
         let permit = Arc::clone(&self.semaphore).acquire_owned().await.ok();
-        self.local.lock().in_flight += 1;
         let permit = LimiterPermit {
             limiter: Arc::clone(self),
             permit,
