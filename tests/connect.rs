@@ -248,7 +248,8 @@ fn cert_show_prints_thumbprints_of_a_cer() {
         out.stdout
     );
     assert!(
-        out.stderr.contains("expires within 30 days"),
+        out.stderr
+            .contains("expires within 30 days; roll it over with `exorun cert rotate`"),
         "{}",
         out.stderr
     );

@@ -228,6 +228,21 @@ pub struct PackageEvent {
     pub message: Option<String>,
 }
 
+/// A step of the app credential's life: a key made, registered, proved,
+/// switched to, removed, or a step that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialEvent {
+    /// `rotate-start`, `key-created`, `key-added`, `sign-in-verified`,
+    /// `profile-switched`, `key-removed`, `rotate-failed`.
+    pub action: String,
+    /// The SHA-1 thumbprint of the certificate the step acted on.
+    pub certificate: Option<String>,
+    /// The key credential's id in the app registration.
+    pub key_id: Option<String>,
+    /// What happened, capped; never a secret.
+    pub message: Option<String>,
+}
+
 /// One thing that happened in a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -238,6 +253,8 @@ pub enum Event {
     RunEnd(RunEndEvent),
     /// Not a run: `run` names the event and the plugin, with no tenant.
     Package(PackageEvent),
+    /// Not a run: `run` names the rotation, the tenant and the app.
+    Credential(CredentialEvent),
 }
 
 /// What to append: a run and one of its events.
@@ -301,6 +318,8 @@ pub(crate) fn to_record_ref<'a>(
         digest: None,
         signer: None,
         permissions: None,
+        certificate: None,
+        key_id: None,
         prev,
         hash: "",
     };
@@ -359,6 +378,16 @@ pub(crate) fn to_record_ref<'a>(
             record.signer = package.signer.as_deref();
             record.permissions = package.permissions.as_deref();
             record.message = package
+                .message
+                .as_deref()
+                .map(|m| Cow::Owned(clean_message(m, &[])));
+        }
+        Event::Credential(credential) => {
+            record.kind = Kind::Credential;
+            record.action = Some(&credential.action);
+            record.certificate = credential.certificate.as_deref();
+            record.key_id = credential.key_id.as_deref();
+            record.message = credential
                 .message
                 .as_deref()
                 .map(|m| Cow::Owned(clean_message(m, &[])));

@@ -70,7 +70,8 @@ mod verify;
 
 pub use chain::ZERO_HASH;
 pub use entry::{
-    CallEvent, CallOutcome, Decision, Entry, Event, PackageEvent, RunEndEvent, RunInfo,
+    CallEvent, CallOutcome, CredentialEvent, Decision, Entry, Event, PackageEvent, RunEndEvent,
+    RunInfo,
 };
 pub use error::AuditError;
 pub use head::{Anchor, head_path};

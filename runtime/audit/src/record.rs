@@ -25,6 +25,9 @@ pub enum Kind {
     /// refused (`exorun install`, `exorun upgrade`); its `runId` is the
     /// event's own id, and it has no tenant.
     Package,
+    /// A step of the app credential's life (`exorun cert rotate`): every
+    /// step of one rotation shares its `runId`.
+    Credential,
 }
 
 /// Which plugin build ran: the manifest's name and version and the SHA-256
@@ -202,6 +205,14 @@ pub struct Record {
     #[serde(default)]
     pub permissions: Option<String>,
 
+    // Credential events.
+    /// The SHA-1 thumbprint of the certificate a step acted on.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// The key credential's id in the app registration.
+    #[serde(default)]
+    pub key_id: Option<String>,
+
     /// Hex SHA-256 of the previous line's bytes, 64 zeros for the first.
     pub prev: String,
     /// Hex SHA-256 of this record's canonical bytes; empty only while the
@@ -275,6 +286,10 @@ pub(crate) struct RecordRef<'a> {
     pub signer: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<&'a str>,
     pub prev: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     pub hash: &'a str,
@@ -320,6 +335,8 @@ impl<'a> From<&'a Record> for RecordRef<'a> {
             digest: r.digest.as_deref(),
             signer: r.signer.as_deref(),
             permissions: r.permissions.as_deref(),
+            certificate: r.certificate.as_deref(),
+            key_id: r.key_id.as_deref(),
             prev: &r.prev,
             hash: &r.hash,
         }
@@ -362,6 +379,8 @@ impl RecordRef<'_> {
             digest: own(self.digest),
             signer: own(self.signer),
             permissions: own(self.permissions),
+            certificate: own(self.certificate),
+            key_id: own(self.key_id),
             prev: self.prev.to_owned(),
             hash: self.hash.to_owned(),
         }

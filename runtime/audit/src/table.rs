@@ -72,6 +72,11 @@ fn row(record: &Record) -> [String; 8] {
                 .map(|d| d.chars().take(19).collect())
                 .unwrap_or_default(),
         ),
+        Kind::Credential => (
+            format!("(cert {})", record.action.as_deref().unwrap_or("?")),
+            record.certificate.clone().unwrap_or_default(),
+            record.key_id.clone().unwrap_or_default(),
+        ),
         Kind::Intent => (
             record.cmdlet.clone().unwrap_or_default(),
             "allowed".to_owned(),

@@ -7,6 +7,7 @@ mod commands;
 mod installed;
 mod profiles;
 mod progress;
+mod rotation;
 mod sharing;
 mod tenant;
 

@@ -14,7 +14,7 @@
 //! at a file readable only by the user.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -70,8 +70,12 @@ pub fn default_certificate_store() -> PathBuf {
 
 /// Reads one profile by name.
 pub fn load(name: &str) -> anyhow::Result<ProfileFields> {
-    let path = config_file();
-    let text = std::fs::read_to_string(&path).with_context(|| {
+    load_from(&config_file(), name)
+}
+
+/// Reads one profile by name from the config file at `path`.
+fn load_from(path: &Path, name: &str) -> anyhow::Result<ProfileFields> {
+    let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "profile '{name}' needs the config file {}, which cannot be read",
             path.display()
@@ -110,4 +114,95 @@ pub struct ProfileFields {
     pub authority: Option<String>,
     pub exchange_url: Option<String>,
     pub ca_file: Option<PathBuf>,
+    pub managed_identity: Option<bool>,
+    pub managed_identity_account_id: Option<String>,
+    /// A file holding an access token obtained elsewhere.
+    pub access_token_file: Option<PathBuf>,
+    pub delegated_organization: Option<String>,
+    pub graph_url: Option<String>,
+}
+
+/// What a profile's certificate becomes after a rotation.
+pub enum CertificateSwitch<'a> {
+    Thumbprint(&'a str),
+    File(&'a Path),
+}
+
+/// Points profile `name` at a new certificate, keeping everything else in
+/// the file (comments and order included), and replaces the file
+/// atomically: a crash leaves the old file or the new one, never half.
+pub fn switch_certificate(name: &str, to: CertificateSwitch<'_>) -> anyhow::Result<PathBuf> {
+    let path = config_file();
+    switch_certificate_in(&path, name, to)?;
+    Ok(path)
+}
+
+fn switch_certificate_in(path: &Path, name: &str, to: CertificateSwitch<'_>) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let Some(profile) = doc
+        .get_mut("profiles")
+        .and_then(|p| p.get_mut(name))
+        .and_then(|p| p.as_table_like_mut())
+    else {
+        bail!(
+            "there is no profile '{name}' in {} any more",
+            path.display()
+        );
+    };
+    match to {
+        CertificateSwitch::Thumbprint(thumbprint) => {
+            profile.insert("certificate-thumbprint", toml_edit::value(thumbprint));
+            profile.remove("certificate-file-path");
+        }
+        CertificateSwitch::File(file) => {
+            let Some(file) = file.to_str() else {
+                bail!("the new certificate's path {} is not UTF-8", file.display());
+            };
+            profile.insert("certificate-file-path", toml_edit::value(file));
+            profile.remove("certificate-thumbprint");
+        }
+    }
+    exorun_package::store::write_atomic(path, doc.to_string().as_bytes())
+        .with_context(|| format!("replacing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switching_a_profiles_certificate_keeps_the_rest_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "# mine\n[profiles.contoso]\norganization = \"contoso.onmicrosoft.com\" # home\ncertificate-thumbprint = \"AA\"\n\n[profiles.other]\norganization = \"x.onmicrosoft.com\"\n",
+        )
+        .unwrap();
+        switch_certificate_in(&file, "contoso", CertificateSwitch::Thumbprint("BB")).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            text,
+            "# mine\n[profiles.contoso]\norganization = \"contoso.onmicrosoft.com\" # home\ncertificate-thumbprint = \"BB\"\n\n[profiles.other]\norganization = \"x.onmicrosoft.com\"\n"
+        );
+        switch_certificate_in(
+            &file,
+            "contoso",
+            CertificateSwitch::File(Path::new("/c/new.pfx")),
+        )
+        .unwrap();
+        let profile = load_from(&file, "contoso").unwrap();
+        assert_eq!(
+            profile.certificate_file_path.as_deref(),
+            Some(Path::new("/c/new.pfx"))
+        );
+        assert_eq!(profile.certificate_thumbprint, None);
+        assert!(
+            switch_certificate_in(&file, "nobody", CertificateSwitch::Thumbprint("CC")).is_err()
+        );
+    }
 }

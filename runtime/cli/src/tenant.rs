@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use exorun_cmdlet::Backend;
 use exorun_exchange::{
     CertificateSource, ConnectOptions, Connection, ExchangeEnvironment, PaceSharing, RetryPolicy,
-    SecretString,
+    SecretString, SignInForm,
 };
 
 use crate::profiles;
@@ -42,6 +42,35 @@ pub struct TenantArgs {
     /// SHA-1 thumbprint of a certificate in the certificate store folder.
     #[arg(long, help_heading = "Connection")]
     certificate_thumbprint: Option<String>,
+    /// Sign in as the platform's managed identity (Azure App Service,
+    /// Functions, Automation: IDENTITY_ENDPOINT and IDENTITY_HEADER; a VM:
+    /// its metadata service). No app id or certificate.
+    #[arg(long, help_heading = "Connection")]
+    managed_identity: bool,
+    /// The client id of a user-assigned managed identity.
+    #[arg(long, value_name = "CLIENT-ID", help_heading = "Connection")]
+    managed_identity_account_id: Option<String>,
+    /// How long the managed identity endpoint may take to answer, in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 20,
+        help_heading = "Connection"
+    )]
+    managed_identity_timeout: u64,
+    /// Use the access token in this file (obtained elsewhere; checked for
+    /// audience, tenant and expiry, and never renewed). Never on the
+    /// command line, where it would land in the process list.
+    #[arg(long, value_name = "TOKEN-FILE", help_heading = "Connection")]
+    access_token: Option<PathBuf>,
+    /// The customer tenant to manage (partner form): tokens are asked of it
+    /// and cmdlets sent to it; --organization is the partner's own tenant.
+    #[arg(long, help_heading = "Connection")]
+    delegated_organization: Option<String>,
+    /// Override the Microsoft Graph base URL (for the simulator); used by
+    /// `exorun cert rotate`.
+    #[arg(long, value_name = "URL", help_heading = "Connection")]
+    graph_url: Option<String>,
     /// The certificate store folder searched by --certificate-thumbprint.
     #[arg(long, value_name = "DIR", help_heading = "Connection")]
     certificate_store: Option<PathBuf>,
@@ -81,6 +110,19 @@ impl TenantArgs {
             || self.app_id.is_some()
             || self.certificate_file_path.is_some()
             || self.certificate_thumbprint.is_some()
+            || self.managed_identity
+            || self.access_token.is_some()
+    }
+
+    /// True when the flags (or a profile) name a tenant, rather than
+    /// leaving the built-in simulated one.
+    pub fn names_a_connection(&self) -> bool {
+        self.any_connection_setting()
+    }
+
+    /// The profile these settings name, if any.
+    pub fn profile(&self) -> Option<&str> {
+        self.profile.as_deref()
     }
 }
 
@@ -92,6 +134,12 @@ pub struct Tenant {
     pub name: String,
     /// What to tell the operator before the run.
     pub notice: String,
+    /// The app that acts: the connection's app id, or for a managed
+    /// identity the client id its token names.
+    pub app_id: String,
+    /// Where the certificate came from (with its password), when the
+    /// connection signs in with one: what `exorun cert rotate` replaces.
+    pub certificate_source: Option<CertificateSource>,
     /// Keeps the in-process simulated tenant alive as long as the connection.
     pub _simulator: Option<exorun_sim::RunningSim>,
     /// The simulator's files (its CA and the app's key and PFX), deleted
@@ -104,7 +152,7 @@ impl Tenant {
     pub fn target(&self) -> exorun_runner::Target {
         exorun_runner::Target {
             name: self.name.clone(),
-            app_id: self.connection.app_id().to_owned(),
+            app_id: self.app_id.clone(),
             backend: self.backend.clone(),
         }
     }
@@ -114,10 +162,22 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
     if !args.any_connection_setting() {
         return connect_simulated(args).await;
     }
-    let profile = match &args.profile {
+    let mut profile = match &args.profile {
         Some(name) => profiles::load(name)?,
         None => profiles::ProfileFields::default(),
     };
+    // A sign-in form on the command line replaces the profile's.
+    if args.certificate_file_path.is_some()
+        || args.certificate_thumbprint.is_some()
+        || args.managed_identity
+        || args.access_token.is_some()
+    {
+        profile.certificate_file_path = None;
+        profile.certificate_thumbprint = None;
+        profile.managed_identity = None;
+        profile.managed_identity_account_id = None;
+        profile.access_token_file = None;
+    }
     let pick = |flag: &Option<String>, from_profile: &Option<String>| {
         flag.clone().or_else(|| from_profile.clone())
     };
@@ -126,6 +186,128 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
     };
     let organization = pick(&args.organization, &profile.organization)
         .context("missing --organization (the tenant's *.onmicrosoft.com domain), on the command line or in the profile")?;
+    let managed_identity = args.managed_identity || profile.managed_identity.unwrap_or(false);
+    let access_token = pick_path(&args.access_token, &profile.access_token_file);
+    let certificate_given = args.certificate_file_path.is_some()
+        || args.certificate_thumbprint.is_some()
+        || profile.certificate_file_path.is_some()
+        || profile.certificate_thumbprint.is_some();
+    let forms = [managed_identity, access_token.is_some(), certificate_given]
+        .iter()
+        .filter(|f| **f)
+        .count();
+    if forms > 1 {
+        bail!(
+            "give one way to sign in: a certificate (--certificate-file-path or --certificate-thumbprint), --managed-identity, or --access-token FILE"
+        );
+    }
+    let account_id = pick(
+        &args.managed_identity_account_id,
+        &profile.managed_identity_account_id,
+    );
+    if account_id.is_some() && !managed_identity {
+        bail!(
+            "--managed-identity-account-id names a user-assigned identity: it goes with --managed-identity"
+        );
+    }
+    let mut certificate_source = None;
+    let mut options = if managed_identity {
+        ConnectOptions::managed_identity(organization.clone(), account_id)
+            .identity_timeout(Duration::from_secs(args.managed_identity_timeout.max(1)))
+    } else if let Some(file) = &access_token {
+        ConnectOptions::access_token(organization.clone(), read_access_token(file)?)
+    } else {
+        let (app_id, source) = certificate_source_of(args, &profile)?;
+        certificate_source = Some(source.clone());
+        ConnectOptions::new(organization.clone(), app_id, source)
+    };
+    if let Some(delegated) = pick(
+        &args.delegated_organization,
+        &profile.delegated_organization,
+    ) {
+        options = options.delegated_organization(delegated);
+    }
+    if let Some(name) = pick(
+        &args.exchange_environment_name,
+        &profile.exchange_environment_name,
+    ) {
+        let environment: ExchangeEnvironment = name
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("--exchange-environment-name")?;
+        options = options.environment(environment);
+    }
+    if let Some(url) = pick(&args.authority, &profile.authority) {
+        options = options.authority_url(url);
+    }
+    if let Some(url) = pick(&args.exchange_url, &profile.exchange_url) {
+        options = options.exchange_url(url);
+    }
+    if let Some(url) = pick(&args.graph_url, &profile.graph_url) {
+        options = options.graph_url(url);
+    }
+    if let Some(ca) = pick_path(&args.ca_file, &profile.ca_file) {
+        options = options.extra_ca_pem(ca);
+    }
+    let connection = client_settings(options, args).connect()?;
+    let app_id = match connection.sign_in_form() {
+        // A system-assigned identity's client id is only in its token.
+        SignInForm::ManagedIdentity if connection.app_id().is_empty() => connection
+            .token_claims()
+            .await
+            .context("signing in as the managed identity")?
+            .appid
+            .unwrap_or_else(|| "managed-identity".to_owned()),
+        _ => connection.app_id().to_owned(),
+    };
+    let backend: Arc<dyn Backend> = Arc::new(connection.client());
+    let name = connection.target_tenant().to_owned();
+    let notice = match connection.delegated_organization() {
+        Some(customer) => format!("connecting to {customer} on behalf of {organization}"),
+        None => format!("connecting to {organization}"),
+    };
+    Ok(Tenant {
+        connection,
+        backend,
+        app_id,
+        name,
+        notice,
+        certificate_source,
+        _simulator: None,
+        _state_dir: None,
+    })
+}
+
+/// Reads a `--access-token` file, which must be readable by its owner only.
+fn read_access_token(file: &Path) -> anyhow::Result<SecretString> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(file)
+        .with_context(|| format!("reading the access token file {}", file.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "the access token file {} is readable by others (mode {mode:o}): a token is a password for the tenant; run chmod 600 {}",
+            file.display(),
+            file.display()
+        );
+    }
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the access token file {}", file.display()))?;
+    Ok(SecretString::new(text.trim().to_owned()))
+}
+
+/// The certificate forms: a file or a thumbprint in the store, with the
+/// app id they go with.
+fn certificate_source_of(
+    args: &TenantArgs,
+    profile: &profiles::ProfileFields,
+) -> anyhow::Result<(String, CertificateSource)> {
+    let pick = |flag: &Option<String>, from_profile: &Option<String>| {
+        flag.clone().or_else(|| from_profile.clone())
+    };
+    let pick_path = |flag: &Option<PathBuf>, from_profile: &Option<PathBuf>| {
+        flag.clone().or_else(|| from_profile.clone())
+    };
     let app_id = pick(&args.app_id, &profile.app_id)
         .context("missing --app-id (the app registration's client id), on the command line or in the profile")?;
     let password_file = pick_path(
@@ -170,36 +352,7 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
             }
         }
     };
-    let mut options = ConnectOptions::new(organization.clone(), app_id, certificate);
-    if let Some(name) = pick(
-        &args.exchange_environment_name,
-        &profile.exchange_environment_name,
-    ) {
-        let environment: ExchangeEnvironment = name
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .context("--exchange-environment-name")?;
-        options = options.environment(environment);
-    }
-    if let Some(url) = pick(&args.authority, &profile.authority) {
-        options = options.authority_url(url);
-    }
-    if let Some(url) = pick(&args.exchange_url, &profile.exchange_url) {
-        options = options.exchange_url(url);
-    }
-    if let Some(ca) = pick_path(&args.ca_file, &profile.ca_file) {
-        options = options.extra_ca_pem(ca);
-    }
-    let connection = client_settings(options, args).connect()?;
-    let backend: Arc<dyn Backend> = Arc::new(connection.client());
-    Ok(Tenant {
-        connection,
-        backend,
-        name: organization.clone(),
-        notice: format!("connecting to {organization}"),
-        _simulator: None,
-        _state_dir: None,
-    })
+    Ok((app_id, certificate))
 }
 
 async fn connect_simulated(args: &TenantArgs) -> anyhow::Result<Tenant> {
@@ -242,6 +395,8 @@ async fn connect_simulated(args: &TenantArgs) -> anyhow::Result<Tenant> {
     let backend: Arc<dyn Backend> = Arc::new(connection.client());
     Ok(Tenant {
         backend,
+        app_id: connection.app_id().to_owned(),
+        certificate_source: None,
         name: format!("{} (simulated)", info.initial_domain),
         notice: format!(
             "no connection settings given: running against the built-in SIMULATED tenant {} ({} mailboxes, seed {}) on {}; these results are not from a real tenant",

@@ -13,18 +13,23 @@ use std::time::Duration;
 use url::Url;
 use uuid::Uuid;
 
+use crate::auth::acquire::{TenantLookup, TokenAcquirer, check_given};
 use crate::auth::assertion::AssertionProfile;
 use crate::auth::certificate::{Certificate, CertificateError};
 use crate::auth::claims::{TokenClaims, decode_claims};
 use crate::auth::cloud::{
     Endpoints, ExchangeEnvironment, cloud_of_exchange, clouds_signing_in_at, login_base, trim_base,
 };
-use crate::auth::token::{AuthError, TokenAcquirer};
+use crate::auth::managed_identity::{
+    DEFAULT_IDENTITY_TIMEOUT, IdentityEndpoint, ManagedIdentityTokens,
+};
+use crate::auth::token::{AuthError, ClientCredentials};
 use crate::auth::token_cache::{TokenCache, TokenCacheKey};
 use crate::client::invoke::{ClientInner, DEFAULT_TIMEOUT, ExchangeClient, fixed_headers};
 use crate::client::limiter::{LimiterConfig, PaceSharing, TenantLimiter};
 use crate::client::paging::MAX_PAGE_SIZE;
 use crate::client::retry::RetryPolicy;
+use crate::graph::GraphClient;
 use crate::secret::SecretString;
 
 /// Where the app certificate comes from.
@@ -80,6 +85,28 @@ impl CertificateSource {
     }
 }
 
+/// How a connection signs in: the credential forms of
+/// `Connect-ExchangeOnline` that run unattended.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// `-CertificateFilePath`, `-CertificateThumbprint`, `-Certificate`.
+    Certificate(CertificateSource),
+    /// `-ManagedIdentity [-ManagedIdentityAccountId ID]`: tokens from the
+    /// platform's identity endpoint ([`IdentityEndpoint::from_env`] unless
+    /// set with [`ConnectOptions::identity_endpoint`]).
+    ManagedIdentity { account_id: Option<String> },
+    /// `-AccessToken`: a token obtained elsewhere, used until it expires.
+    AccessToken(SecretString),
+}
+
+/// Which form a connection signed in with, for what it shows the operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignInForm {
+    Certificate,
+    ManagedIdentity,
+    AccessToken,
+}
+
 /// Why a connection could not be set up.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
@@ -112,17 +139,31 @@ pub enum ConnectError {
     CaCertificate { path: PathBuf, message: String },
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    #[error("the access token cannot be used: {0}")]
+    AccessToken(String),
+    #[error("{0}")]
+    ManagedIdentity(String),
+    #[error("the delegated organization '{0}' is not a tenant domain or GUID")]
+    InvalidDelegatedOrganization(String),
+    #[error(
+        "this connection signs in with {0:?}; only a certificate can prove possession of the app's keys to Microsoft Graph"
+    )]
+    NoCertificate(SignInForm),
 }
 
 /// Everything `connect` needs, builder style.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
     organization: String,
+    delegated_organization: Option<String>,
     app_id: String,
-    certificate: CertificateSource,
+    credential: Credential,
     environment: ExchangeEnvironment,
     authority_url: Option<String>,
     exchange_url: Option<String>,
+    graph_url: Option<String>,
+    identity_endpoint: Option<IdentityEndpoint>,
+    identity_timeout: Duration,
     extra_ca_pem: Option<PathBuf>,
     assertion_profile: AssertionProfile,
     retry: RetryPolicy,
@@ -140,13 +181,43 @@ impl ConnectOptions {
         app_id: impl Into<String>,
         certificate: CertificateSource,
     ) -> Self {
+        Self::with_credential(organization, app_id, Credential::Certificate(certificate))
+    }
+
+    /// `-ManagedIdentity`: no app id or certificate; the identity's client
+    /// id (`account_id`) names a user-assigned identity.
+    pub fn managed_identity(organization: impl Into<String>, account_id: Option<String>) -> Self {
+        let account_id = account_id
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty());
+        Self::with_credential(
+            organization,
+            account_id.clone().unwrap_or_default(),
+            Credential::ManagedIdentity { account_id },
+        )
+    }
+
+    /// `-AccessToken`: the app id is read from the token.
+    pub fn access_token(organization: impl Into<String>, token: SecretString) -> Self {
+        Self::with_credential(organization, "", Credential::AccessToken(token))
+    }
+
+    pub fn with_credential(
+        organization: impl Into<String>,
+        app_id: impl Into<String>,
+        credential: Credential,
+    ) -> Self {
         ConnectOptions {
             organization: organization.into().trim().to_owned(),
+            delegated_organization: None,
             app_id: app_id.into().trim().to_owned(),
-            certificate,
+            credential,
             environment: ExchangeEnvironment::default(),
             authority_url: None,
             exchange_url: None,
+            graph_url: None,
+            identity_endpoint: None,
+            identity_timeout: DEFAULT_IDENTITY_TIMEOUT,
             extra_ca_pem: None,
             assertion_profile: AssertionProfile::default(),
             retry: RetryPolicy::default(),
@@ -176,6 +247,34 @@ impl ConnectOptions {
     /// Exchange base, before `/adminapi/beta/…`.
     pub fn exchange_url(mut self, url: impl Into<String>) -> Self {
         self.exchange_url = Some(url.into());
+        self
+    }
+
+    /// `-DelegatedOrganization`: the customer tenant a partner manages.
+    /// Tokens are asked of, and cmdlets sent to, that tenant; the
+    /// organization stays the partner's own, for the record.
+    pub fn delegated_organization(mut self, organization: impl Into<String>) -> Self {
+        self.delegated_organization = Some(organization.into().trim().to_owned());
+        self
+    }
+
+    /// Microsoft Graph base (for the simulator), used by certificate
+    /// rotation only.
+    pub fn graph_url(mut self, url: impl Into<String>) -> Self {
+        self.graph_url = Some(url.into());
+        self
+    }
+
+    /// Where a managed identity's tokens come from (default: the
+    /// environment, as on Azure).
+    pub fn identity_endpoint(mut self, endpoint: IdentityEndpoint) -> Self {
+        self.identity_endpoint = Some(endpoint);
+        self
+    }
+
+    /// How long one request to the identity endpoint may take.
+    pub fn identity_timeout(mut self, timeout: Duration) -> Self {
+        self.identity_timeout = timeout;
         self
     }
 
@@ -235,22 +334,35 @@ impl ConnectOptions {
         if let Some(x) = &self.exchange_url {
             e.exchange_base = trim_base(x);
         }
+        if let Some(g) = &self.graph_url {
+            e.graph_base = trim_base(g);
+        }
         e
+    }
+
+    /// The tenant tokens are asked of and cmdlets sent to.
+    fn target_tenant(&self) -> &str {
+        self.delegated_organization
+            .as_deref()
+            .unwrap_or(&self.organization)
     }
 
     /// Loads the certificate and builds the client. No network traffic.
     pub fn connect(self) -> Result<Connection, ConnectError> {
-        if self.app_id.is_empty() {
+        if self.app_id.is_empty() && matches!(self.credential, Credential::Certificate(_)) {
             return Err(ConnectError::MissingAppId);
         }
-        let tenant = &self.organization;
-        if tenant.is_empty()
-            || !tenant
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-        {
-            return Err(ConnectError::InvalidOrganization(tenant.clone()));
+        if !is_tenant_name(&self.organization) {
+            return Err(ConnectError::InvalidOrganization(self.organization.clone()));
         }
+        if let Some(delegated) = &self.delegated_organization
+            && !is_tenant_name(delegated)
+        {
+            return Err(ConnectError::InvalidDelegatedOrganization(
+                delegated.clone(),
+            ));
+        }
+        let tenant = &self.target_tenant().to_owned();
         let endpoints = self.endpoints();
         self.check_same_cloud(&endpoints)?;
         let token_url = endpoints.token_url(tenant);
@@ -276,28 +388,82 @@ impl ConnectOptions {
         base.set_path("/");
         base.set_query(None);
 
-        let certificate = self.certificate.load()?;
         let http = self.http_client()?;
-
+        let (certificate, app_id, key, acquirer) = match &self.credential {
+            Credential::Certificate(source) => {
+                let certificate = source.load()?;
+                let acquirer = TokenAcquirer::ClientCredentials(ClientCredentials {
+                    http: http.clone(),
+                    token_url: token_url.clone(),
+                    tenant: tenant.clone(),
+                    client_id: self.app_id.clone(),
+                    scope: endpoints.scope.clone(),
+                    certificate: Arc::clone(&certificate),
+                    profile: self.assertion_profile,
+                });
+                (
+                    Some(certificate),
+                    self.app_id.clone(),
+                    self.app_id.clone(),
+                    acquirer,
+                )
+            }
+            Credential::ManagedIdentity { account_id } => {
+                let endpoint = self
+                    .identity_endpoint
+                    .clone()
+                    .unwrap_or_else(IdentityEndpoint::from_env);
+                endpoint.check().map_err(ConnectError::ManagedIdentity)?;
+                // The identity endpoint is on this machine: no proxy.
+                let identity_http = reqwest::Client::builder()
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("exorun/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| ConnectError::Http(e.to_string()))?;
+                let acquirer = TokenAcquirer::ManagedIdentity(ManagedIdentityTokens {
+                    http: identity_http,
+                    endpoint,
+                    resource: endpoints.exchange_resource().to_owned(),
+                    client_id: account_id.clone(),
+                    timeout: self.identity_timeout,
+                });
+                let key = format!(
+                    "managed-identity:{}",
+                    account_id.as_deref().unwrap_or("system-assigned")
+                );
+                (None, self.app_id.clone(), key, acquirer)
+            }
+            Credential::AccessToken(text) => {
+                let given = check_given(text.expose(), endpoints.exchange_resource(), tenant)
+                    .map_err(ConnectError::AccessToken)?;
+                let app_id = given.app_id.clone();
+                // One cache per token: two tokens of one app never mix.
+                let key = format!(
+                    "access-token:{}",
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                        text.expose().as_bytes()
+                    ))
+                );
+                let acquirer = TokenAcquirer::Given {
+                    token: given,
+                    tenant: TenantLookup::for_domain(&http, &endpoints.authority, tenant),
+                };
+                (None, app_id, key, acquirer)
+            }
+        };
         let key = TokenCacheKey {
             authority: endpoints.authority.clone(),
             tenant: tenant.clone(),
-            client_id: self.app_id.clone(),
+            client_id: key,
             scope: endpoints.scope.clone(),
         };
-        let tokens = TokenCache::shared(key, || TokenAcquirer {
-            http: http.clone(),
-            token_url: token_url.clone(),
-            tenant: tenant.clone(),
-            client_id: self.app_id.clone(),
-            scope: endpoints.scope.clone(),
-            certificate: Arc::clone(&certificate),
-            profile: self.assertion_profile,
-        });
+        let form = self.sign_in_form();
+        let tokens = TokenCache::shared(key, || acquirer);
         let limiter = TenantLimiter::shared(
             &endpoints.exchange_base,
             tenant,
-            &self.app_id,
+            &app_id,
             self.limiter,
             &self.pace_sharing,
         );
@@ -325,8 +491,19 @@ impl ConnectOptions {
             certificate,
             endpoints,
             organization: self.organization,
-            app_id: self.app_id,
+            delegated_organization: self.delegated_organization,
+            app_id,
+            form,
+            assertion_profile: self.assertion_profile,
         })
+    }
+
+    fn sign_in_form(&self) -> SignInForm {
+        match self.credential {
+            Credential::Certificate(_) => SignInForm::Certificate,
+            Credential::ManagedIdentity { .. } => SignInForm::ManagedIdentity,
+            Credential::AccessToken(_) => SignInForm::AccessToken,
+        }
     }
 
     /// A token goes only to an Exchange endpoint of the cloud whose login
@@ -397,13 +574,24 @@ impl ConnectOptions {
     }
 }
 
+/// A tenant domain or GUID: what may stand in a URL path and a header.
+fn is_tenant_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
 /// A configured connection to one tenant.
 pub struct Connection {
     client: ExchangeClient,
-    certificate: Arc<Certificate>,
+    certificate: Option<Arc<Certificate>>,
     endpoints: Endpoints,
     organization: String,
+    delegated_organization: Option<String>,
     app_id: String,
+    form: SignInForm,
+    assertion_profile: AssertionProfile,
 }
 
 impl fmt::Debug for Connection {
@@ -423,8 +611,25 @@ impl Connection {
         self.client.clone()
     }
 
-    pub fn certificate(&self) -> &Certificate {
-        &self.certificate
+    /// The app certificate, when the connection signs in with one.
+    pub fn certificate(&self) -> Option<&Certificate> {
+        self.certificate.as_deref()
+    }
+
+    pub fn sign_in_form(&self) -> SignInForm {
+        self.form
+    }
+
+    /// The customer tenant of a partner connection.
+    pub fn delegated_organization(&self) -> Option<&str> {
+        self.delegated_organization.as_deref()
+    }
+
+    /// The tenant cmdlets are sent to: the delegated organization if any.
+    pub fn target_tenant(&self) -> &str {
+        self.delegated_organization
+            .as_deref()
+            .unwrap_or(&self.organization)
     }
 
     pub fn endpoints(&self) -> &Endpoints {
@@ -435,8 +640,66 @@ impl Connection {
         &self.organization
     }
 
+    /// The app id; for a system-assigned managed identity it is known only
+    /// from its first token (see [`Self::token_claims`]).
     pub fn app_id(&self) -> &str {
         &self.app_id
+    }
+
+    /// Signs in to Exchange with `certificate` instead of the connection's
+    /// own, bypassing every cache: proves that a new key works before a
+    /// profile is switched to it.
+    pub async fn sign_in_with(
+        &self,
+        certificate: Arc<Certificate>,
+    ) -> Result<TokenClaims, AuthError> {
+        let client = self.client.inner.http.clone();
+        let credentials = ClientCredentials {
+            http: client,
+            token_url: self.endpoints.token_url(self.target_tenant()),
+            tenant: self.target_tenant().to_owned(),
+            client_id: self.app_id.clone(),
+            scope: self.endpoints.scope.clone(),
+            certificate,
+            profile: self.assertion_profile,
+        };
+        let token = credentials.acquire().await?;
+        Ok(decode_claims(&token).unwrap_or_default())
+    }
+
+    /// A Microsoft Graph client for this connection's app in its home
+    /// tenant, signed in with `certificate` (the connection's own, or the
+    /// one a rotation just registered), for key rotation. Not cached: a
+    /// rotation asks Graph a handful of times.
+    pub fn graph(&self, certificate: Arc<Certificate>) -> Result<GraphClient, ConnectError> {
+        if self.certificate.is_none() {
+            return Err(ConnectError::NoCertificate(self.form));
+        }
+        let http = self.client.inner.http.clone();
+        let tenant = &self.organization;
+        let credentials = ClientCredentials {
+            http: http.clone(),
+            token_url: self.endpoints.token_url(tenant),
+            tenant: tenant.clone(),
+            client_id: self.app_id.clone(),
+            scope: self.endpoints.graph_scope.clone(),
+            certificate,
+            profile: self.assertion_profile,
+        };
+        let key = TokenCacheKey {
+            authority: self.endpoints.authority.clone(),
+            tenant: tenant.clone(),
+            client_id: self.app_id.clone(),
+            scope: self.endpoints.graph_scope.clone(),
+        };
+        Ok(GraphClient {
+            http,
+            base: self.endpoints.graph_base.clone(),
+            tokens: Arc::new(TokenCache::new(
+                key,
+                TokenAcquirer::ClientCredentials(credentials),
+            )),
+        })
     }
 
     /// Signs in (or uses the cached token) and returns what the token says

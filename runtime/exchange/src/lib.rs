@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod client;
 mod connection;
+pub mod graph;
 mod http_text;
 mod secret;
 mod shared;
@@ -25,6 +26,8 @@ pub use auth::assertion::{AssertionProfile, ClientAssertion, make_assertion};
 pub use auth::certificate::{Certificate, CertificateError, EXPIRY_WARNING_DAYS, parse_thumbprint};
 pub use auth::claims::{TokenClaims, decode_claims};
 pub use auth::cloud::{Endpoints, ExchangeEnvironment, UnknownEnvironment};
+pub use auth::given_token::GivenToken;
+pub use auth::managed_identity::IdentityEndpoint;
 pub use auth::self_signed::{
     SelfSignedCertificate, generate_self_signed, generate_self_signed_with_password,
 };
@@ -35,5 +38,7 @@ pub use auth::token_error::TokenError;
 pub use client::invoke::ExchangeClient;
 pub use client::limiter::{LimiterConfig, PaceSharing, TenantLimiter};
 pub use client::retry::RetryPolicy;
-pub use connection::{CertificateSource, ConnectError, ConnectOptions, Connection};
+pub use connection::{
+    CertificateSource, ConnectError, ConnectOptions, Connection, Credential, SignInForm,
+};
 pub use secret::{SecretBytes, SecretString};

@@ -119,7 +119,9 @@ async fn pem_with_ps256_and_store_lookup_both_sign_in() {
     };
     let conn: Connection = options(&s.sim, store).connect().unwrap();
     assert_eq!(
-        conn.certificate().thumbprint_sha1_hex(),
+        conn.certificate()
+            .expect("a certificate connection")
+            .thumbprint_sha1_hex(),
         s.sim.info.client_certificate_thumbprint
     );
     let out = conn
@@ -244,7 +246,9 @@ async fn an_unregistered_certificate_is_refused_with_the_upload_hint() {
     assert!(
         text.contains(&format!(
             "upload this certificate (thumbprint {})",
-            conn.certificate().thumbprint_sha1_hex()
+            conn.certificate()
+                .expect("a certificate connection")
+                .thumbprint_sha1_hex()
         )),
         "{text}"
     );

@@ -14,6 +14,8 @@ use exorun_exchange::{
 
 use crate::tenant;
 
+mod rotate;
+
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Create a self-signed RSA certificate for an app registration: a PFX
@@ -25,6 +27,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Show a certificate's subject, validity and thumbprints.
     Show(ShowArgs),
+    /// Roll the app's certificate over through Microsoft Graph without
+    /// downtime: new key, addKey, verify, switch the profile, removeKey
+    /// after an overlap (`--finish`) or at once (`--remove-old`).
+    Rotate(Box<rotate::RotateArgs>),
 }
 
 #[derive(clap::Args)]
@@ -79,6 +85,7 @@ pub fn main(command: Command) -> anyhow::Result<ExitCode> {
         Command::New(args) => new(args),
         Command::Import(args) => import(args),
         Command::Show(args) => show(args),
+        Command::Rotate(args) => rotate::main(*args),
     }
 }
 
@@ -130,7 +137,7 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Creates a file readable by its owner only (0600), refusing to overwrite.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_new(path, bytes, 0o600)
 }
 
@@ -254,12 +261,14 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         if summary.has_private_key { "yes" } else { "no" }
     );
     if summary.expired {
-        eprintln!("exorun: warning: this certificate has EXPIRED; create a new one and upload it");
+        eprintln!(
+            "exorun: warning: this certificate has EXPIRED; create a new one and upload it (Graph cannot rotate an expired certificate)"
+        );
         return Ok(ExitCode::from(1));
     }
     if summary.expires_soon {
         eprintln!(
-            "exorun: warning: this certificate expires within {EXPIRY_WARNING_DAYS} days; renew it and upload the new one"
+            "exorun: warning: this certificate expires within {EXPIRY_WARNING_DAYS} days; roll it over with `exorun cert rotate`"
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use exorun_cmdlet::Call;
+use exorun_exchange::SignInForm;
 use serde_json::json;
 
 use crate::tenant::{self, TenantArgs};
@@ -142,14 +143,21 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_default();
         (exp - now) / 60
     });
-    let cert_expires = format_unix(
-        certificate
-            .not_after()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default(),
-    );
-    let cert_soon = certificate.expires_within(exorun_exchange::EXPIRY_WARNING_DAYS);
+    let cert_expires = certificate.map(|c| {
+        format_unix(
+            c.not_after()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or_default(),
+        )
+    });
+    let cert_soon =
+        certificate.is_some_and(|c| c.expires_within(exorun_exchange::EXPIRY_WARNING_DAYS));
+    let sign_in = match tenant.connection.sign_in_form() {
+        SignInForm::Certificate => "certificate",
+        SignInForm::ManagedIdentity => "managed identity",
+        SignInForm::AccessToken => "access token (not renewed by exorun)",
+    };
     if args.json {
         println!(
             "{}",
@@ -160,12 +168,14 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
                 "roles": claims.roles,
                 "entraRoles": roles,
                 "tokenExpires": expires,
-                "certificate": {
-                    "subject": certificate.subject(),
-                    "thumbprint": certificate.thumbprint_sha1_hex(),
+                "signIn": sign_in,
+                "delegatedOrganization": tenant.connection.delegated_organization(),
+                "certificate": certificate.map(|c| json!({
+                    "subject": c.subject(),
+                    "thumbprint": c.thumbprint_sha1_hex(),
                     "expires": cert_expires,
                     "expiresSoon": cert_soon,
-                },
+                })),
                 "organizationConfig": probe.as_ref().ok(),
                 "problems": problems,
             })
@@ -189,20 +199,41 @@ async fn connect(args: Args) -> anyhow::Result<ExitCode> {
                 .map(|m| format!(" (in {m} min)"))
                 .unwrap_or_default()
         );
-        println!(
-            "Certificate   {} ({}), expires {cert_expires}{}",
-            certificate.subject(),
-            certificate.thumbprint_sha1_hex(),
-            if cert_soon {
-                "  WARNING: renew it soon"
-            } else {
-                ""
-            }
-        );
+        println!("Sign-in       {sign_in}");
+        if let Some(customer) = tenant.connection.delegated_organization() {
+            println!(
+                "Delegated     {customer} (on behalf of {})",
+                tenant.connection.organization()
+            );
+        }
+        if let (Some(c), Some(cert_expires)) = (certificate, &cert_expires) {
+            println!(
+                "Certificate   {} ({}), expires {cert_expires}{}",
+                c.subject(),
+                c.thumbprint_sha1_hex(),
+                if cert_soon {
+                    "  WARNING: expires soon; run `exorun cert rotate`"
+                } else {
+                    ""
+                }
+            );
+        }
         match &probe {
             Ok(name) => println!("Exchange      Get-OrganizationConfig ok ({name})"),
             Err(_) => println!("Exchange      not reachable (see below)"),
         }
+    }
+    if let Some(rotation) = crate::rotation::peek(tenant.connection.organization(), &tenant.app_id)
+    {
+        let profile = rotation
+            .profile
+            .as_ref()
+            .map(|p| format!(" --profile {p}"))
+            .unwrap_or_default();
+        eprintln!(
+            "exorun: a certificate rotation begun {} is not finished (new certificate {}); run `exorun cert rotate{profile}` to see where it stands and finish it",
+            rotation.started, rotation.new.thumbprint
+        );
     }
     if problems.is_empty() {
         Ok(ExitCode::SUCCESS)

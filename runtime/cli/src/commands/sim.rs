@@ -61,6 +61,11 @@ pub struct Args {
     /// (for example '{"error_503_rate":0.1}').
     #[arg(long, value_name = "JSON")]
     faults: Option<String>,
+    /// Also serve the managed identity endpoints (plain HTTP on a second
+    /// loopback port): the info line gives identity_endpoint,
+    /// identity_header and imds_base.
+    #[arg(long)]
+    managed_identity: bool,
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
@@ -130,6 +135,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         throttle,
         faults,
         seed: args.seed,
+        managed_identity: args.managed_identity,
         ..SimConfig::default()
     })
     .await

@@ -365,7 +365,7 @@ impl Unchecked {
                 thumbprint = %c.thumbprint_sha1_hex(),
                 subject = %c.subject,
                 not_after = %format_utc(c.not_after),
-                "the app certificate expires within {EXPIRY_WARNING_DAYS} days; create and upload a new one"
+                "the app certificate expires within {EXPIRY_WARNING_DAYS} days; roll it over with `exorun cert rotate`"
             );
         }
         Ok(c)

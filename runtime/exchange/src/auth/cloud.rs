@@ -56,6 +56,17 @@ impl ExchangeEnvironment {
         }
     }
 
+    /// Microsoft Graph of the cloud: where an app rolls its own keys
+    /// (`exorun cert rotate`). Its resource is also its base.
+    pub fn graph_base(self) -> &'static str {
+        match self {
+            ExchangeEnvironment::O365Default => "https://graph.microsoft.com",
+            ExchangeEnvironment::O365USGovGCCHigh => "https://graph.microsoft.us",
+            ExchangeEnvironment::O365USGovDoD => "https://dod-graph.microsoft.us",
+            ExchangeEnvironment::O365China => "https://microsoftgraph.chinacloudapi.cn",
+        }
+    }
+
     /// `{resource}/.default`, the single scope of a client-credentials grant.
     pub fn scope(self) -> String {
         format!("{}/.default", self.resource())
@@ -105,6 +116,12 @@ pub struct Endpoints {
     pub exchange_base: String,
     /// The token scope, `{resource}/.default`.
     pub scope: String,
+    /// Microsoft Graph base, no trailing slash (overridden for the
+    /// simulator, which serves Graph beside Entra and Exchange).
+    pub graph_base: String,
+    /// The Graph token scope: always the cloud's Graph resource, also when
+    /// the base is overridden (as Exchange's scope is).
+    pub graph_scope: String,
 }
 
 impl Endpoints {
@@ -113,7 +130,15 @@ impl Endpoints {
             authority: env.authority().to_owned(),
             exchange_base: env.exchange_base().to_owned(),
             scope: env.scope(),
+            graph_base: env.graph_base().to_owned(),
+            graph_scope: format!("{}/.default", env.graph_base()),
         }
+    }
+
+    /// Exchange's resource URI: the scope without `/.default`, what an
+    /// Exchange token's `aud` holds.
+    pub fn exchange_resource(&self) -> &str {
+        self.scope.strip_suffix("/.default").unwrap_or(&self.scope)
     }
 
     /// `{authority}/{tenant}/oauth2/v2.0/token`: also the assertion's `aud`.

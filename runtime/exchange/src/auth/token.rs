@@ -132,6 +132,12 @@ pub enum AuthError {
     },
     #[error(transparent)]
     Assertion(#[from] AssertionError),
+    /// The managed identity endpoint refused, or cannot be used.
+    #[error("managed identity sign-in through {url} failed: {message}")]
+    Identity { url: String, message: String },
+    /// A token given with `--access-token` cannot be used (any more).
+    #[error("{0}")]
+    AccessToken(String),
 }
 
 impl AuthError {
@@ -146,7 +152,9 @@ impl AuthError {
                     || e.error == "temporarily_unavailable"
                     || matches!(e.code, Some(90055 | 90024 | 50196))
             }
-            AuthError::Assertion(_) => false,
+            AuthError::Assertion(_) | AuthError::Identity { .. } | AuthError::AccessToken(_) => {
+                false
+            }
         }
     }
 }
@@ -189,7 +197,7 @@ pub(crate) fn parse_token_response(body: &[u8], now: Instant) -> Result<AccessTo
 }
 
 /// Everything needed to ask Entra for a token, for one app and scope.
-pub(crate) struct TokenAcquirer {
+pub(crate) struct ClientCredentials {
     pub http: reqwest::Client,
     pub token_url: String,
     pub tenant: String,
@@ -199,7 +207,7 @@ pub(crate) struct TokenAcquirer {
     pub profile: AssertionProfile,
 }
 
-impl TokenAcquirer {
+impl ClientCredentials {
     /// Signs a fresh assertion and exchanges it for a token.
     pub async fn acquire(&self) -> Result<AccessToken, AuthError> {
         let assertion = make_assertion(

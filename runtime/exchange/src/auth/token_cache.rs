@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::token::{AccessToken, AuthError, TokenAcquirer};
+use super::acquire::TokenAcquirer;
+use super::token::{AccessToken, AuthError};
 use crate::shared::Registry;
 
 /// Identifies a cache: the same app asking the same authority for the same

@@ -92,6 +92,8 @@ pub async fn get_stats(
             "token_requests": c.token_requests(),
             "invoke_requests": c.invoke_requests(),
             "throttled": c.throttled(),
+            "graph_requests": c.graph_requests(),
+            "identity_requests": c.identity_requests(),
         });
         json_response(StatusCode::OK, &body)
     })

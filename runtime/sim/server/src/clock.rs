@@ -30,6 +30,11 @@ pub fn entra_timestamp(unix: i64) -> String {
     utc(unix).strftime("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
+/// ISO 8601 to the second, `2026-12-02T17:00:00Z`: Graph's dates.
+pub fn iso8601(unix: i64) -> String {
+    utc(unix).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// .NET round-trip form with seven fractional digits, as in AADSTS700024:
 /// `2023-08-01T11:08:01.5274809Z`.
 pub fn dotnet_round_trip(unix: f64) -> String {

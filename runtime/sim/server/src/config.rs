@@ -117,6 +117,10 @@ pub struct SimConfig {
     /// whether the service requires it is unverified). On by default
     /// because the exorun client always sends it.
     pub require_anchor_mailbox: bool,
+    /// Serve the managed identity endpoints (App Service and IMDS forms,
+    /// plain HTTP on a loopback port of their own) with a system-assigned
+    /// identity holding Exchange Administrator.
+    pub managed_identity: bool,
 }
 
 impl Default for SimConfig {
@@ -138,6 +142,7 @@ impl Default for SimConfig {
             seed: 1,
             audience_policy: AudiencePolicy::default(),
             require_anchor_mailbox: true,
+            managed_identity: false,
         }
     }
 }

@@ -24,8 +24,10 @@ pub mod roles {
 
 /// The application role every InvokeCommand token must carry.
 pub const EXCHANGE_MANAGE_AS_APP: &str = "Exchange.ManageAsApp";
-/// The Graph application permission that lets an app manage its own
-/// credentials (addKey/removeKey), which certificate rotation needs.
+/// The Graph application permission every registration gets by default.
+/// With the app an owner of its own registration (as `AppRegistration::new`
+/// makes it) it lets the app read its `keyCredentials` before a rotation;
+/// `addKey`/`removeKey` on itself need no permission at all.
 pub const GRAPH_APPLICATION_READWRITE_OWNEDBY: &str = "Application.ReadWrite.OwnedBy";
 
 /// Whether an admin consented to the app's `Exchange.ManageAsApp` request.
@@ -37,9 +39,15 @@ pub enum Consent {
     NotGranted,
 }
 
-/// A certificate uploaded to an app registration.
+/// A certificate uploaded to an app registration: one of its key
+/// credentials.
 #[derive(Clone, Debug)]
 pub struct RegisteredCertificate {
+    /// The key credential's id, as Graph lists it.
+    pub key_id: String,
+    /// Graph's `displayName` of the key: the certificate's subject, or what
+    /// `addKey` named it.
+    pub display_name: String,
     pub thumbprints: Thumbprints,
     pub public_key: PKey<Public>,
     /// Validity window, Unix seconds.
@@ -54,7 +62,19 @@ impl RegisteredCertificate {
         let cert = certificates::parse_der_or_pem(bytes).map_err(bad)?;
         let der = cert.to_der().map_err(bad)?;
         let (not_before, not_after) = certificates::validity(&cert).map_err(bad)?;
+        let display_name = cert
+            .subject_name()
+            .entries()
+            .map(|e| {
+                let key = e.object().nid().short_name().unwrap_or("?");
+                let value = e.data().to_string().unwrap_or_default();
+                format!("{key}={value}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         Ok(RegisteredCertificate {
+            key_id: uuid::Uuid::new_v4().to_string(),
+            display_name,
             thumbprints: Thumbprints::of_der(&der).map_err(bad)?,
             public_key: certificates::public_key(&cert).map_err(bad)?,
             not_before,
@@ -63,10 +83,21 @@ impl RegisteredCertificate {
     }
 }
 
-/// One app registration and its service principal.
+/// Which kind of managed identity a service principal is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManagedIdentityKind {
+    SystemAssigned,
+    UserAssigned,
+}
+
+/// One app registration and its service principal (or a managed identity,
+/// which is a service principal without a registration's keys).
 #[derive(Clone, Debug)]
 pub struct AppRegistration {
     pub app_id: String,
+    /// The application object's id: what Graph's `/applications/{id}` and a
+    /// key proof's `iss` name. Not the app id.
+    pub object_id: String,
     pub display_name: String,
     /// Object ID of the service principal: the token's `oid` and `sub`.
     pub service_principal_id: String,
@@ -78,21 +109,53 @@ pub struct AppRegistration {
     /// Microsoft Graph application permissions granted to the app: the
     /// `roles` of its Graph tokens.
     pub graph_permissions: Vec<String>,
+    /// Service principal ids owning the registration. `new` makes the app
+    /// an owner of its own registration, the one-time set-up that lets
+    /// `Application.ReadWrite.OwnedBy` read it.
+    pub owners: Vec<String>,
+    /// Set for a managed identity: it gets tokens from the identity
+    /// endpoints, never from a client assertion.
+    pub managed_identity: Option<ManagedIdentityKind>,
 }
 
 impl AppRegistration {
     /// A fresh registration with new IDs, consented, with the given roles.
     pub fn new(display_name: &str, role_template_ids: &[&str]) -> Self {
+        let service_principal_id = uuid::Uuid::new_v4().to_string();
         AppRegistration {
             app_id: uuid::Uuid::new_v4().to_string(),
+            object_id: uuid::Uuid::new_v4().to_string(),
             display_name: display_name.to_owned(),
-            service_principal_id: uuid::Uuid::new_v4().to_string(),
+            owners: vec![service_principal_id.clone()],
+            service_principal_id,
+            managed_identity: None,
             certificates: Vec::new(),
             consent: Consent::Granted,
             disabled: false,
             role_template_ids: role_template_ids.iter().map(|s| (*s).to_owned()).collect(),
             graph_permissions: vec![GRAPH_APPLICATION_READWRITE_OWNEDBY.to_owned()],
         }
+    }
+
+    /// A managed identity with the given Entra roles, consented to
+    /// `Exchange.ManageAsApp`; it has no keys and no Graph permissions.
+    pub fn managed_identity(
+        display_name: &str,
+        kind: ManagedIdentityKind,
+        role_template_ids: &[&str],
+    ) -> Self {
+        let mut identity = AppRegistration::new(display_name, role_template_ids);
+        identity.graph_permissions.clear();
+        identity.owners.clear();
+        identity.managed_identity = Some(kind);
+        identity
+    }
+
+    /// The key credential with this id.
+    pub fn key(&self, key_id: &str) -> Option<&RegisteredCertificate> {
+        self.certificates
+            .iter()
+            .find(|c| c.key_id.eq_ignore_ascii_case(key_id))
     }
 
     /// Finds a certificate by its SHA-1 (`x5t`) or SHA-256 (`x5t#S256`) digest.
@@ -109,6 +172,10 @@ pub enum DirectoryError {
     UnknownApp(String),
     #[error("the certificate cannot be read: {0}")]
     BadCertificate(String),
+    #[error("a key credential with the same thumbprint already exists on the application")]
+    DuplicateKey,
+    #[error("no key credential {0} exists on the application")]
+    UnknownKey(String),
 }
 
 /// The tenant's Entra directory. Cheap to clone; changes are seen at once by
@@ -225,6 +292,79 @@ impl Directory {
         let thumbprints = registered.thumbprints.clone();
         self.update(app_id, |app| app.certificates.push(registered))?;
         Ok(thumbprints)
+    }
+
+    /// A copy of the registration whose application object id is `object_id`.
+    pub fn app_by_object_id(&self, object_id: &str) -> Option<AppRegistration> {
+        self.read(|apps| {
+            apps.values()
+                .find(|a| a.object_id.eq_ignore_ascii_case(object_id))
+                .cloned()
+        })
+    }
+
+    /// Adds a key credential (Graph `addKey`); a certificate already on the
+    /// app is refused.
+    pub fn add_key(
+        &self,
+        app_id: &str,
+        key: RegisteredCertificate,
+    ) -> Result<RegisteredCertificate, DirectoryError> {
+        self.write(|apps| {
+            let app = apps
+                .get_mut(&app_id.to_ascii_lowercase())
+                .ok_or_else(|| DirectoryError::UnknownApp(app_id.to_owned()))?;
+            if app
+                .certificates
+                .iter()
+                .any(|c| c.thumbprints.sha1 == key.thumbprints.sha1)
+            {
+                return Err(DirectoryError::DuplicateKey);
+            }
+            app.certificates.push(key.clone());
+            Ok(key)
+        })
+    }
+
+    /// Removes a key credential by id (Graph `removeKey`).
+    pub fn remove_key(&self, app_id: &str, key_id: &str) -> Result<(), DirectoryError> {
+        self.write(|apps| {
+            let app = apps
+                .get_mut(&app_id.to_ascii_lowercase())
+                .ok_or_else(|| DirectoryError::UnknownApp(app_id.to_owned()))?;
+            let before = app.certificates.len();
+            app.certificates
+                .retain(|c| !c.key_id.eq_ignore_ascii_case(key_id));
+            if app.certificates.len() == before {
+                return Err(DirectoryError::UnknownKey(key_id.to_owned()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Registers a user-assigned managed identity with these Entra roles;
+    /// the identity endpoints issue its tokens when asked for its client id.
+    pub fn add_user_assigned_identity(
+        &self,
+        display_name: &str,
+        role_template_ids: &[&str],
+    ) -> AppRegistration {
+        let identity = AppRegistration::managed_identity(
+            display_name,
+            ManagedIdentityKind::UserAssigned,
+            role_template_ids,
+        );
+        self.register_app(identity.clone());
+        identity
+    }
+
+    /// The system-assigned managed identity, if the tenant has one.
+    pub fn system_identity(&self) -> Option<AppRegistration> {
+        self.read(|apps| {
+            apps.values()
+                .find(|a| a.managed_identity == Some(ManagedIdentityKind::SystemAssigned))
+                .cloned()
+        })
     }
 
     /// Removes every certificate from an app.

@@ -41,6 +41,16 @@ pub struct FaultConfig {
     /// The token endpoints answer 503 `temporarily_unavailable` for this
     /// long after the faults are applied.
     pub token_outage_ms: u64,
+    /// Once this many Microsoft Graph requests have been served since the
+    /// faults were applied, every further one is answered 503
+    /// `serviceNotAvailable`: Graph going down in the middle of a
+    /// certificate rotation.
+    pub graph_outage_after: Option<u64>,
+    /// The managed identity endpoints answer 200 with a body that is not
+    /// JSON.
+    pub identity_garbage: bool,
+    /// The managed identity endpoints wait this long before answering.
+    pub identity_stall_ms: u64,
 }
 
 /// What the InvokeCommand handler must do before serving a request.
@@ -63,6 +73,8 @@ struct FaultState {
     storm_until: Option<Instant>,
     outage_until: Option<Instant>,
     reset_armed: bool,
+    /// Graph requests served since the config was applied.
+    graph_served: u64,
     latency_rng: ChaCha8Rng,
     error_rng: ChaCha8Rng,
 }
@@ -85,6 +97,7 @@ impl FaultHandle {
                 storm_until: None,
                 outage_until: None,
                 reset_armed: false,
+                graph_served: 0,
                 latency_rng: stream(LATENCY_STREAM),
                 error_rng: stream(ERROR_STREAM),
             })),
@@ -101,6 +114,7 @@ impl FaultHandle {
             s.storm_until = period(config.throttle_storm_ms);
             s.outage_until = period(config.token_outage_ms);
             s.reset_armed = config.reset_on_page.is_some();
+            s.graph_served = 0;
             s.config = config;
         });
     }
@@ -168,6 +182,31 @@ impl FaultHandle {
         })
     }
 
+    /// Counts one Graph request; true when it must meet the outage.
+    pub(crate) fn graph_request_fails(&self) -> bool {
+        self.with(|s| {
+            let failing = s
+                .config
+                .graph_outage_after
+                .is_some_and(|after| s.graph_served >= after);
+            if !failing {
+                s.graph_served += 1;
+            }
+            failing
+        })
+    }
+
+    /// What the identity endpoints must do first: stall this long, and
+    /// whether to answer garbage.
+    pub(crate) fn identity_faults(&self) -> (Duration, bool) {
+        self.with(|s| {
+            (
+                Duration::from_millis(s.config.identity_stall_ms),
+                s.config.identity_garbage,
+            )
+        })
+    }
+
     /// True (once) when the connection must be dropped on this page.
     pub fn take_reset(&self, page: u32) -> bool {
         self.with(|s| {
@@ -221,6 +260,21 @@ mod tests {
         assert!(!faults.take_reset(1));
         assert!(faults.take_reset(2));
         assert!(!faults.take_reset(2));
+    }
+
+    #[test]
+    fn graph_goes_down_after_the_given_number_of_requests() {
+        let faults = FaultHandle::new(
+            FaultConfig {
+                graph_outage_after: Some(2),
+                ..FaultConfig::default()
+            },
+            1,
+        );
+        let seen: Vec<bool> = (0..4).map(|_| faults.graph_request_fails()).collect();
+        assert_eq!(seen, [false, false, true, true]);
+        faults.clear();
+        assert!(!faults.graph_request_fails());
     }
 
     #[test]

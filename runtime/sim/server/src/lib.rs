@@ -1,7 +1,7 @@
 //! `exorun-sim`: a simulated Microsoft 365 tenant over HTTPS.
 //!
-//! One loopback HTTPS server speaks both halves of the real wire protocol
-//! (see `docs/protocol.md`):
+//! One loopback HTTPS server speaks the real wire protocols (see
+//! `docs/protocol.md`):
 //!
 //! - **Entra ID**: OpenID configuration, instance discovery, JWKS, and the
 //!   v1/v2 token endpoints with certificate client assertions, validated in
@@ -9,7 +9,13 @@
 //! - **Exchange Online**: `POST /adminapi/beta/{tenant}/InvokeCommand` with
 //!   bearer validation, the OData envelope, paging by skip token, per-app
 //!   throttling and fault injection, running cmdlets on an
-//!   [`exorun_sim_tenant::Tenant`].
+//!   [`exorun_sim_tenant::Tenant`];
+//! - **Microsoft Graph**, the part certificate rotation needs: an
+//!   application's `keyCredentials`, `addKey` and `removeKey` with a proof
+//!   of possession (`graph`).
+//!
+//! With [`SimConfig::managed_identity`] a second, plain-HTTP loopback
+//! listener serves the **managed identity** endpoints (`identity`).
 //!
 //! Real clients (msal, azure-identity, requests, exorun's own client) are
 //! pointed at it with the CA written to `state_dir/ca.pem`.
@@ -25,10 +31,24 @@
 //! | POST | `/{tenant}/oauth2/v2.0/token` | client credentials, `scope=…/.default` |
 //! | POST | `/{tenant}/oauth2/token` | v1, `resource=…` |
 //! | POST | `/adminapi/beta/{tenant}/InvokeCommand[?$skiptoken=…]` | cmdlets (`{tenant}`: GUID or `*.onmicrosoft.com`) |
+//! | GET | `/v1.0/applications/{object-id}`, `/v1.0/applications(appId='{app-id}')` | Microsoft Graph: the application and its `keyCredentials` |
+//! | POST | `…/addKey`, `…/removeKey` | Graph: roll the app's keys, with a proof of possession |
 //! | GET, POST | `/_sim/faults` | read or replace the [`FaultConfig`] (loopback peers, `Authorization: Bearer {control_key}`) |
-//! | GET | `/_sim/stats` | request counters: token requests, InvokeCommand requests, those answered 429 (same access rule) |
+//! | GET | `/_sim/stats` | request counters: token, InvokeCommand, answered 429, Graph, managed identity (same access rule) |
 //!
-//! Anything else is a 404 (405 for a known path) with a JSON body.
+//! Anything else is a 404 (405 for a known path) with a JSON body; another
+//! `/v1.0/…` segment is Graph's `400 BadRequest`.
+//!
+//! The Graph paths also take `applications(appId=%27{app-id}%27)`; the
+//! bearer token must be one of this tenant's for `https://graph.microsoft.com`.
+//!
+//! With [`SimConfig::managed_identity`], a second listener, plain HTTP on
+//! its own loopback port as on Azure (`SimInfo::imds_base`):
+//!
+//! | Method | Path | |
+//! |---|---|---|
+//! | GET | `/msi/token?resource=R&api-version=2019-08-01[&client_id=ID]` | App Service, Functions, Automation; header `X-IDENTITY-HEADER: {SimInfo::identity_header}` |
+//! | GET | `/metadata/identity/oauth2/token?api-version=2018-02-01&resource=R[&client_id=ID]` | VM instance metadata (IMDS); header `Metadata: true` |
 //!
 //! # Choices where the real behaviour is not known (docs/protocol.md)
 //!
@@ -74,10 +94,42 @@
 //! - Content types: InvokeCommand wants `application/json` (else 415); the
 //!   token endpoint reads only url-encoded forms (any other body reads as
 //!   empty, hence AADSTS900144).
+//! - Graph: an app rolls its own keys with no Graph permission (as
+//!   documented); reading an application needs `Application.Read.All`,
+//!   `Application.ReadWrite.All`, or `Application.ReadWrite.OwnedBy` as an
+//!   owner, and every registration starts as its own owner. Refusals of a
+//!   proof of possession are `400 Request_BadRequest` with a text naming
+//!   the failed check; a duplicate key, removing the proof's own key and an
+//!   unknown key id have invented texts; `customKeyIdentifier` is the
+//!   certificate's SHA-1 in upper-case hex.
+//! - Graph bearer refusals (`401 InvalidAuthenticationToken`): "Access
+//!   token is empty.", the invalid-audience and expired texts are Graph's;
+//!   one invented text covers a malformed token and a bad signature, another
+//!   a token of another tenant. `$select` ignores properties it does not
+//!   serve. A body that is not a JSON object is `400 BadRequest` with an
+//!   invented text; `addKey` with a `passwordCredential` is refused (400,
+//!   not simulated); an expired certificate cannot be added (a future one
+//!   can); an unknown `keyId` is `404 Request_ResourceNotFound`.
+//! - Graph outage (`FaultConfig::graph_outage_after`): `503
+//!   serviceNotAvailable` with `Retry-After: 1`.
+//! - Managed identity: App Service's error bodies
+//!   (`{"statusCode","message"}`) and its refusal of a wrong secret (401)
+//!   are invented, and only `api-version=2019-08-01` is served there; IMDS
+//!   takes any `api-version` date from 2018-02-01 on. IMDS's texts
+//!   ("Required metadata header not specified", "Identity not found",
+//!   "Required query variable 'resource' is missing") are the real ones,
+//!   and both forms use them. An unknown resource is `400 invalid_resource`
+//!   with AADSTS500011's text; a disabled identity `400
+//!   unauthorized_client` (AADSTS7000112). Tokens live a day. A managed
+//!   identity has no key credentials: a client assertion for it is refused
+//!   with AADSTS700027, and Graph has no application object for it (404).
+//! - [`RunningSim::mint_access_token`] for an audience the tenant does not
+//!   know issues a token without `roles`.
 
 #![forbid(unsafe_code)]
 
 mod admin;
+mod bearer_token;
 mod certificates;
 mod client_certificate;
 mod clock;
@@ -88,7 +140,9 @@ mod error;
 mod exchange;
 mod faults;
 mod files;
+mod graph;
 mod http_util;
+mod identity;
 mod server;
 mod signing_key;
 mod state;
@@ -108,7 +162,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{
     AssertionReuse, AudiencePolicy, SimConfig, TenantSource, ThrottleConfig, TokenLifetime,
 };
-pub use directory::{AppRegistration, Consent, Directory, DirectoryError};
+pub use directory::{AppRegistration, Consent, Directory, DirectoryError, ManagedIdentityKind};
 pub use error::SimError;
 pub use exorun_sim_tenant::Tenant;
 pub use faults::{FaultConfig, FaultHandle};
@@ -160,6 +214,23 @@ pub struct SimInfo {
     /// The key `/_sim/faults` wants as `Authorization: Bearer {key}`: the
     /// tenant's port is open to every local user, its fault switch is not.
     pub control_key: String,
+    /// Microsoft Graph base (`{graph_base}/v1.0/applications…`): the same
+    /// server.
+    pub graph_base: String,
+    /// The default app's application object id (a key proof's `iss`).
+    pub application_object_id: String,
+    /// With [`SimConfig::managed_identity`]: the App Service endpoint,
+    /// `http://127.0.0.1:P/msi/token` (what `IDENTITY_ENDPOINT` holds on
+    /// Azure). `None` otherwise, as for the three fields below.
+    pub identity_endpoint: Option<String>,
+    /// The secret `X-IDENTITY-HEADER` must carry (`IDENTITY_HEADER`), new
+    /// every start.
+    pub identity_header: Option<String>,
+    /// Where IMDS answers, `http://127.0.0.1:P` (what
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST` names).
+    pub imds_base: Option<String>,
+    /// The system-assigned identity's client id.
+    pub managed_identity_client_id: Option<String>,
 }
 
 /// A simulator serving in the background of the current Tokio runtime.
@@ -169,6 +240,7 @@ pub struct RunningSim {
     state: Arc<Shared>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    identity_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningSim {
@@ -198,10 +270,57 @@ impl RunningSim {
         self.state.counters.throttled()
     }
 
+    /// Microsoft Graph requests so far (any outcome).
+    pub fn graph_requests(&self) -> u64 {
+        self.state.counters.graph_requests()
+    }
+
+    /// Managed identity endpoint requests so far (any outcome).
+    pub fn identity_requests(&self) -> u64 {
+        self.state.counters.identity_requests()
+    }
+
+    /// A token signed by this tenant's key for the registered app (or
+    /// managed identity) `app_id`, with `aud` = `audience` and an `exp`
+    /// `expires_in_seconds` from now (negative: already expired), otherwise
+    /// the claims the token endpoint issues: tests of `--access-token` need
+    /// a valid token, an expired one and one for another audience without
+    /// driving a sign-in. `roles` follow the audience as at the token
+    /// endpoint (Exchange: `Exchange.ManageAsApp`; Graph: the app's Graph
+    /// permissions; an audience the tenant does not know: none); `iat` and
+    /// `nbf` are five minutes before now, or before `exp` when that is
+    /// earlier. Fails for an id no app or identity has.
+    pub fn mint_access_token(
+        &self,
+        audience: &str,
+        app_id: &str,
+        expires_in_seconds: i64,
+    ) -> Result<String, SimError> {
+        let app = self
+            .state
+            .directory
+            .app(app_id)
+            .ok_or_else(|| SimError::Internal(format!("no app {app_id} is registered")))?;
+        let now = clock::unix_now();
+        let expires = now.saturating_add(expires_in_seconds);
+        entra::access_token::sign_access_token(
+            &self.state,
+            audience,
+            entra::resource::Resource::named(audience),
+            &app,
+            now.min(expires).saturating_sub(300),
+            expires,
+        )
+        .map_err(SimError::Internal)
+    }
+
     /// Stops accepting, closes every connection and waits for the server.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.task.await;
+        if let Some(task) = self.identity_task {
+            let _ = task.await;
+        }
     }
 }
 
@@ -255,6 +374,8 @@ fn prepare(config: &SimConfig) -> Result<Prepared, SimError> {
         None => stable_id(&info.id, "app"),
     };
     app.service_principal_id = stable_id(&info.id, &format!("service-principal/{}", app.app_id));
+    app.object_id = stable_id(&info.id, &format!("application/{}", app.app_id));
+    app.owners = vec![app.service_principal_id.clone()];
     let client_der = client
         .certificate
         .to_der()
@@ -293,6 +414,17 @@ fn prepare(config: &SimConfig) -> Result<Prepared, SimError> {
         domains,
         app,
     );
+    if config.managed_identity {
+        let mut identity = AppRegistration::managed_identity(
+            "exorun simulator managed identity",
+            directory::ManagedIdentityKind::SystemAssigned,
+            &[directory::roles::EXCHANGE_ADMINISTRATOR],
+        );
+        identity.app_id = stable_id(&info.id, "managed-identity/system");
+        identity.service_principal_id = stable_id(&info.id, "managed-identity/system/sp");
+        identity.object_id = stable_id(&info.id, "managed-identity/system/object");
+        directory.register_app(identity);
+    }
     Ok(Prepared {
         tenant: Arc::new(tenant),
         tls,
@@ -364,9 +496,14 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
 
     let app = router(Arc::clone(&state), entra, exchange);
     let shutdown = CancellationToken::new();
+    let identity = if config.managed_identity {
+        Some(identity::start(Arc::clone(&state), shutdown.clone()).await?)
+    } else {
+        None
+    };
     let task = tokio::spawn(server::serve(
         listener,
-        Arc::new(prepared.tls.acceptor),
+        Some(Arc::new(prepared.tls.acceptor)),
         app,
         shutdown.clone(),
     ));
@@ -392,6 +529,20 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         client_certificate_thumbprint: prepared.client.thumbprints.sha1_hex(),
         client_certificate_thumbprint_sha256: prepared.client.thumbprints.sha256_hex(),
         control_key: state.control_key.clone(),
+        graph_base: base.clone(),
+        application_object_id: prepared
+            .directory
+            .app(prepared.directory.default_app_id())
+            .map(|a| a.object_id)
+            .unwrap_or_default(),
+        identity_endpoint: identity
+            .as_ref()
+            .map(|i| format!("http://127.0.0.1:{}/msi/token", i.port)),
+        identity_header: identity.as_ref().map(|i| i.secret.clone()),
+        imds_base: identity
+            .as_ref()
+            .map(|i| format!("http://127.0.0.1:{}", i.port)),
+        managed_identity_client_id: prepared.directory.system_identity().map(|a| a.app_id),
     };
     tracing::info!(port, tenant = %info.tenant_id, "simulator listening");
     Ok(RunningSim {
@@ -400,6 +551,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         state,
         shutdown,
         task,
+        identity_task: identity.map(|i| i.task),
     })
 }
 
@@ -410,10 +562,11 @@ fn router(shared: Arc<Shared>, entra: Arc<EntraState>, exchange: Arc<ExchangeSta
             get(admin::get_faults).post(admin::set_faults),
         )
         .route("/_sim/stats", get(admin::get_stats))
-        .with_state(shared);
+        .with_state(Arc::clone(&shared));
     Router::new()
         .merge(entra::routes(entra))
         .merge(exchange::routes(exchange))
+        .merge(graph::routes(Arc::clone(&shared)))
         .merge(admin)
         .fallback(http_util::not_found)
         .method_not_allowed_fallback(http_util::method_not_allowed)

@@ -1,7 +1,11 @@
-//! The HTTPS accept loop: TLS by OpenSSL, HTTP/1.1 by hyper, routing by
-//! axum. Written out (rather than `axum::serve`) so that each connection
-//! can be dropped on purpose (the connection-reset fault) and so that the
-//! peer address reaches the handlers.
+//! The accept loop: TLS by OpenSSL, HTTP/1.1 by hyper, routing by axum.
+//! Written out (rather than `axum::serve`) so that each connection can be
+//! dropped on purpose (the connection-reset fault), so that the peer
+//! address reaches the handlers, and so that shutdown closes every
+//! connection at once instead of waiting for requests in flight (a stalled
+//! managed identity answer must not hold up `RunningSim::shutdown`). The
+//! managed identity listener uses the same loop without TLS, as Azure's
+//! identity endpoints are plain HTTP.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -37,10 +41,11 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves until `shutdown` is cancelled; then stops accepting and closes
-/// every open connection.
+/// every open connection. With `acceptor` the connections are HTTPS, else
+/// plain HTTP.
 pub async fn serve(
     listener: TcpListener,
-    acceptor: Arc<SslAcceptor>,
+    acceptor: Option<Arc<SslAcceptor>>,
     app: Router,
     shutdown: CancellationToken,
 ) {
@@ -59,16 +64,19 @@ pub async fn serve(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = Arc::clone(&acceptor);
+        let acceptor = acceptor.clone();
         let app = app.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            serve_connection(tcp, peer, &acceptor, app, shutdown).await;
+            match acceptor {
+                Some(acceptor) => serve_tls(tcp, peer, &acceptor, app, shutdown).await,
+                None => serve_http(tcp, peer, app, shutdown).await,
+            }
         });
     }
 }
 
-async fn serve_connection(
+async fn serve_tls(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     acceptor: &SslAcceptor,
@@ -89,7 +97,14 @@ async fn serve_connection(
         }
         Err(_) => return,
     }
+    serve_http(stream, peer, app, shutdown).await;
+}
 
+/// HTTP/1.1 on an accepted (and, for HTTPS, handshaken) connection.
+async fn serve_http<I>(io: I, peer: SocketAddr, app: Router, shutdown: CancellationToken)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let control = ConnectionControl {
         peer,
         kill: CancellationToken::new(),
@@ -103,7 +118,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(io), service);
     tokio::select! {
         result = connection => {
             if let Err(error) = result {

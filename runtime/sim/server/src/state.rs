@@ -18,6 +18,8 @@ pub struct Counters {
     token: AtomicU64,
     invoke: AtomicU64,
     throttled: AtomicU64,
+    graph: AtomicU64,
+    identity: AtomicU64,
 }
 
 impl Counters {
@@ -29,6 +31,20 @@ impl Counters {
     }
     pub fn count_throttled(&self) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn count_graph_request(&self) {
+        self.graph.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn count_identity_request(&self) {
+        self.identity.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Microsoft Graph requests, any outcome.
+    pub fn graph_requests(&self) -> u64 {
+        self.graph.load(Ordering::Relaxed)
+    }
+    /// Managed identity endpoint requests, any outcome.
+    pub fn identity_requests(&self) -> u64 {
+        self.identity.load(Ordering::Relaxed)
     }
     pub fn token_requests(&self) -> u64 {
         self.token.load(Ordering::Relaxed)

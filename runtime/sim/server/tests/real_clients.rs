@@ -116,6 +116,25 @@ async fn the_strict_mode_refuses_msals_reused_assertion() {
     assert_eq!(sim.token_requests(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_identity_and_msal_get_managed_identity_tokens_on_app_service_and_from_imds() {
+    let sim = common::start_with(5, |c| c.managed_identity = true).await;
+    let user = sim.directory().add_user_assigned_identity(
+        "reports identity",
+        &[exorun_sim::directory::roles::EXCHANGE_ADMINISTRATOR],
+    );
+    let summary = run_script(&sim, &["managed-identity", &user.app_id]).await;
+    for client in ["azure_identity", "msal"] {
+        for platform in ["app_service", "imds"] {
+            for who in ["system", "user"] {
+                let key = format!("{client}_{platform}_{who}");
+                assert_eq!(summary[&key], true, "{key}: {summary}");
+            }
+        }
+    }
+    assert!(sim.identity_requests() >= 8, "{}", sim.identity_requests());
+}
+
 const NODE_SETUP: &str = "The Node.js clients are not installed. Install them from their lock file:\n  npm ci --prefix runtime/sim/server/tests/clients/node\n(the project's Makefile does this in `make setup`)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ use super::resource::Resource;
 use super::token::TokenEndpoint;
 use crate::config::TokenLifetime;
 use crate::directory::{AppRegistration, Consent, EXCHANGE_MANAGE_AS_APP};
+use crate::state::Shared;
 
 /// Entra backdates `iat` and `nbf` by five minutes, for clock skew.
 const BACKDATED_SECONDS: i64 = 300;
@@ -40,44 +41,15 @@ pub fn success_body(
 ) -> Result<Value, AadError> {
     let (issued, expires) = token_times(state.token_lifetime, now);
     let lifetime = expires - now;
-    let tenant_id = state.shared.directory.tenant_id();
-    let issuer = format!("https://sts.windows.net/{tenant_id}/");
-    let mut claims = json!({
-        "aud": resource.audience(),
-        "iss": issuer,
-        "iat": issued,
-        "nbf": issued,
-        "exp": expires,
-        "aio": opaque(42),
-        "app_displayname": app.display_name,
-        "appid": app.app_id,
-        "appidacr": "2",
-        "idp": issuer,
-        "oid": app.service_principal_id,
-        "rh": format!("0.{}.", opaque(40)),
-        "sid": uuid::Uuid::new_v4().to_string(),
-        "sub": app.service_principal_id,
-        "tid": tenant_id,
-        "uti": opaque(22),
-        "ver": "1.0",
-        "wids": app.role_template_ids,
-    });
-    // Choice (unverified): without admin consent Entra still issues a token
-    // for a client-credentials request, but with no `roles` claim; Exchange
-    // then refuses it with 401. This is the behaviour most often reported.
-    // Exchange's one application permission, or the app's Graph
-    // application permissions.
-    let roles: Vec<&str> = match resource {
-        Resource::Exchange => vec![EXCHANGE_MANAGE_AS_APP],
-        Resource::Graph => app.graph_permissions.iter().map(String::as_str).collect(),
-    };
-    if app.consent == Consent::Granted
-        && !roles.is_empty()
-        && let Some(map) = claims.as_object_mut()
-    {
-        map.insert("roles".into(), json!(roles));
-    }
-    let access_token = state.shared.signing_key.sign_jwt(&claims).map_err(|e| {
+    let access_token = sign_access_token(
+        &state.shared,
+        resource.audience(),
+        Some(resource),
+        app,
+        issued,
+        expires,
+    )
+    .map_err(|e| {
         tracing::error!(error = %e, "signing an access token failed");
         AadError::new(
             "temporarily_unavailable",
@@ -113,4 +85,64 @@ fn opaque(len: usize) -> String {
     let mut s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     s.truncate(len);
     s
+}
+
+/// An access token for `app` with the given `aud`, issued at `issued` and
+/// expiring at `expires`: the claims every Entra token of this simulator
+/// carries, signed with its key. The token endpoint, the managed identity
+/// endpoints and tests' minted tokens all come from here, so Exchange and
+/// Graph cannot tell them apart. `resource` picks the `roles`; `None` (an
+/// audience the tenant does not know, only for minted tokens) gives none.
+pub(crate) fn sign_access_token(
+    shared: &Shared,
+    audience: &str,
+    resource: Option<Resource>,
+    app: &AppRegistration,
+    issued: i64,
+    expires: i64,
+) -> Result<String, String> {
+    let tenant_id = shared.directory.tenant_id();
+    let issuer = format!("https://sts.windows.net/{tenant_id}/");
+    let mut claims = json!({
+        "aud": audience,
+        "iss": issuer,
+        "iat": issued,
+        "nbf": issued,
+        "exp": expires,
+        "aio": opaque(42),
+        "app_displayname": app.display_name,
+        "appid": app.app_id,
+        // 2: a certificate; 0 would be a secret, and a managed identity's
+        // tokens also carry 2.
+        "appidacr": "2",
+        "idp": issuer,
+        "oid": app.service_principal_id,
+        "rh": format!("0.{}.", opaque(40)),
+        "sid": uuid::Uuid::new_v4().to_string(),
+        "sub": app.service_principal_id,
+        "tid": tenant_id,
+        "uti": opaque(22),
+        "ver": "1.0",
+        "wids": app.role_template_ids,
+    });
+    // Choice (unverified): without admin consent Entra still issues a token
+    // for a client-credentials request, but with no `roles` claim; Exchange
+    // then refuses it with 401. This is the behaviour most often reported.
+    // Exchange's one application permission, or the app's Graph
+    // application permissions.
+    let roles: Vec<&str> = match resource {
+        Some(Resource::Exchange) => vec![EXCHANGE_MANAGE_AS_APP],
+        Some(Resource::Graph) => app.graph_permissions.iter().map(String::as_str).collect(),
+        None => Vec::new(),
+    };
+    if app.consent == Consent::Granted
+        && !roles.is_empty()
+        && let Some(map) = claims.as_object_mut()
+    {
+        map.insert("roles".into(), json!(roles));
+    }
+    shared
+        .signing_key
+        .sign_jwt(&claims)
+        .map_err(|e| e.to_string())
 }

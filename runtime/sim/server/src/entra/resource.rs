@@ -23,7 +23,7 @@ pub enum Resource {
 impl Resource {
     /// The resource named by its URI or first-party app id, any case,
     /// with or without a trailing slash.
-    fn named(name: &str) -> Option<Resource> {
+    pub(crate) fn named(name: &str) -> Option<Resource> {
         let r = name.trim_end_matches('/');
         if r.eq_ignore_ascii_case(EXCHANGE_RESOURCE) || r.eq_ignore_ascii_case(EXCHANGE_APP_ID) {
             Some(Resource::Exchange)

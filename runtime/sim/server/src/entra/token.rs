@@ -324,9 +324,13 @@ pub fn issue(state: &EntraState, request: &TokenRequest<'_>) -> Result<Value, Aa
             .unwrap_or_default(),
         KeyReference::None => String::new(),
     };
+    // A managed identity gets its tokens from the identity endpoints only:
+    // it holds no key credentials, so an assertion for it is refused as one
+    // for an app without a certificate, even if a test gave it one.
     let certificate = assertion
         .key
         .digest()
+        .filter(|_| app.managed_identity.is_none())
         .and_then(|d| app.certificate_by_digest(&d).cloned())
         .ok_or_else(|| {
             key_error(&format!(

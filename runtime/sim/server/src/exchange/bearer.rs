@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 
+use crate::bearer_token::{self, TokenFault, VerifiedToken, bearer_token};
 use crate::clock;
 use crate::directory::{Directory, EXCHANGE_MANAGE_AS_APP};
 use crate::entra::resource::{EXCHANGE_APP_ID, EXCHANGE_RESOURCE};
@@ -53,20 +54,9 @@ impl Rejection {
     }
 }
 
-/// The claims the checks need, cached per token so that the signature of a
-/// token is verified once, not on every request.
-#[derive(Clone, Debug)]
-struct VerifiedToken {
-    app_id: String,
-    tenant_id: String,
-    audience: String,
-    roles: Vec<String>,
-    wids: Vec<String>,
-    not_before: f64,
-    expires: f64,
-}
-
-/// Validates bearer tokens against the simulator's signing key.
+/// Validates bearer tokens against the simulator's signing key. Verified
+/// claims are cached per token, so that a token's signature is checked
+/// once, not on every request.
 pub struct BearerValidator {
     cache: Mutex<HashMap<String, VerifiedToken>>,
     capacity: usize,
@@ -89,18 +79,10 @@ impl BearerValidator {
         directory: &Directory,
         key: &SigningKey,
     ) -> Result<AuthenticatedApp, Rejection> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, rest) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                // (invented) The text for a missing token is not known.
-                Rejection::new(2000000, "The token is missing.", "invalid_token")
-            })?;
+        let token = bearer_token(headers).ok_or_else(|| {
+            // (invented) The text for a missing token is not known.
+            Rejection::new(2000000, "The token is missing.", "invalid_token")
+        })?;
         let verified = self.verified(token, key)?;
 
         let aud = verified.audience.trim_end_matches('/');
@@ -182,62 +164,17 @@ impl BearerValidator {
     }
 }
 
+/// Verifies with the shared check and words its faults as Exchange does.
 fn verify(token: &str, key: &SigningKey) -> Result<VerifiedToken, Rejection> {
-    // (invented) texts below; no capture shows them.
-    let malformed = || Rejection::new(2000000, "The token is malformed.", "invalid_token");
-    let bad_signature = || {
-        Rejection::new(
+    // (invented) texts; no capture shows them.
+    bearer_token::verify(token, key).map_err(|fault| match fault {
+        TokenFault::Malformed => {
+            Rejection::new(2000000, "The token is malformed.", "invalid_token")
+        }
+        TokenFault::BadSignature => Rejection::new(
             2000002,
             "The token signature is not valid.",
             "invalid_signature",
-        )
-    };
-    // Expiry, audience and roles are checked by the caller, each with the
-    // rejection Exchange gives for it.
-    let mut validation = exorun_jwt::Validation::new(exorun_jwt::Algorithm::RS256);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    // One parse: a header that is not a JWS header is malformed, another
-    // algorithm or a signature by another key is a bad signature.
-    let verified = exorun_jwt::verify::<BearerClaims>(token, key.decoding_key(), &validation)
-        .map_err(|e| match e.kind() {
-            exorun_jwt::ErrorKind::InvalidSignature | exorun_jwt::ErrorKind::InvalidAlgorithm => {
-                bad_signature()
-            }
-            _ => malformed(),
-        })?;
-    if verified.header.kid.as_deref() != Some(&key.kid) {
-        return Err(bad_signature());
-    }
-    let claims = verified.claims;
-    Ok(VerifiedToken {
-        app_id: claims.appid,
-        tenant_id: claims.tid,
-        audience: claims.aud,
-        roles: claims.roles,
-        wids: claims.wids,
-        not_before: claims.nbf,
-        expires: claims.exp,
+        ),
     })
-}
-
-/// The claims of an access token this simulator issued; read only after
-/// the signature has been checked.
-#[derive(serde::Deserialize)]
-struct BearerClaims {
-    #[serde(default)]
-    appid: String,
-    #[serde(default)]
-    tid: String,
-    #[serde(default)]
-    aud: String,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    wids: Vec<String>,
-    #[serde(default)]
-    nbf: f64,
-    exp: f64,
 }

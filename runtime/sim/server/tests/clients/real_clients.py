@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Real OAuth and HTTP clients against a running exorun simulator.
 
-Usage: real_clients.py SIM_INFO_JSON [refresh | refresh-strict]
+Usage: real_clients.py SIM_INFO_JSON [refresh | refresh-strict |
+       managed-identity USER_ASSIGNED_CLIENT_ID]
 
 Reads the simulator's info line (the JSON `exorun sim` prints), then:
   1. msal ConfidentialClientApplication, thumbprint form (RS256 + x5t),
@@ -18,15 +19,24 @@ azure-identity each get a token, then a new one when it nears expiry, and
 both work. Both libraries reuse their signed client assertion for minutes,
 so this is what a simulator that refused a reused assertion would break.
 `refresh-strict` expects exactly that refusal (AADSTS50027) from msal.
+
+`managed-identity` (against a simulator started with managed identity on):
+azure-identity's ManagedIdentityCredential and msal's ManagedIdentityClient
+get tokens from the App Service endpoint (IDENTITY_ENDPOINT and
+IDENTITY_HEADER set) and from IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST set),
+for the system-assigned identity and for the user-assigned one named, and
+InvokeCommand takes every token.
 """
 
+import base64
 import json
+import os
 import sys
 import uuid
 
 import msal
 import requests
-from azure.identity import CertificateCredential
+from azure.identity import CertificateCredential, ManagedIdentityCredential
 
 SCOPE = "https://outlook.office365.com/.default"
 
@@ -184,9 +194,76 @@ def refresh(strict):
     print(json.dumps({"msal_refreshed": True, "azure_identity_refreshed": True}))
 
 
+IDENTITY_VARIABLES = (
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "IDENTITY_SERVER_THUMBPRINT",
+)
+
+
+def appid_of(token):
+    """The token's `appid` claim, read without checking anything."""
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims.get("appid")
+
+
+def managed_identity(user_client_id):
+    info = json.load(open(sys.argv[1], encoding="utf-8"))
+    ca = info["ca_pem"]
+    system_client_id = info["managed_identity_client_id"]
+    platforms = {
+        "app_service": {
+            "IDENTITY_ENDPOINT": info["identity_endpoint"],
+            "IDENTITY_HEADER": info["identity_header"],
+        },
+        "imds": {"AZURE_POD_IDENTITY_AUTHORITY_HOST": info["imds_base"]},
+    }
+    summary = {}
+    for platform, variables in platforms.items():
+        for name in IDENTITY_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ.update(variables)
+        for who, client_id in (("system", None), ("user", user_client_id)):
+            expected = client_id or system_client_id
+            # azure-identity reads the variables when the credential is made.
+            if client_id:
+                credential = ManagedIdentityCredential(client_id=client_id)
+            else:
+                credential = ManagedIdentityCredential()
+            token = credential.get_token(SCOPE).token
+            if appid_of(token) != expected:
+                fail(f"azure-identity {platform} {who}: appid {appid_of(token)}, expected {expected}")
+            if not works(info, ca, token):
+                fail(f"azure-identity {platform} {who}: InvokeCommand refused the token")
+            summary[f"azure_identity_{platform}_{who}"] = True
+
+            identity = (
+                msal.UserAssignedManagedIdentity(client_id=client_id)
+                if client_id
+                else msal.SystemAssignedManagedIdentity()
+            )
+            app = msal.ManagedIdentityClient(identity, http_client=requests.Session())
+            result = app.acquire_token_for_client(resource="https://outlook.office365.com")
+            if "access_token" not in result:
+                fail(f"msal {platform} {who}: {result}")
+            if appid_of(result["access_token"]) != expected:
+                fail(f"msal {platform} {who}: wrong appid")
+            if not works(info, ca, result["access_token"]):
+                fail(f"msal {platform} {who}: InvokeCommand refused the token")
+            summary[f"msal_{platform}_{who}"] = True
+    print(json.dumps(summary))
+
+
 if __name__ == "__main__":
     mode = sys.argv[2] if len(sys.argv) > 2 else ""
     if mode in ("refresh", "refresh-strict"):
         refresh(mode == "refresh-strict")
+    elif mode == "managed-identity":
+        managed_identity(sys.argv[3])
     else:
         main()
