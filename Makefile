@@ -24,7 +24,7 @@ PYTHON_PLUGINS := plugins/autoreply-report plugins/schedule-out-of-office
 JS_PLUGINS := plugins/dg-membership-report plugins/remove-external-forwarding
 PLUGINS := $(RUST_PLUGINS) $(PYTHON_PLUGINS) $(JS_PLUGINS)
 
-.PHONY: all setup toolchains wasm-target venv js-toolchain node-clients system-packages exorun plugins demo test lint bench bench-peer clean
+.PHONY: bench-credentials all setup toolchains wasm-target venv js-toolchain node-clients system-packages exorun plugins demo test lint bench bench-peer clean
 
 all: test
 
@@ -159,6 +159,12 @@ bench: setup
 # on one simulated tenant, unthrottled and at 500 calls a second.
 bench-peer: setup
 	EXORUN_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) bench -p exorun-e2e --bench peer
+
+# Sign-in forms and a whole certificate rotation, timed against one
+# simulated tenant (tests/benches/credentials.sh).
+bench-credentials: setup
+	$(CARGO) build -p exorun
+	tests/benches/credentials.sh
 
 clean:
 	$(CARGO) clean
