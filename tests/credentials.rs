@@ -64,6 +64,14 @@ impl Rotating {
         self.exorun(&args).await
     }
 
+    /// Graph answers 503 once `n` more of its requests have been served.
+    fn graph_down_after(&self, n: u64) {
+        self.h.sim.faults().set(FaultConfig {
+            graph_outage_after: Some(n),
+            ..FaultConfig::default()
+        });
+    }
+
     /// SHA-1 thumbprints registered on the app, sorted.
     fn registered(&self) -> Vec<String> {
         let app = self.h.sim.directory().app(&self.h.sim.info.app_id).unwrap();
@@ -270,10 +278,7 @@ async fn a_graph_outage_before_add_key_leaves_nothing_in_use_and_the_next_comman
     let r = Rotating::start(63).await;
     let old = r.old_thumbprint();
     // The preflight read goes through; addKey meets the outage.
-    r.h.sim.faults().set(FaultConfig {
-        graph_outage_after: Some(1),
-        ..FaultConfig::default()
-    });
+    r.graph_down_after(1);
     let out = r.rotate(&["--remove-old"]).await;
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(
@@ -306,10 +311,7 @@ async fn a_graph_outage_at_remove_key_says_how_to_finish_and_finish_does() {
     let old = r.old_thumbprint();
     // Preflight read, read and addKey go through; the removal meets the
     // outage after the switch.
-    r.h.sim.faults().set(FaultConfig {
-        graph_outage_after: Some(3),
-        ..FaultConfig::default()
-    });
+    r.graph_down_after(3);
     let out = r.rotate(&["--remove-old"]).await;
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(
