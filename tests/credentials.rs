@@ -224,6 +224,53 @@ async fn rotate_with_remove_old_switches_the_profile_and_removes_the_old_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_using_the_certificate_store_is_switched_to_the_new_thumbprint() {
+    let r = Rotating::start(69).await;
+    let old = r.old_thumbprint();
+    let store = r.h.path("store");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let pfx = store.join(format!("{old}.pfx"));
+    std::fs::copy(r.h.path("certs/app.pfx"), &pfx).unwrap();
+    std::fs::set_permissions(&pfx, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = r.profile_text().replace(
+        &format!(
+            "certificate-file-path = \"{}\"",
+            r.h.path("certs/app.pfx").display()
+        ),
+        &format!(
+            "certificate-thumbprint = \"{old}\"\ncertificate-store = \"{}\"",
+            store.display()
+        ),
+    );
+    std::fs::write(r.h.path("config.toml"), &text).unwrap();
+
+    let out = r.rotate(&["--remove-old"]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let registered = r.registered();
+    assert_eq!(registered.len(), 1);
+    let new = &registered[0];
+    assert_ne!(*new, old);
+    let text = r.profile_text();
+    assert_eq!(
+        profile_value(&text, "certificate-thumbprint").as_deref(),
+        Some(new.as_str())
+    );
+    assert_eq!(
+        profile_value(&text, "certificate-store"),
+        Some(store.display().to_string())
+    );
+    assert_eq!(profile_value(&text, "certificate-file-path"), None);
+    let stored = store.join(format!("{new}.pfx"));
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let connect = r.exorun(&["connect", "--profile", "sim"]).await;
+    assert_eq!(connect.code, 0, "{}", connect.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_old_key_stays_for_the_overlap_and_finish_removes_it_afterwards() {
     let r = Rotating::start(62).await;
     let old = r.old_thumbprint();
