@@ -122,6 +122,17 @@ pub struct ProfileFields {
     pub graph_url: Option<String>,
 }
 
+/// Creates `dir` (and its parents) readable by this user only, 0700, for
+/// files that hold keys or say where they are; `what` names it in the error.
+pub fn create_private_dir(dir: &Path, what: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {what} {}", dir.display()))
+}
+
 /// What a profile's certificate becomes after a rotation.
 pub enum CertificateSwitch<'a> {
     Thumbprint(&'a str),

@@ -108,7 +108,7 @@ impl Locked {
     /// Takes the lock beside the state file, or says who holds it.
     pub fn take(path: &Path) -> anyhow::Result<Self> {
         let parent = path.parent().unwrap_or(Path::new("."));
-        create_private_dir(parent)?;
+        crate::profiles::create_private_dir(parent, "the rotation state folder")?;
         let lock_path = path.with_extension("lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -168,15 +168,6 @@ impl Locked {
 pub fn peek(organization: &str, app_id: &str) -> Option<Rotation> {
     let text = std::fs::read_to_string(path(organization, app_id).ok()?).ok()?;
     serde_json::from_str(&text).ok()
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
 }
 
 /// `7d`, `12h`, `30m`, `45s` or `0`: how long the old key stays.

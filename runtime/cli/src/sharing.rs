@@ -132,10 +132,15 @@ pub fn read_secret(
 
 /// Appends one package decision to the audit trail.
 pub fn audit(path: &Path, plugin: PluginRef, event: PackageEvent) -> anyhow::Result<()> {
-    let run = RunInfo::new(plugin, "", "");
+    append_audit(path, &RunInfo::new(plugin, "", ""), &Event::Package(event))
+}
+
+/// Appends one record that is not part of a plugin run (a package
+/// decision, a credential step) to the audit trail at `path`.
+pub fn append_audit(path: &Path, run: &RunInfo, event: &Event) -> anyhow::Result<()> {
     let mut log = AuditLog::open(path)
         .with_context(|| format!("opening the audit log {}", path.display()))?;
-    log.append(Entry::new(&run, &Event::Package(event)))
+    log.append(Entry::new(run, event))
         .with_context(|| format!("writing the audit log {}", path.display()))?;
     Ok(())
 }

@@ -104,7 +104,9 @@ pub struct TenantArgs {
 }
 
 impl TenantArgs {
-    fn any_connection_setting(&self) -> bool {
+    /// True when the flags (or a profile) name a tenant, rather than
+    /// leaving the built-in simulated one.
+    pub fn any_connection_setting(&self) -> bool {
         self.profile.is_some()
             || self.organization.is_some()
             || self.app_id.is_some()
@@ -112,12 +114,6 @@ impl TenantArgs {
             || self.certificate_thumbprint.is_some()
             || self.managed_identity
             || self.access_token.is_some()
-    }
-
-    /// True when the flags (or a profile) name a tenant, rather than
-    /// leaving the built-in simulated one.
-    pub fn names_a_connection(&self) -> bool {
-        self.any_connection_setting()
     }
 
     /// The profile these settings name, if any.
@@ -178,16 +174,10 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
         profile.managed_identity_account_id = None;
         profile.access_token_file = None;
     }
-    let pick = |flag: &Option<String>, from_profile: &Option<String>| {
-        flag.clone().or_else(|| from_profile.clone())
-    };
-    let pick_path = |flag: &Option<PathBuf>, from_profile: &Option<PathBuf>| {
-        flag.clone().or_else(|| from_profile.clone())
-    };
     let organization = pick(&args.organization, &profile.organization)
         .context("missing --organization (the tenant's *.onmicrosoft.com domain), on the command line or in the profile")?;
     let managed_identity = args.managed_identity || profile.managed_identity.unwrap_or(false);
-    let access_token = pick_path(&args.access_token, &profile.access_token_file);
+    let access_token = pick(&args.access_token, &profile.access_token_file);
     let certificate_given = args.certificate_file_path.is_some()
         || args.certificate_thumbprint.is_some()
         || profile.certificate_file_path.is_some()
@@ -246,7 +236,7 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
     if let Some(url) = pick(&args.graph_url, &profile.graph_url) {
         options = options.graph_url(url);
     }
-    if let Some(ca) = pick_path(&args.ca_file, &profile.ca_file) {
+    if let Some(ca) = pick(&args.ca_file, &profile.ca_file) {
         options = options.extra_ca_pem(ca);
     }
     let connection = client_settings(options, args).connect()?;
@@ -278,6 +268,11 @@ pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
     })
 }
 
+/// The command line's value, else the profile's.
+fn pick<T: Clone>(flag: &Option<T>, from_profile: &Option<T>) -> Option<T> {
+    flag.clone().or_else(|| from_profile.clone())
+}
+
 /// Reads a `--access-token` file, which must be readable by its owner only.
 fn read_access_token(file: &Path) -> anyhow::Result<SecretString> {
     use std::os::unix::fs::PermissionsExt;
@@ -302,20 +297,14 @@ fn certificate_source_of(
     args: &TenantArgs,
     profile: &profiles::ProfileFields,
 ) -> anyhow::Result<(String, CertificateSource)> {
-    let pick = |flag: &Option<String>, from_profile: &Option<String>| {
-        flag.clone().or_else(|| from_profile.clone())
-    };
-    let pick_path = |flag: &Option<PathBuf>, from_profile: &Option<PathBuf>| {
-        flag.clone().or_else(|| from_profile.clone())
-    };
     let app_id = pick(&args.app_id, &profile.app_id)
         .context("missing --app-id (the app registration's client id), on the command line or in the profile")?;
-    let password_file = pick_path(
+    let password_file = pick(
         &args.certificate_password_file,
         &profile.certificate_password_file,
     );
     let certificate = match (
-        pick_path(&args.certificate_file_path, &profile.certificate_file_path),
+        pick(&args.certificate_file_path, &profile.certificate_file_path),
         pick(
             &args.certificate_thumbprint,
             &profile.certificate_thumbprint,
@@ -337,7 +326,7 @@ fn certificate_source_of(
             path,
         },
         (None, Some(thumbprint)) => {
-            let dir = pick_path(&args.certificate_store, &profile.certificate_store)
+            let dir = pick(&args.certificate_store, &profile.certificate_store)
                 .unwrap_or_else(profiles::default_certificate_store);
             if !dir.is_dir() {
                 bail!(

@@ -13,13 +13,14 @@ use std::time::Duration;
 use url::Url;
 use uuid::Uuid;
 
-use crate::auth::acquire::{TenantLookup, TokenAcquirer, check_given};
+use crate::auth::acquire::{TenantLookup, TokenAcquirer};
 use crate::auth::assertion::AssertionProfile;
 use crate::auth::certificate::{Certificate, CertificateError};
 use crate::auth::claims::{TokenClaims, decode_claims};
 use crate::auth::cloud::{
     Endpoints, ExchangeEnvironment, cloud_of_exchange, clouds_signing_in_at, login_base, trim_base,
 };
+use crate::auth::given_token::{Expected, GivenToken};
 use crate::auth::managed_identity::{
     DEFAULT_IDENTITY_TIMEOUT, IdentityEndpoint, ManagedIdentityTokens,
 };
@@ -62,6 +63,19 @@ pub enum CertificateSource {
 }
 
 impl CertificateSource {
+    /// The password the certificate's file is opened with, if any: what a
+    /// rotation protects the new certificate's file with, so the same
+    /// password file keeps working.
+    pub fn password(&self) -> Option<&SecretString> {
+        match self {
+            CertificateSource::Pfx { password, .. } => Some(password),
+            CertificateSource::Pem { password, .. }
+            | CertificateSource::PemPair { password, .. }
+            | CertificateSource::Store { password, .. } => password.as_ref(),
+            CertificateSource::Loaded(_) => None,
+        }
+    }
+
     pub fn load(&self) -> Result<Arc<Certificate>, CertificateError> {
         Ok(match self {
             CertificateSource::Pfx { path, password } => {
@@ -435,8 +449,13 @@ impl ConnectOptions {
                 (None, self.app_id.clone(), key, acquirer)
             }
             Credential::AccessToken(text) => {
-                let given = check_given(text.expose(), endpoints.exchange_resource(), tenant)
-                    .map_err(ConnectError::AccessToken)?;
+                let expected = Expected {
+                    resource: endpoints.exchange_resource(),
+                    tenant,
+                };
+                let given =
+                    GivenToken::check(text.expose(), &expected, std::time::SystemTime::now())
+                        .map_err(ConnectError::AccessToken)?;
                 let app_id = given.app_id.clone();
                 // One cache per token: two tokens of one app never mix.
                 let key = format!(
@@ -646,6 +665,25 @@ impl Connection {
         &self.app_id
     }
 
+    /// Client credentials of this connection's app in `tenant` for `scope`,
+    /// signed with `certificate`, on the connection's HTTP client.
+    fn credentials(
+        &self,
+        tenant: &str,
+        scope: &str,
+        certificate: Arc<Certificate>,
+    ) -> ClientCredentials {
+        ClientCredentials {
+            http: self.client.inner.http.clone(),
+            token_url: self.endpoints.token_url(tenant),
+            tenant: tenant.to_owned(),
+            client_id: self.app_id.clone(),
+            scope: scope.to_owned(),
+            certificate,
+            profile: self.assertion_profile,
+        }
+    }
+
     /// Signs in to Exchange with `certificate` instead of the connection's
     /// own, bypassing every cache: proves that a new key works before a
     /// profile is switched to it.
@@ -653,16 +691,8 @@ impl Connection {
         &self,
         certificate: Arc<Certificate>,
     ) -> Result<TokenClaims, AuthError> {
-        let client = self.client.inner.http.clone();
-        let credentials = ClientCredentials {
-            http: client,
-            token_url: self.endpoints.token_url(self.target_tenant()),
-            tenant: self.target_tenant().to_owned(),
-            client_id: self.app_id.clone(),
-            scope: self.endpoints.scope.clone(),
-            certificate,
-            profile: self.assertion_profile,
-        };
+        let credentials =
+            self.credentials(self.target_tenant(), &self.endpoints.scope, certificate);
         let token = credentials.acquire().await?;
         Ok(decode_claims(&token).unwrap_or_default())
     }
@@ -675,17 +705,8 @@ impl Connection {
         if self.certificate.is_none() {
             return Err(ConnectError::NoCertificate(self.form));
         }
-        let http = self.client.inner.http.clone();
         let tenant = &self.organization;
-        let credentials = ClientCredentials {
-            http: http.clone(),
-            token_url: self.endpoints.token_url(tenant),
-            tenant: tenant.clone(),
-            client_id: self.app_id.clone(),
-            scope: self.endpoints.graph_scope.clone(),
-            certificate,
-            profile: self.assertion_profile,
-        };
+        let credentials = self.credentials(tenant, &self.endpoints.graph_scope, certificate);
         let key = TokenCacheKey {
             authority: self.endpoints.authority.clone(),
             tenant: tenant.clone(),
@@ -693,7 +714,7 @@ impl Connection {
             scope: self.endpoints.graph_scope.clone(),
         };
         Ok(GraphClient {
-            http,
+            http: self.client.inner.http.clone(),
             base: self.endpoints.graph_base.clone(),
             tokens: Arc::new(TokenCache::new(
                 key,

@@ -190,7 +190,7 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     }
     .map_err(|e| password_hint(e, password.is_some()))?;
     let thumbprint = certificate.thumbprint_sha1_hex();
-    create_private_dir(&store)?;
+    crate::profiles::create_private_dir(&store, "the certificate store")?;
     let target = store.join(format!(
         "{thumbprint}.{}",
         if is_pfx { "pfx" } else { "pem" }
@@ -217,16 +217,6 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     };
     eprintln!("exorun: connect with --certificate-thumbprint {thumbprint}{password_note}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// The certificate store folder, created 0700 when missing.
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating the certificate store {}", dir.display()))
 }
 
 /// Says how to give a password when a certificate needed one that was not

@@ -2,8 +2,6 @@
 //! forms of `Connect-ExchangeOnline` that exorun speaks. The token cache
 //! above it and the client above that are the same for all of them.
 
-use std::time::SystemTime;
-
 use serde::Deserialize;
 
 use super::given_token::{GivenToken, foreign_tenant, is_guid};
@@ -135,15 +133,6 @@ fn first_guid_segment(url: &str) -> Option<String> {
         .path_segments()?
         .find(|s| is_guid(s))
         .map(str::to_ascii_lowercase)
-}
-
-/// Checks a given token's text against what the connection expects.
-pub(crate) fn check_given(text: &str, resource: &str, tenant: &str) -> Result<GivenToken, String> {
-    GivenToken::check(
-        text,
-        &super::given_token::Expected { resource, tenant },
-        SystemTime::now(),
-    )
 }
 
 #[cfg(test)]

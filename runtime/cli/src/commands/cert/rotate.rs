@@ -17,13 +17,13 @@
 //! The order keeps one promise: a profile never points at a key that is
 //! not registered, and no key is removed while a profile points at it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use exorun_audit::{AuditLog, CredentialEvent, Entry, Event, PluginRef, RunInfo};
+use exorun_audit::{CredentialEvent, Event, PluginRef, RunInfo};
 use exorun_exchange::graph::{GraphClient, GraphError};
 use exorun_exchange::{
     Certificate, CertificateError, CertificateSource, ConnectError, Connection, SecretString,
@@ -78,7 +78,7 @@ pub fn main(args: RotateArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
-    if !args.tenant.names_a_connection() {
+    if !args.tenant.any_connection_setting() {
         bail!(
             "exorun cert rotate needs the connection whose certificate to roll over: --profile NAME, or --organization, --app-id and the certificate"
         );
@@ -286,42 +286,26 @@ fn create(
     app_id: &str,
     profile: Option<String>,
 ) -> anyhow::Result<Rotation> {
-    let (password, old_location, format) = match source {
-        CertificateSource::Pfx { path, password } => (
-            Some(password.clone()),
-            Location::File { path: path.clone() },
-            Format::Pfx,
-        ),
-        CertificateSource::Pem { path, password } => (
-            password.clone(),
-            Location::File { path: path.clone() },
-            Format::Pem,
-        ),
-        CertificateSource::PemPair { cert, password, .. } => (
-            password.clone(),
-            Location::File { path: cert.clone() },
-            Format::Pem,
-        ),
+    let (old_location, format) = match source {
+        CertificateSource::Pfx { path, .. } => (Location::File { path: path.clone() }, Format::Pfx),
+        CertificateSource::Pem { path, .. } => (Location::File { path: path.clone() }, Format::Pem),
+        CertificateSource::PemPair { cert, .. } => {
+            (Location::File { path: cert.clone() }, Format::Pem)
+        }
         CertificateSource::Store {
-            dir,
-            thumbprint,
-            password,
+            dir, thumbprint, ..
         } => (
-            password.clone(),
             Location::Store {
                 dir: dir.clone(),
                 thumbprint: thumbprint.clone(),
             },
-            if password.is_some() {
-                Format::Pfx
-            } else {
-                Format::Pem
-            },
+            Format::Pfx,
         ),
         CertificateSource::Loaded(_) => bail!("a certificate loaded in memory cannot be rotated"),
     };
-    let password = password.filter(|p| !p.is_empty());
-    let format = if password.is_none() && format == Format::Pfx {
+    // A PFX needs a password; without one the new key goes into a PEM.
+    let password = source.password().filter(|p| !p.is_empty()).cloned();
+    let format = if password.is_none() {
         Format::Pem
     } else {
         format
@@ -351,7 +335,7 @@ fn create(
     };
     let new_location = match (&args.out, &old_location) {
         (Some(dir), _) => {
-            create_private_dir(dir)?;
+            profiles::create_private_dir(dir, "the folder for the new certificate")?;
             Location::File {
                 path: dir.join(format!("exorun-app-{}.{extension}", &thumbprint[..8])),
             }
@@ -419,29 +403,18 @@ enum Format {
 
 /// The new certificate, read back from where step 1 wrote it.
 fn load_new(state: &Rotation, source: &CertificateSource) -> anyhow::Result<Arc<Certificate>> {
-    let password = match source {
-        CertificateSource::Pfx { password, .. } => Some(password.clone()),
-        CertificateSource::Pem { password, .. }
-        | CertificateSource::PemPair { password, .. }
-        | CertificateSource::Store { password, .. } => password.clone(),
-        CertificateSource::Loaded(_) => None,
-    };
+    let password = source.password();
     let location = state
         .new
         .location
         .as_ref()
         .context("the rotation state does not say where the new certificate is")?;
     let certificate = match location {
-        Location::Store { dir, thumbprint } => {
-            Certificate::from_store(dir, thumbprint, password.as_ref())
+        Location::Store { dir, thumbprint } => Certificate::from_store(dir, thumbprint, password),
+        Location::File { path } if tenant::is_pfx(path) => {
+            Certificate::from_pfx_file(path, password.unwrap_or(&SecretString::new(String::new())))
         }
-        Location::File { path } if tenant::is_pfx(path) => Certificate::from_pfx_file(
-            path,
-            password
-                .as_ref()
-                .unwrap_or(&SecretString::new(String::new())),
-        ),
-        Location::File { path } => Certificate::from_pem_file(path, password.as_ref()),
+        Location::File { path } => Certificate::from_pem_file(path, password),
     }
     .with_context(|| {
         format!(
@@ -682,11 +655,7 @@ impl Auditor {
             key_id: key_id.map(str::to_owned),
             message: Some(message),
         });
-        let mut log = AuditLog::open(&self.path)
-            .with_context(|| format!("opening the audit log {}", self.path.display()))?;
-        log.append(Entry::new(&run, &event))
-            .with_context(|| format!("writing the audit log {}", self.path.display()))?;
-        Ok(())
+        crate::sharing::append_audit(&self.path, &run, &event)
     }
 
     /// Audits a failed step and says how to go on; the state stays at the
@@ -745,15 +714,6 @@ fn flags_for(location: &Location) -> String {
         ),
         Location::File { path } => format!("--certificate-file-path {}", path.display()),
     }
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
 }
 
 fn rfc3339(at: SystemTime) -> String {
