@@ -119,6 +119,10 @@ demo: plugins
 	@$(EXORUN) build tests/plugins/hostile --out-dir $(BUILT)/hostile >/dev/null 2>&1
 	@$(EXORUN) run $(BUILT)/hostile --input attack=value-outside-set \
 		|| echo "(exit code $$?: the run failed, as it should; nothing reached the tenant)"
+	@echo
+	@echo "== The operator's policy narrows a plugin further, and a refusal names the policy's line (docs/examples/operator-policy.toml) =="
+	@$(EXORUN) inspect $(BUILT)/remove-external-forwarding --effective --policy docs/examples/operator-policy.toml | sed -n '/^Cmdlets/,$$p'
+	@$(EXORUN) run $(BUILT)/remove-external-forwarding --policy docs/examples/operator-policy.toml --quiet | head -n 3
 
 	@echo
 	@echo "== Share a plugin: sign it, bundle it, trust its publisher, install with consent, run it by name =="

@@ -199,7 +199,13 @@ pub fn exorun_command() -> std::process::Command {
         .env_remove("EXORUN_AUDIT_LOG")
         .env("XDG_DATA_HOME", repo_root().join("target/e2e-data"))
         .env("XDG_STATE_HOME", repo_root().join("target/e2e-data/state"))
-        .env("EXORUN_CACHE_DIR", compile_cache().dir);
+        .env("EXORUN_CACHE_DIR", compile_cache().dir)
+        // No operator policy unless a test gives one: the machine's own
+        // policy folder must not change what a test sees.
+        .env(
+            "EXORUN_POLICY_DIR",
+            repo_root().join("target/e2e-data/no-policy"),
+        );
     command
 }
 

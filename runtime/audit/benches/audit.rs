@@ -34,6 +34,7 @@ fn run_info() -> RunInfo {
         app_id: "11111111-2222-3333-4444-555555555555".to_owned(),
         mode: RunMode::Run,
         plan_sha256: None,
+        policy: None,
     }
 }
 

@@ -37,6 +37,9 @@ pub struct RunInfo {
     pub mode: RunMode,
     /// The SHA-256 of the plan a what-if run wrote or an apply executes.
     pub plan_sha256: Option<String>,
+    /// The operator policy files the run's plugin was narrowed by
+    /// (`label sha256:<hex>; …`), recorded on its run-start record.
+    pub policy: Option<String>,
 }
 
 impl RunInfo {
@@ -50,11 +53,18 @@ impl RunInfo {
             app_id: app_id.into(),
             mode: RunMode::Run,
             plan_sha256: None,
+            policy: None,
         }
     }
 
     pub fn mode(mut self, mode: RunMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Names the operator policy the run's plugin was narrowed by.
+    pub fn with_policy(mut self, policy: Option<String>) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -297,6 +307,7 @@ pub(crate) fn to_record_ref<'a>(
         app_id: &run.app_id,
         mode: (run.mode != RunMode::Run).then_some(run.mode),
         plan: run.plan_sha256.as_deref(),
+        policy: None,
         cmdlet: None,
         parameters: None,
         read_only: None,
@@ -324,7 +335,7 @@ pub(crate) fn to_record_ref<'a>(
         hash: "",
     };
     match entry.event {
-        Event::RunStart => {}
+        Event::RunStart => record.policy = run.policy.as_deref(),
         Event::Intent(call) => {
             record.kind = Kind::Intent;
             record.cmdlet = Some(&call.cmdlet);

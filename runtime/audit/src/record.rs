@@ -140,6 +140,10 @@ pub struct Record {
     /// SHA-256 of the plan file a what-if run wrote or an apply executed.
     #[serde(default)]
     pub plan: Option<String>,
+    /// The operator policy files a run was narrowed by, as
+    /// `label sha256:<hex>` joined with `; ` (run-start records only).
+    #[serde(default)]
+    pub policy: Option<String>,
 
     // Calls.
     #[serde(default)]
@@ -245,6 +249,8 @@ pub(crate) struct RecordRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cmdlet: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<&'a Parameters>,
@@ -314,6 +320,7 @@ impl<'a> From<&'a Record> for RecordRef<'a> {
             app_id: &r.app_id,
             mode: r.mode,
             plan: r.plan.as_deref(),
+            policy: r.policy.as_deref(),
             cmdlet: r.cmdlet.as_deref(),
             parameters: r.parameters.as_ref(),
             read_only: r.read_only,
@@ -358,6 +365,7 @@ impl RecordRef<'_> {
             app_id: self.app_id.to_owned(),
             mode: self.mode,
             plan: own(self.plan),
+            policy: own(self.policy),
             cmdlet: own(self.cmdlet),
             parameters: self.parameters.cloned(),
             read_only: self.read_only,

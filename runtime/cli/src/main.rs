@@ -5,6 +5,7 @@
 
 mod commands;
 mod installed;
+mod operator_policy;
 mod profiles;
 mod progress;
 mod rotation;

@@ -1,6 +1,7 @@
 //! The validated allow-list a manifest grants: which cmdlets, which of their
 //! parameters, and which values.
 
+use crate::operator::Origin;
 pub use crate::pattern::Pattern;
 
 /// Everything one plugin may call. Built only by [`crate::Manifest`], so a
@@ -25,9 +26,12 @@ impl Capabilities {
         &self.cmdlets
     }
 
-    /// True when every declared cmdlet only reads.
+    /// True when every cmdlet the plugin may still call only reads: a
+    /// write cmdlet the operator policy refuses does not count.
     pub fn is_read_only(&self) -> bool {
-        self.cmdlets.iter().all(|c| c.read_only)
+        self.cmdlets
+            .iter()
+            .all(|c| c.read_only || c.refused.is_some())
     }
 }
 
@@ -45,12 +49,36 @@ pub struct CmdletRule {
     /// and the audit trail rely on this.
     pub read_only: bool,
     pub parameters: Vec<ParamRule>,
+    /// Set when the operator policy refuses the whole cmdlet: the manifest
+    /// declares it, but no call of it passes.
+    pub refused: Option<CmdletRefusal>,
 }
 
+/// Why the operator policy refuses a cmdlet the manifest declares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CmdletRefusal {
+    /// `deny-cmdlets` matched, or `forbid-writes` and the cmdlet writes.
+    pub because: RefusedBecause,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefusedBecause {
+    /// `deny-cmdlets` names it (the entry as written, perhaps a wildcard).
+    Denied(String),
+    /// `forbid-writes = true`, and the cmdlet is not read-only.
+    WritesForbidden,
+}
 impl CmdletRule {
     pub fn parameter(&self, name: &str) -> Option<&ParamRule> {
         self.parameters
             .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    pub(crate) fn parameter_mut(&mut self, name: &str) -> Option<&mut ParamRule> {
+        self.parameters
+            .iter_mut()
             .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 }
@@ -67,6 +95,23 @@ pub struct ParamRule {
     /// Without it an empty collection passes no constrained parameter: it
     /// holds no value to check, yet on a multi-valued property it clears.
     pub clear: bool,
+    /// Set when the operator policy refuses the parameter
+    /// (`deny-parameters`).
+    pub refused: Option<Origin>,
+    /// Constraints the operator policy adds: a value must pass the
+    /// manifest's constraint and every one of these.
+    pub narrowed: Vec<PolicyConstraint>,
+}
+
+/// One value constraint the operator policy adds to a parameter.
+#[derive(Clone, Debug)]
+pub struct PolicyConstraint {
+    /// A set or a pattern, never [`Constraint::Any`].
+    pub constraint: Constraint,
+    /// Whether the policy lets the parameter be cleared (only where the
+    /// manifest does too).
+    pub clear: bool,
+    pub origin: Origin,
 }
 
 /// How a parameter's value is constrained.

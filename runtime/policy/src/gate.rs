@@ -5,10 +5,16 @@
 //! `"$null"`, and a hashtable edit is checked entry by entry. Names compare
 //! case-insensitively, as PowerShell binds them. Anything not declared is
 //! denied.
+//!
+//! Two layers decide, in this order: the plugin's manifest, then the
+//! operator policy it was narrowed by ([`crate::Manifest::narrowed`]). A
+//! denial names the layer ([`Layer`]) and, for the policy, the file and
+//! line of the rule that refused.
 
 use exorun_cmdlet::{Call, Leaf, Value};
 
-use crate::capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, SetEntry};
+use crate::capabilities::{Capabilities, Constraint, RefusedBecause, SetEntry};
+use crate::operator::Origin;
 use crate::ordinal;
 
 /// The most bytes one call's parameters (names and values) may take,
@@ -38,6 +44,12 @@ pub enum DenyReason {
     /// A NUL character in a constrained value: never part of a real value,
     /// and a classic way to make a checked string read shorter downstream.
     NulCharacter,
+    /// The operator policy's `deny-cmdlets` names the cmdlet.
+    CmdletDenied,
+    /// The operator policy forbids writes, and the cmdlet writes.
+    WritesForbidden,
+    /// The operator policy's `deny-parameters` names the parameter.
+    ParameterDenied,
 }
 
 impl DenyReason {
@@ -53,14 +65,27 @@ impl DenyReason {
             DenyReason::EmptyValue => "empty-value",
             DenyReason::TooLarge => "call-too-large",
             DenyReason::NulCharacter => "nul-character",
+            DenyReason::CmdletDenied => "cmdlet-denied",
+            DenyReason::WritesForbidden => "writes-forbidden",
+            DenyReason::ParameterDenied => "parameter-denied",
         }
     }
 }
 
-/// A refusal: what was refused, by which rule, and what to change.
+/// Which layer refused a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layer {
+    /// The plugin's own manifest (or the host's limits on any call).
+    Manifest,
+    /// The operator policy, at this rule.
+    Policy(Origin),
+}
+
+/// A refusal: what was refused, by which layer and rule, and what to change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Denial {
     pub reason: DenyReason,
+    pub layer: Layer,
     pub cmdlet: String,
     pub parameter: Option<String>,
     pub message: String,
@@ -68,11 +93,17 @@ pub struct Denial {
 
 impl Denial {
     /// A stable rule identifier such as `validate-set:Set-Mailbox/Type`,
-    /// using the manifest's spelling of the names where it has one.
+    /// using the manifest's spelling of the names where it has one; a
+    /// policy's refusal starts with `policy:`
+    /// (`policy:validate-set:Set-Mailbox/Type`).
     pub fn rule(&self) -> String {
+        let layer = match self.layer {
+            Layer::Manifest => "",
+            Layer::Policy(_) => "policy:",
+        };
         match &self.parameter {
-            Some(p) => format!("{}:{}/{}", self.reason.id(), self.cmdlet, p),
-            None => format!("{}:{}", self.reason.id(), self.cmdlet),
+            Some(p) => format!("{layer}{}:{}/{}", self.reason.id(), self.cmdlet, p),
+            None => format!("{layer}{}:{}", self.reason.id(), self.cmdlet),
         }
     }
 }
@@ -88,6 +119,7 @@ pub fn check(caps: &Capabilities, call: &Call) -> Result<(), Denial> {
     let size = call_bytes(call);
     if size > MAX_CALL_BYTES {
         return Err(Denial {
+            layer: Layer::Manifest,
             reason: DenyReason::TooLarge,
             cmdlet: call.cmdlet.clone(),
             parameter: None,
@@ -98,6 +130,7 @@ pub fn check(caps: &Capabilities, call: &Call) -> Result<(), Denial> {
     }
     let Some(rule) = caps.cmdlet(&call.cmdlet) else {
         return Err(Denial {
+            layer: Layer::Manifest,
             reason: DenyReason::CmdletNotDeclared,
             cmdlet: call.cmdlet.clone(),
             parameter: None,
@@ -107,12 +140,35 @@ pub fn check(caps: &Capabilities, call: &Call) -> Result<(), Denial> {
             ),
         });
     };
+    if let Some(refusal) = &rule.refused {
+        let (reason, why) = match &refusal.because {
+            RefusedBecause::Denied(glob) => (
+                DenyReason::CmdletDenied,
+                format!("its deny-cmdlets lists '{glob}'"),
+            ),
+            RefusedBecause::WritesForbidden => (
+                DenyReason::WritesForbidden,
+                "it forbids writes and this cmdlet is not read-only".to_owned(),
+            ),
+        };
+        return Err(Denial {
+            reason,
+            cmdlet: rule.name.clone(),
+            parameter: None,
+            message: format!(
+                "{} is refused by the operator policy ({}): {why}",
+                rule.name, refusal.origin
+            ),
+            layer: Layer::Policy(refusal.origin.clone()),
+        });
+    }
     for (index, (name, value)) in call.parameters.iter().enumerate() {
         if call.parameters[..index]
             .iter()
             .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
         {
             return Err(Denial {
+                layer: Layer::Manifest,
                 reason: DenyReason::DuplicateParameter,
                 cmdlet: rule.name.clone(),
                 parameter: Some(name.clone()),
@@ -121,6 +177,7 @@ pub fn check(caps: &Capabilities, call: &Call) -> Result<(), Denial> {
         }
         let Some(param) = rule.parameter(name) else {
             return Err(Denial {
+                layer: Layer::Manifest,
                 reason: DenyReason::ParameterNotDeclared,
                 cmdlet: rule.name.clone(),
                 parameter: Some(name.clone()),
@@ -130,65 +187,111 @@ pub fn check(caps: &Capabilities, call: &Call) -> Result<(), Denial> {
                 ),
             });
         };
-        check_value(rule, param, value)?;
+        let manifest = ValueCheck {
+            cmdlet: &rule.name,
+            parameter: &param.name,
+            constraint: &param.constraint,
+            clear: param.clear,
+            sensitive: param.sensitive,
+            layer: Layer::Manifest,
+        };
+        check_value(&manifest, value)?;
+        if let Some(origin) = &param.refused {
+            return Err(Denial {
+                reason: DenyReason::ParameterDenied,
+                cmdlet: rule.name.clone(),
+                parameter: Some(param.name.clone()),
+                message: format!(
+                    "{} -{} is refused by the operator policy ({}): its deny-parameters lists it",
+                    rule.name, param.name, origin
+                ),
+                layer: Layer::Policy(origin.clone()),
+            });
+        }
+        for narrowed in &param.narrowed {
+            let policy = ValueCheck {
+                cmdlet: &rule.name,
+                parameter: &param.name,
+                constraint: &narrowed.constraint,
+                clear: narrowed.clear,
+                sensitive: param.sensitive,
+                layer: Layer::Policy(narrowed.origin.clone()),
+            };
+            check_value(&policy, value)?;
+        }
     }
     Ok(())
 }
 
-fn check_value(rule: &CmdletRule, param: &ParamRule, value: &Value) -> Result<(), Denial> {
-    if matches!(param.constraint, Constraint::Any) {
+/// One layer's constraint on one parameter.
+struct ValueCheck<'a> {
+    cmdlet: &'a str,
+    parameter: &'a str,
+    constraint: &'a Constraint,
+    clear: bool,
+    sensitive: bool,
+    layer: Layer,
+}
+
+fn check_value(check: &ValueCheck<'_>, value: &Value) -> Result<(), Denial> {
+    if matches!(check.constraint, Constraint::Any) {
         return Ok(());
     }
+    let (cmdlet, parameter, constraint) = (check.cmdlet, check.parameter, check.constraint);
     let deny = |reason: DenyReason, shown: &str| {
-        let shown = if param.sensitive { "<redacted>" } else { shown };
+        let shown = if check.sensitive { "<redacted>" } else { shown };
+        let (who, fix) = match &check.layer {
+            Layer::Manifest => (
+                "the manifest".to_owned(),
+                "add clear = true to allow clearing",
+            ),
+            Layer::Policy(origin) => (
+                format!("the operator policy ({origin})"),
+                "the policy's rule must say clear = true to allow clearing",
+            ),
+        };
         let message = match reason {
             DenyReason::BadHashtableKey => format!(
-                "{} -{} takes a hashtable with Add and Remove keys only, not '{shown}'",
-                rule.name, param.name
+                "{cmdlet} -{parameter} takes a hashtable with Add and Remove keys only, not '{shown}'"
             ),
             DenyReason::DuplicateKey => format!(
-                "{} -{} has the key '{shown}' more than once (keys ignore case)",
-                rule.name, param.name
+                "{cmdlet} -{parameter} has the key '{shown}' more than once (keys ignore case)"
             ),
             DenyReason::EmptyValue => format!(
-                "{} -{} {shown} would clear the property without a value to check; the manifest allows {} (add clear = true to allow clearing)",
-                rule.name, param.name, param.constraint
+                "{cmdlet} -{parameter} {shown} would clear the property without a value to check; {who} allows {constraint} ({fix})"
             ),
-            _ => format!(
-                "{} -{} {shown} is not allowed: the manifest allows {}",
-                rule.name, param.name, param.constraint
-            ),
+            _ => format!("{cmdlet} -{parameter} {shown} is not allowed: {who} allows {constraint}"),
         };
         Denial {
             reason,
-            cmdlet: rule.name.clone(),
-            parameter: Some(param.name.clone()),
+            layer: check.layer.clone(),
+            cmdlet: cmdlet.to_owned(),
+            parameter: Some(parameter.to_owned()),
             message,
         }
     };
     let cleared = |shown: &str| {
-        if param.clear {
+        if check.clear {
             Ok(())
         } else {
             Err(deny(DenyReason::EmptyValue, shown))
         }
     };
     match value {
-        Value::Null if param.clear => Ok(()),
-        Value::Null => check_scalar(&param.constraint, Scalar::Null).map_err(|r| deny(r, "$null")),
+        Value::Null if check.clear => Ok(()),
+        Value::Null => check_scalar(constraint, Scalar::Null).map_err(|r| deny(r, "$null")),
         Value::Bool(b) => {
-            check_scalar(&param.constraint, Scalar::Bool(*b)).map_err(|r| deny(r, bool_text(*b)))
+            check_scalar(constraint, Scalar::Bool(*b)).map_err(|r| deny(r, bool_text(*b)))
         }
         Value::Int(i) => {
             let text = i.to_string();
-            check_scalar(&param.constraint, Scalar::Text(&text))
-                .map_err(|r| deny(r, &quoted(&text)))
+            check_scalar(constraint, Scalar::Text(&text)).map_err(|r| deny(r, &quoted(&text)))
         }
         Value::Text(s) => {
-            check_scalar(&param.constraint, Scalar::Text(s)).map_err(|r| deny(r, &quoted(s)))
+            check_scalar(constraint, Scalar::Text(s)).map_err(|r| deny(r, &quoted(s)))
         }
         Value::Texts(items) if items.is_empty() => cleared("@()"),
-        Value::Texts(items) => check_texts(&param.constraint, items).map_err(|(r, s)| deny(r, &s)),
+        Value::Texts(items) => check_texts(constraint, items).map_err(|(r, s)| deny(r, &s)),
         Value::Table(entries) if entries.is_empty() => cleared("@{}"),
         Value::Table(entries) => {
             for (index, (key, leaf)) in entries.iter().enumerate() {
@@ -212,17 +315,17 @@ fn check_value(rule: &CmdletRule, param: &ParamRule, value: &Value) -> Result<()
                         cleared(&format!("@{{{key}=@()}}"))?;
                         continue;
                     }
-                    Leaf::Bool(b) => check_scalar(&param.constraint, Scalar::Bool(*b))
+                    Leaf::Bool(b) => check_scalar(constraint, Scalar::Bool(*b))
                         .map_err(|r| (r, bool_text(*b).to_owned())),
                     Leaf::Int(i) => {
                         let text = i.to_string();
-                        check_scalar(&param.constraint, Scalar::Text(&text))
+                        check_scalar(constraint, Scalar::Text(&text))
                             .map_err(|r| (r, quoted(&text)))
                     }
                     Leaf::Text(s) => {
-                        check_scalar(&param.constraint, Scalar::Text(s)).map_err(|r| (r, quoted(s)))
+                        check_scalar(constraint, Scalar::Text(s)).map_err(|r| (r, quoted(s)))
                     }
-                    Leaf::Texts(items) => check_texts(&param.constraint, items),
+                    Leaf::Texts(items) => check_texts(constraint, items),
                 };
                 result.map_err(|(r, s)| deny(r, &format!("@{{{key}={s}}}")))?;
             }

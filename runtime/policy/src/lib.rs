@@ -15,16 +15,21 @@ mod gate;
 mod inputs;
 mod limits;
 mod manifest;
+pub mod operator;
 mod ordinal;
 mod outputs;
 mod pattern;
 mod source;
 
-pub use capabilities::{Capabilities, CmdletRule, Constraint, ParamRule, Pattern, SetEntry};
+pub use capabilities::{
+    Capabilities, CmdletRefusal, CmdletRule, Constraint, ParamRule, Pattern, PolicyConstraint,
+    RefusedBecause, SetEntry,
+};
 pub use capability::{Capability, Change, Direction, Grant, Grants, Section};
-pub use gate::{Denial, DenyReason, MAX_CALL_BYTES, call_bytes, check};
+pub use gate::{Denial, DenyReason, Layer, MAX_CALL_BYTES, call_bytes, check};
 pub use inputs::{InputError, InputSpec, InputType, InputValue, ResolvedInputs};
 pub use limits::{Ceilings, LimitError, Limits};
 pub use manifest::{MAX_MANIFEST_BYTES, Manifest, PluginInfo};
+pub use operator::{AppliedPolicy, Narrowing, Origin, Policy, PolicyFile};
 pub use outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};
 pub use source::ManifestError;

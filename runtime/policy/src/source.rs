@@ -64,6 +64,17 @@ impl Source<'_> {
         }
     }
 
+    /// The 1-based line of a byte offset.
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.text
+            .get(..offset)
+            .unwrap_or(self.text)
+            .matches('\n')
+            .count()
+            + 1
+    }
+
     pub(crate) fn toml_error(&self, e: toml::de::Error) -> ManifestError {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         self.error(offset, e.message().trim_end().to_owned())

@@ -148,7 +148,8 @@ impl CheckedApply<'_> {
             job.target.app_id.clone(),
         )
         .mode(RunMode::Apply)
-        .plan_sha256(job.plan.sha256.clone());
+        .plan_sha256(job.plan.sha256.clone())
+        .with_policy(job.manifest.policy().map(|p| p.summary()));
         let audit = Arc::new(
             AuditObserver::start(job.audit_log, run.clone(), job.manifest.capabilities())
                 .map_err(ApplyError::AuditStart)?,

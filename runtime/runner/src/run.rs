@@ -126,7 +126,8 @@ pub async fn run(sandbox: &Sandbox, job: RunJob<'_>) -> Result<Finished, StartEr
         RunMode::WhatIf
     } else {
         RunMode::Run
-    });
+    })
+    .with_policy(manifest.policy().map(|p| p.summary()));
     // The plan's file is created now, before anything runs: a path that
     // exists already (a link too, even a dangling one) fails here, not
     // after the plugin has run.

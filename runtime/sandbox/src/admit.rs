@@ -9,7 +9,7 @@ use exorun_policy::{Capabilities, Denial};
 
 /// How many calls a run may still attempt, and how many refusals it may
 /// still collect before it is ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CallBudget {
     /// Calls attempted, refused ones included: every attempt counts against
     /// `max_calls`.
@@ -19,6 +19,9 @@ pub(crate) struct CallBudget {
     pub refusals: u64,
     /// Refusals after which the next call ends the run.
     pub max_refusals: u64,
+    /// Where the operator policy lowered `max_calls`, named when the run
+    /// reaches it.
+    pub lowered_by: Option<String>,
 }
 
 /// What happens to one call.
@@ -44,7 +47,14 @@ impl CallBudget {
             max_calls,
             refusals: 0,
             max_refusals,
+            lowered_by: None,
         }
+    }
+
+    /// Names the operator policy rule that lowered `max_calls`.
+    pub fn lowered_by(mut self, origin: Option<String>) -> CallBudget {
+        self.lowered_by = origin;
+        self
     }
 
     /// Decides on one call. `blocked` is asked only when the run may still
@@ -65,9 +75,13 @@ impl CallBudget {
         }
         if self.attempts >= self.max_calls {
             self.refusals += 1;
+            let source = match &self.lowered_by {
+                Some(origin) => format!("lowered by the operator policy: {origin}"),
+                None => "[limits] max-calls".to_owned(),
+            };
             return Verdict::OverBudget(CmdletError::LimitExceeded {
                 message: format!(
-                    "this run may make at most {} cmdlet calls ([limits] max-calls)",
+                    "this run may make at most {} cmdlet calls ({source})",
                     self.max_calls
                 ),
             });
@@ -170,6 +184,18 @@ parameters.Identity = {}
             })
         );
         assert_eq!((budget.attempts, budget.refusals), (2, 3));
+    }
+
+    #[test]
+    fn a_budget_lowered_by_the_policy_names_the_policy_rule() {
+        let mut budget =
+            CallBudget::new(0, 100).lowered_by(Some("default policy, line 3".to_owned()));
+        assert_eq!(
+            budget.admit(|| None, &grants(), &allowed()),
+            Verdict::OverBudget(CmdletError::LimitExceeded {
+                message: "this run may make at most 0 cmdlet calls (lowered by the operator policy: default policy, line 3)".into()
+            })
+        );
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub enum RunError {
     OutputsLimit(#[from] crate::outputs::OutputsLimitExceeded),
     /// The plugin kept calling after its calls were refused.
     #[error(
-        "the plugin kept calling after {refusals} of its calls were refused (denied by the manifest or over [limits] max-calls); the run was ended"
+        "the plugin kept calling after {refusals} of its calls were refused (denied by the manifest or the operator policy, or over [limits] max-calls); the run was ended"
     )]
     PolicyViolation { refusals: u64 },
     /// The audit trail could not record a call; the run was ended.

@@ -109,6 +109,23 @@ impl Plugin {
         &self.inner.manifest
     }
 
+    /// The same compiled plugin, its grants narrowed by the operator
+    /// policy ([`Manifest::narrowed`]): runs of the result can do no more
+    /// than runs of `self`, and each refusal names the layer that refused.
+    pub fn narrowed(&self, policy: &exorun_policy::Policy) -> Plugin {
+        if policy.is_empty() {
+            return self.clone();
+        }
+        Plugin {
+            inner: Arc::new(PluginInner {
+                manifest: Arc::new(self.inner.manifest.narrowed(policy)),
+                sha256: self.inner.sha256.clone(),
+                pre: self.inner.pre.clone(),
+                cache: self.inner.cache.clone(),
+            }),
+        }
+    }
+
     /// Whether loading compiled the component or found it in the cache.
     pub fn cache_outcome(&self) -> &CacheOutcome {
         &self.inner.cache

@@ -85,7 +85,12 @@ impl Sandbox {
             ctx: RunContext {
                 manifest: inner.manifest.clone(),
                 backend: request.backend,
-                budget: CallBudget::new(limits.max_calls, config.max_refusals),
+                budget: CallBudget::new(limits.max_calls, config.max_refusals).lowered_by(
+                    manifest
+                        .policy()
+                        .and_then(|p| p.lowered("limits.max-calls"))
+                        .map(|n| n.origin.to_string()),
+                ),
                 result_byte_budget: memory_bytes,
                 invoke_many_concurrency: config.invoke_many_concurrency,
                 log: log.clone(),

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::commands::audit::AuditLogArg;
 use crate::installed::{StoreArg, resolve};
+use crate::operator_policy::{self, PolicyArgs};
 use crate::progress::{ConsoleObserver, Mode};
 use crate::tenant::{self, TenantArgs};
 
@@ -57,6 +58,8 @@ pub struct Args {
     audit: AuditLogArg,
     #[command(flatten)]
     tenant: TenantArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
@@ -94,6 +97,12 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
     let tenant = tenant::connect(&args.tenant).await?;
     if !args.quiet {
         eprintln!("exorun: {}", tenant.notice);
+    }
+    // Every call of the plan is re-checked under today's policy too.
+    let policy = operator_policy::load(&args.policy, Some(tenant.connection.target_tenant()))?;
+    let manifest = manifest.narrowed(&policy);
+    if !args.quiet {
+        operator_policy::notice(&policy);
     }
     let target = tenant.target();
     let ceilings = Ceilings {

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::commands::install;
 use crate::installed::{StoreArg, TrustArg, resolve};
+use crate::operator_policy::{self, PolicyArgs};
 use crate::sharing::RegistryArgs;
 
 #[derive(clap::Args)]
@@ -24,6 +25,18 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Show what runs may actually do: the manifest narrowed by the
+    /// operator policy (the policy folder's default.toml, the tenant's
+    /// file with --organization, and any --policy), naming each rule that
+    /// narrowed it.
+    #[arg(long)]
+    effective: bool,
+    /// With --effective: the tenant whose policy file applies
+    /// (contoso.onmicrosoft.com).
+    #[arg(long, value_name = "DOMAIN", requires = "effective")]
+    organization: Option<String>,
+    #[command(flatten)]
+    policy: PolicyArgs,
     #[command(flatten)]
     store: StoreArg,
     #[command(flatten)]
@@ -68,6 +81,11 @@ fn digest_state(manifest: &Manifest) -> &'static str {
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     if is_shared(&args.plugin) {
+        if args.effective {
+            bail!(
+                "--effective shows plugin folders and installed plugins; install the shared plugin first"
+            );
+        }
         if args.json {
             bail!(
                 "--json shows plugin folders and installed plugins; a shared plugin is shown as its consent screen"
@@ -75,7 +93,14 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         }
         return install::preview(&args.plugin.to_string_lossy(), &args.registry, &args.trust);
     }
-    let manifest = resolve(&args.plugin, &args.store)?;
+    if !args.effective && !args.policy.files.is_empty() {
+        bail!("--policy shows its effect with --effective; add --effective");
+    }
+    let mut manifest = resolve(&args.plugin, &args.store)?;
+    if args.effective {
+        let policy = operator_policy::load(&args.policy, args.organization.as_deref())?;
+        manifest = manifest.narrowed(&policy);
+    }
     let state = digest_state(&manifest);
     let plugin = &manifest.plugin;
     if args.json {
@@ -98,6 +123,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         for (key, value) in sections.into_iter().flat_map(|s| s.json) {
             out[key] = value;
         }
+        if args.effective {
+            out["policy"] = policy_json(&manifest);
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -117,5 +145,61 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     for line in permission_lines(&manifest) {
         println!("{line}");
     }
+    if args.effective {
+        println!();
+        for line in policy_lines(&manifest) {
+            println!("{line}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The policy section of `inspect --effective`: the files that applied
+/// and every narrowing, each with its rule's file and line.
+fn policy_lines(manifest: &Manifest) -> Vec<String> {
+    let Some(applied) = manifest.policy() else {
+        return vec![format!(
+            "Policy     none (no default.toml or tenant file in {}, no --policy): the manifest alone decides",
+            operator_policy::policy_dir().display()
+        )];
+    };
+    let mut lines = Vec::new();
+    for (i, (label, path, sha256)) in applied.files.iter().enumerate() {
+        let head = if i == 0 { "Policy" } else { "" };
+        let shown = path.display().to_string();
+        let place = if shown == **label {
+            String::new()
+        } else {
+            format!("{shown}, ")
+        };
+        lines.push(format!(
+            "{head:<10} {label} ({place}sha256 {}…)",
+            &sha256[..12.min(sha256.len())]
+        ));
+    }
+    if applied.narrowings.is_empty() {
+        lines.push("           (narrows nothing this plugin is granted)".to_owned());
+    }
+    for n in &applied.narrowings {
+        lines.push(format!("  {}  [{}]", n.text, n.origin));
+    }
+    lines
+}
+
+fn policy_json(manifest: &Manifest) -> serde_json::Value {
+    let Some(applied) = manifest.policy() else {
+        return json!({"files": [], "narrowings": []});
+    };
+    json!({
+        "files": applied.files.iter().map(|(label, path, sha256)| json!({
+            "label": label.as_ref(),
+            "path": path,
+            "sha256": sha256,
+        })).collect::<Vec<_>>(),
+        "narrowings": applied.narrowings.iter().map(|n| json!({
+            "capability": n.capability,
+            "text": n.text,
+            "origin": n.origin.to_string(),
+        })).collect::<Vec<_>>(),
+    })
 }

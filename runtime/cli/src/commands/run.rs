@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::commands::audit::AuditLogArg;
 use crate::installed::{StoreArg, resolve};
+use crate::operator_policy::{self, PolicyArgs};
 use crate::progress::{ConsoleObserver, Mode};
 use crate::tenant::{self, TenantArgs};
 
@@ -67,6 +68,8 @@ pub struct Args {
     store: StoreArg,
     #[command(flatten)]
     tenant: TenantArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 impl Args {
@@ -116,6 +119,13 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tenant = tenant::connect(&args.tenant).await?;
     if !args.quiet {
         eprintln!("exorun: {}", tenant.notice);
+    }
+    // The policy of the tenant actually connected to, loaded before
+    // anything runs: a broken policy file stops the run.
+    let policy = operator_policy::load(&args.policy, Some(tenant.connection.target_tenant()))?;
+    let plugin = plugin.narrowed(&policy);
+    if !args.quiet {
+        operator_policy::notice(&policy);
     }
     let outputs_root = match &args.outputs_dir {
         Some(dir) => dir.clone(),

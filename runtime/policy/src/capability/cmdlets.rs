@@ -14,8 +14,10 @@ use toml::Spanned;
 
 use super::{Capability, Change, Grant, Grants, Section, Source};
 use crate::capabilities::{
-    Capabilities, CmdletRule, Constraint, NO_CMDLETS, ParamRule, Pattern, SetEntry,
+    Capabilities, CmdletRefusal, CmdletRule, Constraint, NO_CMDLETS, ParamRule, Pattern,
+    PolicyConstraint, RefusedBecause, SetEntry,
 };
+use crate::operator::{Narrowing, Rules};
 use crate::pattern::PATTERNS_TOTAL_LIMIT;
 use crate::source::ManifestError;
 
@@ -40,6 +42,28 @@ impl Capability for CmdletsCapability {
     fn parse(&self, source: &Source<'_>) -> Result<Option<Arc<dyn Grant>>, ManifestError> {
         let raw: Vec<Spanned<RawCmdlet>> = source.key("cmdlet")?.unwrap_or_default();
         Ok(Some(Arc::new(validate_cmdlets(source, raw)?)))
+    }
+
+    /// Refuses cmdlets (`deny-cmdlets`, `forbid-writes`) and parameters
+    /// (`deny-parameters`), and adds value constraints; a rule about a
+    /// cmdlet or parameter the manifest does not declare changes nothing,
+    /// since the manifest already refuses it.
+    fn narrow(
+        &self,
+        grants: &Grants,
+        rules: &[&Rules],
+        notes: &mut Vec<Narrowing>,
+    ) -> Option<Arc<dyn Grant>> {
+        if rules.is_empty() {
+            return None;
+        }
+        let mut capabilities = grants.get::<Capabilities>().unwrap_or(&NO_CMDLETS).clone();
+        for rules in rules {
+            for cmdlet in &mut capabilities.cmdlets {
+                narrow_cmdlet(cmdlet, rules, notes);
+            }
+        }
+        Some(Arc::new(capabilities))
     }
 
     fn compare(&self, old: &Grants, new: &Grants) -> Vec<Change> {
@@ -67,17 +91,31 @@ impl Capability for CmdletsCapability {
             text.push("  (none: this plugin cannot call any cmdlet)".to_owned());
         }
         for c in capabilities.cmdlets() {
+            let refused = match &c.refused {
+                Some(refusal) => format!("  REFUSED by the policy ({})", refusal.origin),
+                None => String::new(),
+            };
             text.push(format!(
-                "  {:<40} {}",
+                "  {:<40} {}{refused}",
                 c.name,
                 if c.read_only { "read" } else { "WRITE" }
             ));
+            if c.refused.is_some() {
+                continue;
+            }
             if c.parameters.is_empty() {
                 text.push("    (no parameters)".to_owned());
             }
             for p in &c.parameters {
+                if let Some(origin) = &p.refused {
+                    text.push(format!(
+                        "    -{:<37} REFUSED by the policy ({origin})",
+                        p.name
+                    ));
+                    continue;
+                }
                 let sensitive = if p.sensitive { "  [sensitive]" } else { "" };
-                let clear = if p.clear {
+                let clear = if p.clear && p.narrowed.iter().all(|n| n.clear) {
                     "  [may clear: $null, @(), @{}]"
                 } else {
                     ""
@@ -85,24 +123,51 @@ impl Capability for CmdletsCapability {
                 text.push(format!(
                     "    -{:<37} {}{sensitive}{clear}",
                     p.name,
-                    Escaped(&p.constraint.to_string())
+                    Escaped(&effective_constraint(p))
                 ));
+                for n in &p.narrowed {
+                    text.push(format!(
+                        "    {:<38} narrowed by the policy ({}): {}",
+                        "",
+                        n.origin,
+                        Escaped(&n.constraint.to_string())
+                    ));
+                }
             }
         }
         let cmdlets: Vec<_> = capabilities
             .cmdlets()
             .iter()
             .map(|c| {
-                json!({
+                let mut cmdlet = json!({
                     "name": c.name,
                     "readOnly": c.read_only,
-                    "parameters": c.parameters.iter().map(|p| json!({
-                        "name": p.name,
-                        "constraint": constraint_json(&p.constraint),
-                        "sensitive": p.sensitive,
-                        "clear": p.clear,
-                    })).collect::<Vec<_>>(),
-                })
+                    "parameters": c.parameters.iter().map(|p| {
+                        let mut param = json!({
+                            "name": p.name,
+                            "constraint": constraint_json(&p.constraint),
+                            "sensitive": p.sensitive,
+                            "clear": p.clear,
+                        });
+                        // Only a narrowed manifest has these, so the
+                        // permissions digest of a manifest is unchanged.
+                        if let Some(origin) = &p.refused {
+                            param["refusedBy"] = json!(origin.to_string());
+                        }
+                        if !p.narrowed.is_empty() {
+                            param["policy"] = p.narrowed.iter().map(|n| json!({
+                                "constraint": constraint_json(&n.constraint),
+                                "clear": n.clear,
+                                "origin": n.origin.to_string(),
+                            })).collect();
+                        }
+                        param
+                    }).collect::<Vec<_>>(),
+                });
+                if let Some(refusal) = &c.refused {
+                    cmdlet["refusedBy"] = json!(refusal.origin.to_string());
+                }
+                cmdlet
             })
             .collect();
         Section {
@@ -112,6 +177,118 @@ impl Capability for CmdletsCapability {
                 ("cmdlets", json!(cmdlets)),
             ],
         }
+    }
+}
+
+/// Applies one rule set of the policy to one declared cmdlet.
+fn narrow_cmdlet(cmdlet: &mut CmdletRule, rules: &Rules, notes: &mut Vec<Narrowing>) {
+    let mut note = |text: String, origin: &crate::Origin| {
+        notes.push(Narrowing {
+            capability: "cmdlets",
+            key: None,
+            text,
+            origin: origin.clone(),
+        })
+    };
+    if cmdlet.refused.is_none() {
+        let denied = rules
+            .deny_cmdlets
+            .iter()
+            .find(|(glob, _)| glob.matches(&cmdlet.name));
+        let because = match (denied, &rules.forbid_writes) {
+            (Some((glob, origin)), _) => {
+                Some((RefusedBecause::Denied(glob.as_str().to_owned()), origin))
+            }
+            (None, Some(origin)) if !cmdlet.read_only => {
+                Some((RefusedBecause::WritesForbidden, origin))
+            }
+            _ => None,
+        };
+        if let Some((because, origin)) = because {
+            let why = match &because {
+                RefusedBecause::Denied(glob) => format!("deny-cmdlets '{glob}'"),
+                RefusedBecause::WritesForbidden => "forbid-writes".to_owned(),
+            };
+            note(format!("{} refused ({why})", cmdlet.name), origin);
+            cmdlet.refused = Some(CmdletRefusal {
+                because,
+                origin: origin.clone(),
+            });
+        }
+    }
+    let cmdlet_name = cmdlet.name.clone();
+    for policy in rules
+        .cmdlets
+        .iter()
+        .filter(|p| p.name.matches(&cmdlet_name))
+    {
+        for (name, origin) in &policy.deny_parameters {
+            if let Some(param) = cmdlet.parameter_mut(name)
+                && param.refused.is_none()
+            {
+                note(format!("{cmdlet_name} -{} refused", param.name), origin);
+                param.refused = Some(origin.clone());
+            }
+        }
+        for rule in &policy.parameters {
+            if let Some(param) = cmdlet.parameter_mut(&rule.name) {
+                note(
+                    format!(
+                        "{cmdlet_name} -{} also limited to {}",
+                        param.name,
+                        Escaped(&rule.constraint.to_string())
+                    ),
+                    &rule.origin,
+                );
+                param.narrowed.push(PolicyConstraint {
+                    constraint: rule.constraint.clone(),
+                    clear: rule.clear,
+                    origin: rule.origin.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// The values a parameter may take under the manifest and every policy
+/// constraint, for `exorun inspect --effective`: where sets are involved
+/// the set that is left; otherwise the constraints joined with "and".
+fn effective_constraint(param: &ParamRule) -> String {
+    if param.narrowed.is_empty() {
+        return param.constraint.to_string();
+    }
+    let all: Vec<&Constraint> = std::iter::once(&param.constraint)
+        .chain(param.narrowed.iter().map(|n| &n.constraint))
+        .collect();
+    let Some(Constraint::Set(first)) = all.iter().find(|c| matches!(c, Constraint::Set(_))) else {
+        let shown: Vec<String> = all
+            .iter()
+            .filter(|c| !matches!(c, Constraint::Any))
+            .map(|c| c.to_string())
+            .collect();
+        return shown.join(" and ");
+    };
+    let left: Vec<SetEntry> = first
+        .iter()
+        .filter(|entry| all.iter().all(|c| admits(c, entry)))
+        .cloned()
+        .collect();
+    if left.is_empty() {
+        "no value (the policy leaves none of the manifest's)".to_owned()
+    } else {
+        Constraint::Set(left).to_string()
+    }
+}
+
+/// Whether a constraint lets a set entry through, as the gate decides.
+fn admits(constraint: &Constraint, entry: &SetEntry) -> bool {
+    match constraint {
+        Constraint::Any => true,
+        Constraint::Set(entries) => entries.iter().any(|e| same_entry(e, entry)),
+        Constraint::Pattern(pattern) => match entry {
+            SetEntry::Text(text) => pattern.is_full_match(text),
+            SetEntry::Null | SetEntry::Bool(_) => false,
+        },
     }
 }
 
@@ -357,6 +534,7 @@ fn validate_cmdlets(
             read_only: exorun_cmdlet::is_read_only(name),
             name: name.clone(),
             parameters,
+            refused: None,
         });
     }
     Ok(Capabilities { cmdlets })
@@ -405,5 +583,7 @@ fn validate_param(
         constraint,
         sensitive: raw.sensitive,
         clear: raw.clear,
+        refused: None,
+        narrowed: Vec::new(),
     })
 }

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::{Capability, Change, Grant, Grants, Section, Source};
 use crate::limits::{Ceilings, LimitError, Limits};
+use crate::operator::{Narrowing, Origin, Rules};
 use crate::source::ManifestError;
 
 /// A run's resource limits.
@@ -44,6 +45,51 @@ impl Capability for LimitsCapability {
             .copied()
             .unwrap_or_default()
             .within(ceilings)
+    }
+
+    /// The policy's `[limits]` lower the manifest's, one by one; a policy
+    /// value above the manifest's changes nothing.
+    fn narrow(
+        &self,
+        grants: &Grants,
+        rules: &[&Rules],
+        notes: &mut Vec<Narrowing>,
+    ) -> Option<Arc<dyn Grant>> {
+        let mut limits = grants.get::<Limits>().copied().unwrap_or_default();
+        let before = limits;
+        let mut lower = |value: &mut u64, rule: Option<&(u64, Origin)>, key: &str| {
+            if let Some((lowered, origin)) = rule
+                && *lowered < *value
+            {
+                notes.push(Narrowing {
+                    capability: "limits",
+                    key: Some(format!("limits.{key}")),
+                    text: format!("limits: {key} {value} → {lowered}"),
+                    origin: origin.clone(),
+                });
+                *value = *lowered;
+            }
+        };
+        for rules in rules {
+            lower(
+                &mut limits.memory_mib,
+                rules.limits.memory_mib.as_ref(),
+                "memory-mib",
+            );
+            let mut timeout = limits.timeout.as_secs();
+            lower(
+                &mut timeout,
+                rules.limits.timeout_seconds.as_ref(),
+                "timeout-seconds",
+            );
+            limits.timeout = limits.timeout.min(Duration::from_secs(timeout));
+            lower(
+                &mut limits.max_calls,
+                rules.limits.max_calls.as_ref(),
+                "max-calls",
+            );
+        }
+        (limits != before).then(|| Arc::new(limits) as Arc<dyn Grant>)
     }
 
     /// A higher limit widens, a lower one narrows.

@@ -25,6 +25,7 @@ use std::sync::{Arc, LazyLock};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::limits::{Ceilings, LimitError};
+use crate::operator::{Narrowing, Rules};
 pub use crate::source::{ManifestError, Source};
 
 /// One thing a manifest can grant. Implementations are unit structs listed
@@ -43,6 +44,21 @@ pub trait Capability: Sync {
     /// Refuses a grant above what the operator allows.
     fn within(&self, _grants: &Grants, _ceilings: &Ceilings) -> Result<(), LimitError> {
         Ok(())
+    }
+
+    /// Narrows this capability's grant by the operator policy's rule sets
+    /// (in order, each narrowing what the ones before left), noting each
+    /// change in `notes`. `None`: the policy changes nothing here.
+    ///
+    /// The result must allow nothing the grant did not: a policy never
+    /// widens. The default changes nothing.
+    fn narrow(
+        &self,
+        _grants: &Grants,
+        _rules: &[&Rules],
+        _notes: &mut Vec<Narrowing>,
+    ) -> Option<Arc<dyn Grant>> {
+        None
     }
 
     /// What the manifest grants of this capability (or that it grants
@@ -140,6 +156,30 @@ impl Grants {
             let any: &dyn Any = grant.as_ref();
             any.downcast_ref::<T>()
         })
+    }
+
+    /// These grants narrowed by the operator policy's rule sets,
+    /// capability by capability.
+    pub(crate) fn narrowed(&self, rules: &[&Rules], notes: &mut Vec<Narrowing>) -> Grants {
+        let mut grants = self.0.clone();
+        for capability in REGISTRY {
+            let Some(narrowed) = capability.narrow(self, rules, notes) else {
+                continue;
+            };
+            let kind = {
+                let any: &dyn Any = narrowed.as_ref();
+                any.type_id()
+            };
+            let same = grants.iter().position(|g| {
+                let any: &dyn Any = g.as_ref();
+                any.type_id() == kind
+            });
+            match same {
+                Some(index) => grants[index] = narrowed,
+                None => grants.push(narrowed),
+            }
+        }
+        Grants(grants)
     }
 
     /// Reads every registered capability's keys from the manifest.

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::{Capability, Change, Grant, Grants, Section, Source};
 use crate::limits::{Ceilings, LimitError};
+use crate::operator::{Narrowing, Rules};
 use crate::outputs::{MAX_OUTPUTS_FILES, MAX_OUTPUTS_MIB, Outputs};
 use crate::source::ManifestError;
 
@@ -36,6 +37,31 @@ impl Capability for OutputsCapability {
             Some(outputs) => outputs.within(ceilings),
             None => Ok(()),
         }
+    }
+
+    /// The policy's `[limits] outputs-mib` lowers the folder's cap; a
+    /// plugin without the folder stays without it.
+    fn narrow(
+        &self,
+        grants: &Grants,
+        rules: &[&Rules],
+        notes: &mut Vec<Narrowing>,
+    ) -> Option<Arc<dyn Grant>> {
+        let mut outputs = *grants.get::<Outputs>()?;
+        let mut changed = false;
+        for (mib, origin) in rules.iter().filter_map(|r| r.limits.outputs_mib.as_ref()) {
+            if *mib < outputs.max_mib {
+                notes.push(Narrowing {
+                    capability: "outputs",
+                    key: Some("limits.outputs-mib".to_owned()),
+                    text: format!("outputs: MiB {} → {mib}", outputs.max_mib),
+                    origin: origin.clone(),
+                });
+                outputs.max_mib = *mib;
+                changed = true;
+            }
+        }
+        changed.then(|| Arc::new(outputs) as Arc<dyn Grant>)
     }
 
     /// Gaining a folder widens, losing it narrows; within it, higher caps

@@ -8,7 +8,7 @@
 mod raw;
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 use serde::de::DeserializeSeed;
@@ -17,6 +17,7 @@ use crate::capabilities::{Capabilities, NO_CMDLETS};
 use crate::capability::{Grant, Grants, KnownKeys};
 use crate::inputs::InputSpec;
 use crate::limits::{Ceilings, LimitError, Limits};
+use crate::operator::{AppliedPolicy, Policy};
 use crate::outputs::Outputs;
 use crate::source::{ManifestError, Source};
 use raw::RawPlugin;
@@ -28,6 +29,11 @@ pub const MAX_MANIFEST_BYTES: usize = 256 << 10;
 
 static PLUGIN_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{0,63}$").expect("static regex"));
+
+/// Whether `name` is a valid `[plugin] name`.
+pub(crate) fn is_plugin_name(name: &str) -> bool {
+    PLUGIN_NAME.is_match(name)
+}
 
 /// The `[plugin]` table.
 #[derive(Clone, Debug)]
@@ -52,8 +58,11 @@ pub struct Manifest {
     pub sha256: String,
     pub plugin: PluginInfo,
     /// What the manifest grants, one entry per capability of
-    /// [`crate::capability::REGISTRY`] that it uses.
+    /// [`crate::capability::REGISTRY`] that it uses (narrowed by the
+    /// operator policy when [`Manifest::policy`] is set).
     grants: Grants,
+    /// The operator policy these grants were narrowed by, if any.
+    policy: Option<Arc<AppliedPolicy>>,
 }
 
 impl Manifest {
@@ -106,7 +115,37 @@ impl Manifest {
             sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
             plugin,
             grants,
+            policy: None,
         })
+    }
+
+    /// This manifest narrowed by the operator policy: what a run may do
+    /// is the manifest's grants ∩ the policy's rules, and the gate names
+    /// the policy's rule when it refuses. Applying a policy to an already
+    /// narrowed manifest narrows further.
+    pub fn narrowed(&self, policy: &Policy) -> Manifest {
+        if policy.is_empty() {
+            return self.clone();
+        }
+        let rules = policy.rules_for(&self.plugin.name);
+        let mut applied = self.policy.as_deref().cloned().unwrap_or_default();
+        applied.files.extend(
+            policy
+                .files()
+                .iter()
+                .map(|f| (f.label.clone(), f.path.clone(), f.sha256.clone())),
+        );
+        let grants = self.grants.narrowed(&rules, &mut applied.narrowings);
+        Manifest {
+            grants,
+            policy: Some(Arc::new(applied)),
+            ..self.clone()
+        }
+    }
+
+    /// The operator policy applied with [`Manifest::narrowed`], if any.
+    pub fn policy(&self) -> Option<&AppliedPolicy> {
+        self.policy.as_deref()
     }
 
     /// The grant of type `T`, when the manifest has one.

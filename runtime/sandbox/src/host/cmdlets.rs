@@ -36,7 +36,7 @@ type WitResult = Result<Vec<Object>, wit::CmdletError>;
 /// the host a record.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the plugin kept calling after {refusals} of its calls were refused (denied by the manifest or over its budget); the run was ended"
+    "the plugin kept calling after {refusals} of its calls were refused (denied by the manifest or the operator policy, or over its budget); the run was ended"
 )]
 pub struct PolicyViolation {
     pub refusals: u64,
@@ -165,7 +165,11 @@ impl RunState {
                     cmdlet = %exorun_cmdlet::Escaped(&call.cmdlet),
                     parameter = %exorun_cmdlet::Escaped(denial.parameter.as_deref().unwrap_or("")),
                     rule = %exorun_cmdlet::Escaped(&denial.rule()),
-                    "call denied by the manifest"
+                    layer = match denial.layer {
+                        exorun_policy::Layer::Manifest => "manifest",
+                        exorun_policy::Layer::Policy(_) => "policy",
+                    },
+                    "call denied"
                 );
                 let error = CmdletError::Denied {
                     rule: denial.rule(),
