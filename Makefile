@@ -123,7 +123,12 @@ demo: plugins
 	@echo "== The operator's policy narrows a plugin further, and a refusal names the policy's line (docs/examples/operator-policy.toml) =="
 	@$(EXORUN) inspect $(BUILT)/remove-external-forwarding --effective --policy docs/examples/operator-policy.toml | sed -n '/^Cmdlets/,$$p'
 	@$(EXORUN) run $(BUILT)/remove-external-forwarding --policy docs/examples/operator-policy.toml --quiet | head -n 3
-
+	@echo
+	@echo "== An object scope: a plugin held to the Sales department cannot write anyone else's mailbox, however it names it (docs/scopes.md) =="
+	@$(EXORUN) build tests/plugins/scope-probe --out-dir $(BUILT)/scope-probe >/dev/null 2>&1
+	@$(EXORUN) inspect $(BUILT)/scope-probe | sed -n '/^Scope/,$$p'
+	@$(EXORUN) run $(BUILT)/scope-probe --quiet --input action=write \
+		--input $$'targets=jurgen.muller@contoso.com\njose.nunez\njose.nunez@contoso.onmicrosoft.com\njo*'
 	@echo
 	@echo "== Share a plugin: sign it, bundle it, trust its publisher, install with consent, run it by name =="
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)

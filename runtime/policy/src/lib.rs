@@ -19,6 +19,7 @@ pub mod operator;
 mod ordinal;
 mod outputs;
 mod pattern;
+pub mod scope;
 mod source;
 
 pub use capabilities::{

@@ -392,7 +392,7 @@ fn an_empty_policy_leaves_the_manifest_as_it_is() {
 fn policy_files_are_validated_strictly_at_their_line() {
     assert_eq!(
         policy_error("[all]\nforbid-write = true\n"),
-        "policy.toml:2:1: unknown field `forbid-write`, expected one of `forbid-writes`, `deny-cmdlets`, `limits`, `cmdlet`"
+        "policy.toml:2:1: unknown field `forbid-write`, expected one of `forbid-writes`, `deny-cmdlets`, `limits`, `cmdlet`, `scope`"
     );
     assert_eq!(
         policy_error("[al]\n"),

@@ -155,8 +155,10 @@ impl CheckedApply<'_> {
                 .map_err(ApplyError::AuditStart)?,
         );
         observers.push(audit.clone());
-        let report =
-            exorun_plan::apply(plan, job.target.backend.as_ref(), &Observers(observers)).await;
+        // The plugin's scope holds for its plan too: each planned write's
+        // target is resolved again now, as the tenant is today.
+        let backend = exorun_sandbox::scoped(job.target.backend.clone(), job.manifest).backend;
+        let report = exorun_plan::apply(plan, backend.as_ref(), &Observers(observers)).await;
 
         let end = match report.stopped_at {
             None => RunEndEvent::ok(),

@@ -4,12 +4,15 @@
 //! record, an answer to the plugin or the end of the run; keeping the
 //! decision here lets it be tested without building a guest.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use exorun_cmdlet::{Call, CmdletError};
 use exorun_policy::{Capabilities, Denial};
 
 /// How many calls a run may still attempt, and how many refusals it may
 /// still collect before it is ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) struct CallBudget {
     /// Calls attempted, refused ones included: every attempt counts against
     /// `max_calls`.
@@ -22,7 +25,29 @@ pub(crate) struct CallBudget {
     /// Where the operator policy lowered `max_calls`, named when the run
     /// reaches it.
     pub lowered_by: Option<String>,
+    /// Reads the host made to enforce the plugin's object scope: they reach
+    /// the tenant on the plugin's behalf, so they count against `max_calls`.
+    pub lookups: Option<Arc<AtomicU64>>,
 }
+
+impl PartialEq for CallBudget {
+    fn eq(&self, other: &CallBudget) -> bool {
+        (
+            self.attempts,
+            self.max_calls,
+            self.refusals,
+            self.max_refusals,
+        ) == (
+            other.attempts,
+            other.max_calls,
+            other.refusals,
+            other.max_refusals,
+        ) && self.lowered_by == other.lowered_by
+            && self.lookups() == other.lookups()
+    }
+}
+
+impl Eq for CallBudget {}
 
 /// What happens to one call.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,7 +73,25 @@ impl CallBudget {
             refusals: 0,
             max_refusals,
             lowered_by: None,
+            lookups: None,
         }
+    }
+
+    /// Counts the scope's lookups (`crate::scope::ScopedBackend`) too.
+    pub fn with_lookups(mut self, lookups: Option<Arc<AtomicU64>>) -> CallBudget {
+        self.lookups = lookups;
+        self
+    }
+
+    fn lookups(&self) -> u64 {
+        self.lookups
+            .as_ref()
+            .map_or(0, |l| l.load(Ordering::Relaxed))
+    }
+
+    /// Calls charged so far: the plugin's attempts and the scope's lookups.
+    fn used(&self) -> u64 {
+        self.attempts.saturating_add(self.lookups())
     }
 
     /// Names the operator policy rule that lowered `max_calls`.
@@ -73,15 +116,19 @@ impl CallBudget {
         if let Some(reason) = blocked() {
             return Verdict::Blocked(reason);
         }
-        if self.attempts >= self.max_calls {
+        if self.used() >= self.max_calls {
             self.refusals += 1;
             let source = match &self.lowered_by {
                 Some(origin) => format!("lowered by the operator policy: {origin}"),
                 None => "[limits] max-calls".to_owned(),
             };
+            let lookups = match self.lookups() {
+                0 => String::new(),
+                n => format!(", {n} of them the host's lookups to enforce the [scope]"),
+            };
             return Verdict::OverBudget(CmdletError::LimitExceeded {
                 message: format!(
-                    "this run may make at most {} cmdlet calls ({source})",
+                    "this run may make at most {} cmdlet calls ({source}){lookups}",
                     self.max_calls
                 ),
             });
@@ -110,7 +157,7 @@ impl CallBudget {
     /// How many more calls of a batch can matter: every one past this is
     /// sure to be refused, and the run ends before the last of them.
     pub fn calls_that_can_matter(&self) -> usize {
-        let attempts = self.max_calls.saturating_sub(self.attempts);
+        let attempts = self.max_calls.saturating_sub(self.used());
         let refusals = self.max_refusals.saturating_sub(self.refusals);
         usize::try_from(attempts.saturating_add(refusals).saturating_add(1)).unwrap_or(usize::MAX)
     }
@@ -184,6 +231,26 @@ parameters.Identity = {}
             })
         );
         assert_eq!((budget.attempts, budget.refusals), (2, 3));
+    }
+
+    #[test]
+    fn the_scopes_lookups_count_against_max_calls() {
+        let lookups = Arc::new(AtomicU64::new(0));
+        let mut budget = CallBudget::new(3, 100).with_lookups(Some(lookups.clone()));
+        assert_eq!(
+            budget.admit(|| None, &grants(), &allowed()),
+            Verdict::Allowed
+        );
+        // Resolving that call's target and reading a group: two lookups.
+        lookups.fetch_add(2, Ordering::Relaxed);
+        assert_eq!(budget.calls_that_can_matter(), 101);
+        assert_eq!(
+            budget.admit(|| None, &grants(), &allowed()),
+            Verdict::OverBudget(CmdletError::LimitExceeded {
+                message: "this run may make at most 3 cmdlet calls ([limits] max-calls), 2 of them the host's lookups to enforce the [scope]".into()
+            })
+        );
+        assert_eq!((budget.attempts, budget.refusals), (1, 1));
     }
 
     #[test]

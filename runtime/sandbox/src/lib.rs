@@ -50,6 +50,7 @@ mod report;
 mod request;
 mod run;
 mod run_log;
+mod scope;
 mod state;
 
 pub use audit::AuditObserver;
@@ -63,3 +64,4 @@ pub use report::{
     CallRecord, Decision, LogLevel, LogLine, LogSource, Observer, Observers, RunReport,
 };
 pub use request::RunRequest;
+pub use scope::{Scoped, ScopedBackend, scoped};

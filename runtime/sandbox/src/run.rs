@@ -76,6 +76,7 @@ impl Sandbox {
             return report;
         }
         let wasi = wasi.build();
+        let scoped = crate::scope::scoped(request.backend, manifest);
         let mut table = ResourceTable::new();
         table.set_max_capacity(config.max_resources);
         let state = RunState {
@@ -84,13 +85,15 @@ impl Sandbox {
             limiter: RunLimiter::new(usize::try_from(memory_bytes).unwrap_or(usize::MAX), 100_000),
             ctx: RunContext {
                 manifest: inner.manifest.clone(),
-                backend: request.backend,
-                budget: CallBudget::new(limits.max_calls, config.max_refusals).lowered_by(
-                    manifest
-                        .policy()
-                        .and_then(|p| p.lowered("limits.max-calls"))
-                        .map(|n| n.origin.to_string()),
-                ),
+                backend: scoped.backend,
+                budget: CallBudget::new(limits.max_calls, config.max_refusals)
+                    .lowered_by(
+                        manifest
+                            .policy()
+                            .and_then(|p| p.lowered("limits.max-calls"))
+                            .map(|n| n.origin.to_string()),
+                    )
+                    .with_lookups(scoped.lookups),
                 result_byte_budget: memory_bytes,
                 invoke_many_concurrency: config.invoke_many_concurrency,
                 log: log.clone(),

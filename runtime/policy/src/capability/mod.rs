@@ -17,6 +17,7 @@ pub mod cmdlets;
 pub mod inputs;
 pub mod limits;
 pub mod outputs;
+pub mod scope;
 
 use std::any::Any;
 use std::fmt::Debug;
@@ -274,6 +275,7 @@ pub static REGISTRY: &[&dyn Capability] = &[
     &inputs::InputsCapability,
     &limits::LimitsCapability,
     &outputs::OutputsCapability,
+    &scope::ScopeCapability,
 ];
 
 /// Every top-level manifest key: `plugin` and the keys of the registry.

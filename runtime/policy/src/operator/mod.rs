@@ -148,6 +148,8 @@ pub struct Rules {
     pub(crate) limits: LimitRules,
     /// `[[cmdlet]]`: parameters refused or constrained further.
     pub(crate) cmdlets: Vec<CmdletPolicy>,
+    /// `scope`: a recipient filter every call must also stay within.
+    pub(crate) scope: Option<(crate::scope::Filter, Origin)>,
 }
 
 /// The policy's `[limits]`: each lowers the manifest's value, never raises it.

@@ -30,6 +30,7 @@ struct RawRules {
     limits: Option<RawLimits>,
     #[serde(default)]
     cmdlet: Vec<RawCmdlet>,
+    scope: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -124,11 +125,22 @@ impl Checker<'_, '_> {
         for c in raw.cmdlet {
             cmdlets.push(self.cmdlet(c)?);
         }
+        let scope = match raw.scope {
+            None => None,
+            Some(text) => {
+                let filter = crate::scope::Filter::parse(text.get_ref()).map_err(|e| {
+                    self.source
+                        .error_at(&text, format!("scope is not a scope filter: {e}"))
+                })?;
+                Some((filter, self.origin(&text)))
+            }
+        };
         Ok(Rules {
             forbid_writes,
             deny_cmdlets,
             limits,
             cmdlets,
+            scope,
         })
     }
 

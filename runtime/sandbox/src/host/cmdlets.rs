@@ -252,9 +252,30 @@ impl RunState {
             Ok(objects) => Ok(objects.len() as u64),
             Err(e) => Err(e.clone()),
         };
+        // A refusal from behind the gate (the object scope, which must
+        // resolve the target first: `crate::scope`) is a refusal like the
+        // gate's: recorded with its rule and counted toward the run's end.
+        let decision = match &ran.result {
+            Err(CmdletError::Denied { rule, message }) => {
+                self.ctx.budget.refusals += 1;
+                tracing::warn!(
+                    target: "exorun::denial",
+                    plugin = %exorun_cmdlet::Escaped(self.ctx.plugin_name()),
+                    cmdlet = %exorun_cmdlet::Escaped(&call.cmdlet),
+                    rule = %exorun_cmdlet::Escaped(rule),
+                    layer = "scope",
+                    "call denied"
+                );
+                Decision::Denied {
+                    rule: rule.clone(),
+                    message: message.clone(),
+                }
+            }
+            _ => Decision::Allowed,
+        };
         self.ctx.record(CallRecord {
             call,
-            decision: Decision::Allowed,
+            decision,
             outcome,
             elapsed: ran.started.elapsed(),
             client_request_id: ran.request_id.clone(),

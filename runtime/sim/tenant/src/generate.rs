@@ -461,6 +461,13 @@ impl Generator {
             } else {
                 String::new()
             },
+            // Users carry their country in CustomAttribute1, a common
+            // tagging scheme for regional admin scopes.
+            custom_attributes: if is_user {
+                vec![country.to_owned()]
+            } else {
+                Vec::new()
+            },
             title: if is_user {
                 (*pick(rng, titles)).to_owned()
             } else {

@@ -64,6 +64,11 @@ pub struct Mailbox {
     pub when_created: i64,
     #[serde(default)]
     pub department: String,
+    /// `CustomAttribute1` to `CustomAttribute15`, in order; missing ones
+    /// are empty. Admins keep scoping tags here (management scopes filter
+    /// on them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_attributes: Vec<String>,
     #[serde(default)]
     pub title: String,
     #[serde(default)]
@@ -108,6 +113,13 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
+    /// `CustomAttribute<n>` (1 to 15); empty when unset.
+    pub fn custom_attribute(&self, n: usize) -> &str {
+        n.checked_sub(1)
+            .and_then(|i| self.custom_attributes.get(i))
+            .map_or("", String::as_str)
+    }
+
     /// The address behind the `SMTP:` proxy; empty only in a broken file,
     /// which loading refuses.
     pub fn primary_smtp_address(&self) -> &str {

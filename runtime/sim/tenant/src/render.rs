@@ -84,6 +84,19 @@ fn recipient_base(o: &mut Obj, r: &Recipient, org: &Organization) {
         .date_utc("WhenCreatedUTC", created)
         .date("WhenChanged", created)
         .date_utc("WhenChangedUTC", created);
+    // The properties management scopes filter on (docs/operator-policy.md,
+    // object scopes); only mailboxes carry values in the simulator.
+    let mailbox = match r {
+        Recipient::Mailbox(m) => Some(m),
+        _ => None,
+    };
+    o.str("Department", mailbox.map_or("", |m| m.department.as_str()));
+    for n in 1..=15 {
+        o.str(
+            &format!("CustomAttribute{n}"),
+            mailbox.map_or("", |m| m.custom_attribute(n)),
+        );
+    }
     if let Recipient::MailUser(u) = r {
         o.str("ExternalEmailAddress", &u.external_email_address);
     }
@@ -160,7 +173,6 @@ pub fn mailbox_of(o: &mut Obj, r: &Recipient, m: &Mailbox, org: &Organization) {
         )
         .str("Database", "EMUPR01DG001-db001")
         .str("Office", &m.city)
-        .str("CustomAttribute1", "")
         .date("WhenMailboxCreated", m.when_created);
 }
 

@@ -1,4 +1,4 @@
-//! Get-MailboxStatistics and Set-Mailbox.
+//! Get-MailboxStatistics, Set-Mailbox and Set-User.
 
 use super::Invocation;
 use crate::directory::Directory;
@@ -46,6 +46,12 @@ pub fn set_mailbox(inv: &Invocation) -> Result<Execution, ExoError> {
         MailboxKind::from_type_parameter,
     )?;
     p.bool("Force")?;
+    let mut custom = Vec::new();
+    for n in 1..=15usize {
+        if let Some(value) = p.nullable_text(&format!("CustomAttribute{n}"))? {
+            custom.push((n, value.unwrap_or_default()));
+        }
+    }
     let org = inv.tenant.org();
 
     let unchanged = inv.tenant.edit_mailbox(&identity, |mailbox, dir| {
@@ -92,6 +98,49 @@ pub fn set_mailbox(inv: &Invocation) -> Result<Execution, ExoError> {
         }
         if let Some(kind) = kind {
             mailbox.kind = kind;
+        }
+        for (n, value) in &custom {
+            if mailbox.custom_attributes.len() < *n {
+                mailbox.custom_attributes.resize(*n, String::new());
+            }
+            mailbox.custom_attributes[n - 1] = value.clone();
+        }
+        while mailbox
+            .custom_attributes
+            .last()
+            .is_some_and(String::is_empty)
+        {
+            mailbox.custom_attributes.pop();
+        }
+        Ok(*mailbox == before)
+    })?;
+    let execution = Execution::empty(inv.tenant.org());
+    if unchanged {
+        return Ok(execution.with_warning(format!(
+            "The command completed successfully but no settings of '{identity}' have been modified."
+        )));
+    }
+    Ok(execution)
+}
+
+/// Set-User: the directory properties of a user. Only users with a
+/// mailbox carry them in the simulator; a mail user is not found here.
+pub fn set_user(inv: &Invocation) -> Result<Execution, ExoError> {
+    let p = &inv.params;
+    let identity = p.required_text("Identity")?;
+    let department = p.nullable_text("Department")?;
+    let title = p.nullable_text("Title")?;
+    let city = p.nullable_text("City")?;
+    let unchanged = inv.tenant.edit_mailbox(&identity, |mailbox, _| {
+        let before = mailbox.clone();
+        for (field, value) in [
+            (&mut mailbox.department, department),
+            (&mut mailbox.title, title),
+            (&mut mailbox.city, city),
+        ] {
+            if let Some(value) = value {
+                *field = value.unwrap_or_default();
+            }
         }
         Ok(*mailbox == before)
     })?;
