@@ -16,6 +16,7 @@ mod error;
 mod escape;
 mod json;
 mod result_size;
+mod share;
 
 pub use backend::{Backend, Object, PageStream, collect_pages};
 pub use call::{Call, Leaf, MAX_RECORDED_VALUE_BYTES, Value, abbreviate};
@@ -23,6 +24,7 @@ pub use deadline::{run_deadline, within_deadline};
 pub use error::{CmdletError, append_causes, error_chain};
 pub use escape::{Escaped, escaped, is_unsafe_char};
 pub use result_size::{DEFAULT_RESULT_SIZE, ResultSize};
+pub use share::{RunShare, run_share, within_share};
 
 /// True for cmdlets whose verb only reads (`Get-`, `Test-`, `Search-`).
 ///

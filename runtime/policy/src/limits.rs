@@ -12,6 +12,14 @@ pub struct Limits {
     pub timeout: Duration,
     /// Cmdlet calls (each call inside `invoke-many` counts).
     pub max_calls: u64,
+    /// Requests per second this run may send at most (`None`: as fast as
+    /// the tenant's budget and its fair share allow).
+    pub calls_per_second: Option<u64>,
+    /// The run's share of its tenant's budget while runs compete for it,
+    /// relative to other runs (1 unless the operator policy says more).
+    /// Not a manifest key: a plugin author does not pick their own
+    /// priority.
+    pub weight: u32,
 }
 
 impl Default for Limits {
@@ -23,6 +31,8 @@ impl Default for Limits {
             memory_mib: 128,
             timeout: Duration::from_secs(300),
             max_calls: 10_000,
+            calls_per_second: None,
+            weight: 1,
         }
     }
 }

@@ -311,6 +311,69 @@ fn limits_are_lowered_and_never_raised() {
 }
 
 #[test]
+fn a_policy_rate_sets_or_lowers_calls_per_second_and_never_raises_it() {
+    // The manifest sets no rate: any policy rate is lower than none.
+    let m = narrowed("[all.limits]\ncalls-per-second = 20\n");
+    assert_eq!(m.limits().calls_per_second, Some(20));
+    let lowered = m.policy().unwrap().lowered("limits.calls-per-second");
+    assert_eq!(
+        lowered.unwrap().text,
+        "limits: calls-per-second unlimited → 20"
+    );
+    let text = MANIFEST.replace(
+        "max-calls = 500\n",
+        "max-calls = 500\ncalls-per-second = 10\n",
+    );
+    let rated = Manifest::parse(Path::new("exorun.toml"), &text).unwrap();
+    assert_eq!(rated.limits().calls_per_second, Some(10));
+    let kept = rated.narrowed(&policy("[all.limits]\ncalls-per-second = 50\n"));
+    assert_eq!(
+        kept.limits().calls_per_second,
+        Some(10),
+        "a policy never raises it"
+    );
+    let lower = rated.narrowed(&policy("[all.limits]\ncalls-per-second = 2\n"));
+    assert_eq!(lower.limits().calls_per_second, Some(2));
+}
+
+#[test]
+fn the_weight_is_the_operators_and_the_last_rule_sets_it() {
+    assert_eq!(manifest().limits().weight, 1);
+    let m = narrowed("[all.limits]\nweight = 2\n\n[plugin.mailbox-tidy.limits]\nweight = 8\n");
+    assert_eq!(m.limits().weight, 8);
+    let set = m.policy().unwrap().lowered("limits.weight").unwrap();
+    assert_eq!(
+        (set.text.as_str(), set.origin.line),
+        ("limits: weight 2 → 8", 5)
+    );
+    // A later file decides over an earlier one, lower or higher.
+    let mut stacked = Policy::none();
+    stacked.push(file("default policy", "[all.limits]\nweight = 8\n"));
+    stacked.push(file(
+        "policy for contoso.onmicrosoft.com",
+        "[all.limits]\nweight = 3\n",
+    ));
+    assert_eq!(manifest().narrowed(&stacked).limits().weight, 3);
+
+    // A manifest may not pick its own priority.
+    let text = MANIFEST.replace("max-calls = 500\n", "max-calls = 500\nweight = 100\n");
+    assert_eq!(
+        Manifest::parse(Path::new("exorun.toml"), &text)
+            .unwrap_err()
+            .to_string(),
+        "exorun.toml:9:10: [limits] weight is not the plugin's to choose: the operator sets it in the operator policy (docs/operator-policy.md)"
+    );
+    assert_eq!(
+        policy_error("[all.limits]\nweight = 1001\n"),
+        "policy.toml:2:10: [limits] weight is at most 1000"
+    );
+    assert_eq!(
+        policy_error("[all.limits]\nweight = 0\n"),
+        "policy.toml:2:10: [limits] weight must be greater than 0 (to forbid a plugin, deny its cmdlets)"
+    );
+}
+
+#[test]
 fn a_plugin_without_outputs_gets_none_from_a_policy() {
     let text = MANIFEST.replace("[outputs]\nmax-mib = 32\n", "");
     let m = Manifest::parse(Path::new("exorun.toml"), &text)

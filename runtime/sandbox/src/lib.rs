@@ -46,6 +46,7 @@ mod limits;
 mod outputs;
 mod pages;
 mod plugin;
+mod rate;
 mod report;
 mod request;
 mod run;

@@ -76,7 +76,9 @@ impl Sandbox {
             return report;
         }
         let wasi = wasi.build();
-        let scoped = crate::scope::scoped(request.backend, manifest);
+        // The run's own pace first, so the scope's lookups keep it too.
+        let paced = crate::rate::rated(request.backend, limits.calls_per_second);
+        let scoped = crate::scope::scoped(paced, manifest);
         let mut table = ResourceTable::new();
         table.set_max_capacity(config.max_resources);
         let state = RunState {
@@ -133,6 +135,10 @@ impl Sandbox {
         // Calls see the deadline too: a throttled call waits for the
         // tenant only as long as the run can still afford.
         let execution = exorun_cmdlet::within_deadline(deadline, execution);
+        // And their run's share of the tenant's budget, for the limiter's
+        // fair order.
+        let execution =
+            exorun_cmdlet::within_share(exorun_cmdlet::RunShare::new_run(limits.weight), execution);
         let outcome = match tokio::time::timeout(limits.timeout, execution).await {
             Err(_elapsed) => Err(RunError::Timeout {
                 seconds: limits.timeout.as_secs(),

@@ -63,15 +63,17 @@ pub struct ScopedBackend {
     resolved: Mutex<HashMap<String, Result<Arc<Recipient>, CmdletError>>>,
     /// Group identity (lowercase) → the Guids of its members; `None` when
     /// the group could not be read.
-    members: tokio::sync::OnceCell<HashMap<String, Option<HashSet<String>>>>,
+    members: tokio::sync::OnceCell<HashMap<String, Option<HashSet<u128>>>>,
     /// Guids (lowercase) of every recipient in scope, for lists.
-    in_scope: tokio::sync::OnceCell<Result<Arc<HashSet<String>>, CmdletError>>,
+    in_scope: tokio::sync::OnceCell<Result<Arc<HashSet<u128>>, CmdletError>>,
 }
 
 /// One recipient as `Get-Recipient` returned it.
 struct Recipient {
     object: Json,
-    guid: String,
+    /// Its `Guid`, as a number: the in-scope set of a large tenant is
+    /// kept per run, so it is kept small.
+    guid: u128,
     /// How the recipient is named in messages (its primary address).
     shown: String,
 }
@@ -79,7 +81,7 @@ struct Recipient {
 /// A recipient's properties with the run's group memberships.
 struct RecipientFacts<'a> {
     recipient: &'a Recipient,
-    members: &'a HashMap<String, Option<HashSet<String>>>,
+    members: &'a HashMap<String, Option<HashSet<u128>>>,
 }
 
 impl Facts for RecipientFacts<'_> {
@@ -121,7 +123,7 @@ impl ScopedBackend {
     }
 
     /// The members of every group the scope names, read once per run.
-    async fn members(&self) -> &HashMap<String, Option<HashSet<String>>> {
+    async fn members(&self) -> &HashMap<String, Option<HashSet<u128>>> {
         self.members
             .get_or_init(|| async {
                 let mut out = HashMap::new();
@@ -177,8 +179,7 @@ impl ScopedBackend {
                 let shown = object
                     .get("PrimarySmtpAddress")
                     .and_then(Json::as_str)
-                    .unwrap_or(&guid)
-                    .to_owned();
+                    .map_or_else(|| uuid::Uuid::from_u128(guid).to_string(), str::to_owned);
                 Ok(Arc::new(Recipient {
                     object,
                     guid,
@@ -245,7 +246,7 @@ impl ScopedBackend {
     }
 
     /// The Guids of every recipient in scope, found once per run.
-    async fn in_scope(&self) -> Result<Arc<HashSet<String>>, CmdletError> {
+    async fn in_scope(&self) -> Result<Arc<HashSet<u128>>, CmdletError> {
         self.in_scope
             .get_or_init(|| async {
                 let members = self.members().await;
@@ -370,7 +371,7 @@ impl Backend for ScopedBackend {
 /// A list read with every recipient outside the scope left out.
 struct FilteredPages {
     pages: Box<dyn PageStream>,
-    allowed: Arc<HashSet<String>>,
+    allowed: Arc<HashSet<u128>>,
 }
 
 #[async_trait]
@@ -396,8 +397,9 @@ impl PageStream for FilteredPages {
     }
 }
 
-fn guid_of(object: &Json) -> Option<String> {
-    object.get("Guid")?.as_str().map(str::to_lowercase)
+fn guid_of(object: &Json) -> Option<u128> {
+    let text = object.get("Guid")?.as_str()?;
+    uuid::Uuid::try_parse(text).ok().map(|g| g.as_u128())
 }
 
 fn unresolved(identity: &str, why: &str) -> CmdletError {

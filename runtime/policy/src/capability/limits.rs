@@ -1,6 +1,8 @@
-//! `[limits]`: the memory, run time and cmdlet calls a plugin asks for,
-//! below the operator's [`Ceilings`]. Every run has limits: a manifest
-//! without the table gets [`Limits::default`].
+//! `[limits]`: the memory, run time, cmdlet calls and call rate a plugin
+//! asks for, below the operator's [`Ceilings`]. Every run has limits: a
+//! manifest without the table gets [`Limits::default`]. The operator
+//! policy lowers them, and alone sets a run's `weight` (its share of the
+//! tenant's budget while runs compete).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +30,17 @@ impl Capability for LimitsCapability {
 
     fn parse(&self, source: &Source<'_>) -> Result<Option<Arc<dyn Grant>>, ManifestError> {
         let raw: RawLimits = source.key("limits")?.unwrap_or_default();
+        if let Some(weight) = &raw.weight {
+            return Err(source.error_at(
+                weight,
+                "[limits] weight is not the plugin's to choose: the operator sets it in the operator policy (docs/operator-policy.md)".to_owned(),
+            ));
+        }
+        let calls_per_second = positive(source, raw.calls_per_second, "calls-per-second")?;
         let defaults = Limits::default();
         Ok(Some(Arc::new(Limits {
+            calls_per_second,
+            weight: defaults.weight,
             memory_mib: positive(source, raw.memory_mib, "memory-mib")?
                 .unwrap_or(defaults.memory_mib),
             timeout: positive(source, raw.timeout_seconds, "timeout-seconds")?
@@ -64,7 +75,11 @@ impl Capability for LimitsCapability {
                 notes.push(Narrowing {
                     capability: "limits",
                     key: Some(format!("limits.{key}")),
-                    text: format!("limits: {key} {value} → {lowered}"),
+                    text: if *value == u64::MAX {
+                        format!("limits: {key} unlimited → {lowered}")
+                    } else {
+                        format!("limits: {key} {value} → {lowered}")
+                    },
                     origin: origin.clone(),
                 });
                 *value = *lowered;
@@ -88,6 +103,31 @@ impl Capability for LimitsCapability {
                 rules.limits.max_calls.as_ref(),
                 "max-calls",
             );
+            // No rate is the highest rate: a policy's rate always applies
+            // then.
+            let mut rate = limits.calls_per_second.unwrap_or(u64::MAX);
+            lower(
+                &mut rate,
+                rules.limits.calls_per_second.as_ref(),
+                "calls-per-second",
+            );
+            limits.calls_per_second = (rate != u64::MAX).then_some(rate);
+        }
+        // The weight is set, not lowered: the last file (and within one,
+        // [plugin.<name>] after [all]) decides.
+        for rules in rules {
+            if let Some((weight, origin)) = &rules.limits.weight {
+                let weight = u32::try_from(*weight).unwrap_or(u32::MAX);
+                if weight != limits.weight {
+                    notes.push(Narrowing {
+                        capability: "limits",
+                        key: Some("limits.weight".to_owned()),
+                        text: format!("limits: weight {} → {weight}", limits.weight),
+                        origin: origin.clone(),
+                    });
+                    limits.weight = weight;
+                }
+            }
         }
         (limits != before).then(|| Arc::new(limits) as Arc<dyn Grant>)
     }
@@ -104,6 +144,7 @@ impl Capability for LimitsCapability {
                 new.timeout.as_secs(),
             ),
             Change::number("limits: cmdlet calls", old.max_calls, new.max_calls),
+            rate_change(old.calls_per_second, new.calls_per_second),
         ]
         .into_iter()
         .flatten()
@@ -112,21 +153,30 @@ impl Capability for LimitsCapability {
 
     fn describe(&self, grants: &Grants) -> Section {
         let limits = grants.get::<Limits>().copied().unwrap_or_default();
+        let mut text = format!(
+            "Limits     memory {} MiB · timeout {} s · at most {} cmdlet calls",
+            limits.memory_mib,
+            limits.timeout.as_secs(),
+            limits.max_calls
+        );
+        let mut json = json!({
+            "memoryMiB": limits.memory_mib,
+            "timeoutSeconds": limits.timeout.as_secs(),
+            "maxCalls": limits.max_calls,
+        });
+        // Only when set, so that manifests without them keep the
+        // permissions digest they were consented to with.
+        if let Some(rate) = limits.calls_per_second {
+            text.push_str(&format!(" · at most {rate} calls per second"));
+            json["callsPerSecond"] = json!(rate);
+        }
+        if limits.weight != 1 {
+            text.push_str(&format!(" · weight {}", limits.weight));
+            json["weight"] = json!(limits.weight);
+        }
         Section {
-            text: vec![format!(
-                "Limits     memory {} MiB · timeout {} s · at most {} cmdlet calls",
-                limits.memory_mib,
-                limits.timeout.as_secs(),
-                limits.max_calls
-            )],
-            json: vec![(
-                "limits",
-                json!({
-                    "memoryMiB": limits.memory_mib,
-                    "timeoutSeconds": limits.timeout.as_secs(),
-                    "maxCalls": limits.max_calls,
-                }),
-            )],
+            text: vec![text],
+            json: vec![("limits", json)],
         }
     }
 }
@@ -137,6 +187,23 @@ struct RawLimits {
     memory_mib: Option<Spanned<u64>>,
     timeout_seconds: Option<Spanned<u64>>,
     max_calls: Option<Spanned<u64>>,
+    calls_per_second: Option<Spanned<u64>>,
+    /// Refused with its own message: the operator's key.
+    weight: Option<Spanned<toml::Value>>,
+}
+
+/// Gaining a rate narrows, losing one widens, a higher one widens.
+fn rate_change(old: Option<u64>, new: Option<u64>) -> Option<Change> {
+    match (old, new) {
+        (None, None) => None,
+        (None, Some(new)) => Some(Change::narrows(format!(
+            "limits: calls per second: unlimited → {new}"
+        ))),
+        (Some(old), None) => Some(Change::widens(format!(
+            "limits: calls per second: {old} → unlimited"
+        ))),
+        (Some(old), Some(new)) => Change::number("limits: calls per second", old, new),
+    }
 }
 
 fn positive(

@@ -78,7 +78,9 @@ max-calls = 50
         Limits {
             memory_mib: 32,
             timeout: Duration::from_secs(20),
-            max_calls: 50
+            max_calls: 50,
+            calls_per_second: None,
+            weight: 1,
         }
     );
 }

@@ -159,6 +159,9 @@ pub(crate) struct LimitRules {
     pub timeout_seconds: Option<(u64, Origin)>,
     pub max_calls: Option<(u64, Origin)>,
     pub outputs_mib: Option<(u64, Origin)>,
+    pub calls_per_second: Option<(u64, Origin)>,
+    /// Not a narrowing: the run's share of the tenant's budget.
+    pub weight: Option<(u64, Origin)>,
 }
 
 /// One policy `[[cmdlet]]` table: applies to every declared cmdlet its

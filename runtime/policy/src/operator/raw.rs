@@ -13,6 +13,10 @@ use crate::capabilities::{Constraint, Pattern, SetEntry};
 use crate::pattern::PATTERNS_TOTAL_LIMIT;
 use crate::source::{ManifestError, Source};
 
+/// The largest `[limits] weight`: a run of this weight gets this many
+/// slots for each slot of a run of weight 1.
+pub const MAX_WEIGHT: u64 = 1000;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
@@ -40,6 +44,8 @@ struct RawLimits {
     timeout_seconds: Option<Spanned<u64>>,
     max_calls: Option<Spanned<u64>>,
     outputs_mib: Option<Spanned<u64>>,
+    calls_per_second: Option<Spanned<u64>>,
+    weight: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -114,12 +120,23 @@ impl Checker<'_, '_> {
         }
         let limits = match raw.limits {
             None => LimitRules::default(),
-            Some(l) => LimitRules {
-                memory_mib: self.limit(l.memory_mib, "memory-mib")?,
-                timeout_seconds: self.limit(l.timeout_seconds, "timeout-seconds")?,
-                max_calls: self.limit(l.max_calls, "max-calls")?,
-                outputs_mib: self.limit(l.outputs_mib, "outputs-mib")?,
-            },
+            Some(l) => {
+                if let Some(weight) = &l.weight
+                    && *weight.get_ref() > MAX_WEIGHT
+                {
+                    return Err(self
+                        .source
+                        .error_at(weight, format!("[limits] weight is at most {MAX_WEIGHT}")));
+                }
+                LimitRules {
+                    memory_mib: self.limit(l.memory_mib, "memory-mib")?,
+                    timeout_seconds: self.limit(l.timeout_seconds, "timeout-seconds")?,
+                    max_calls: self.limit(l.max_calls, "max-calls")?,
+                    outputs_mib: self.limit(l.outputs_mib, "outputs-mib")?,
+                    calls_per_second: self.limit(l.calls_per_second, "calls-per-second")?,
+                    weight: self.limit(l.weight, "weight")?,
+                }
+            }
         };
         let mut cmdlets = Vec::with_capacity(raw.cmdlet.len());
         for c in raw.cmdlet {

@@ -2,7 +2,7 @@
 //! against one tenant and app goes through one of these, so together they
 //! spend the tenant's budget as fast as it allows without tripping 429s.
 //!
-//! Two controls:
+//! Three controls:
 //! - **Concurrency** (AIMD, per process): start at `initial_concurrency`;
 //!   each 429 halves the cap, each round of `cap` successes adds one, up to
 //!   `max_concurrency`. This finds the service's concurrency limit.
@@ -15,11 +15,17 @@
 //!   per process by default, one per machine and user for the CLI
 //!   ([`PaceSharing::Folder`]), so that concurrent processes pace together.
 //!
+//! - **Fair order** ([`fair`]): while sends wait for pacing slots, the
+//!   slots go to runs in proportion to their weights (start-time fair
+//!   queuing), not in arrival order, so a long report cannot make an
+//!   urgent write wait behind its whole backlog.
+//!
 //! The reset time is read as "when the budget is whole again" (a token
 //! bucket, as the simulator implements it): refill rate = (limit −
 //! remaining) / (reset − now). Against a fixed window this paces a little
 //! fast near the window's end; the 429 path absorbs that.
 
+mod fair;
 pub mod pace;
 pub mod store;
 
@@ -31,6 +37,8 @@ use std::time::{Duration, SystemTime};
 use parking_lot::Mutex;
 use reqwest::header::HeaderMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use exorun_cmdlet::RunShare;
 
 use crate::shared::Registry;
 use crate::time_util::parse_iso8601_utc;
@@ -53,6 +61,9 @@ pub struct LimiterConfig {
     pub decrease: f64,
     /// …and regains this much per second without it.
     pub recovery_per_second: f64,
+    /// While sends wait for pacing slots, hand the slots to runs in
+    /// proportion to their weights ([`fair`]) rather than in arrival order.
+    pub fair_sharing: bool,
 }
 
 impl Default for LimiterConfig {
@@ -64,6 +75,7 @@ impl Default for LimiterConfig {
             max_hold: Duration::from_secs(30),
             decrease: 0.5,
             recovery_per_second: 0.5,
+            fair_sharing: true,
         }
     }
 }
@@ -112,6 +124,7 @@ pub struct TenantLimiter {
     semaphore: Arc<Semaphore>,
     local: Mutex<Concurrency>,
     pace: Box<dyn PaceStore>,
+    fair: Mutex<fair::FairQueue>,
 }
 
 impl fmt::Debug for TenantLimiter {
@@ -157,6 +170,17 @@ impl Drop for LimiterPermit {
     }
 }
 
+/// A send taking its slot directly, and sleeping until it comes; counted
+/// down when dropped.
+struct Awake<'a>(&'a TenantLimiter);
+
+impl Drop for Awake<'_> {
+    fn drop(&mut self) {
+        let mut fair = self.0.fair.lock();
+        fair.sleeping = fair.sleeping.saturating_sub(1);
+    }
+}
+
 impl TenantLimiter {
     /// A limiter whose pacing is shared by the runs of this process only.
     pub fn new(config: LimiterConfig) -> Arc<Self> {
@@ -183,6 +207,7 @@ impl TenantLimiter {
                 throttled: 0,
             }),
             pace,
+            fair: Mutex::new(fair::FairQueue::default()),
         })
     }
 
@@ -223,8 +248,14 @@ impl TenantLimiter {
         })
     }
 
-    /// Waits for a concurrency slot and for this request's pacing slot.
+    /// Waits for a concurrency slot and for this request's pacing slot,
+    /// as a send of the run it is made for ([`exorun_cmdlet::run_share`]).
     pub async fn acquire(self: &Arc<Self>) -> LimiterPermit {
+        self.acquire_as(exorun_cmdlet::run_share()).await
+    }
+
+    /// [`Self::acquire`] for the run `share`.
+    pub async fn acquire_as(self: &Arc<Self>, share: RunShare) -> LimiterPermit {
         // The semaphore is never closed; if it were, go on unlimited rather
         // than fail a call.
         let permit = Arc::clone(&self.semaphore).acquire_owned().await.ok();
@@ -233,17 +264,89 @@ impl TenantLimiter {
             permit,
             settled: false,
         };
+        if !self.config.fair_sharing {
+            let wait = self.reserve();
+            // Unpaced requests skip the timer entirely: the common case.
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            return permit;
+        }
+        let queued = {
+            let mut fair = self.fair.lock();
+            if fair.is_idle() {
+                // Nobody waits: this send takes the next slot itself. Until
+                // it has, later sends queue behind it.
+                fair.sleeping += 1;
+                None
+            } else {
+                let heard = fair.push(share);
+                if !fair.dispatching {
+                    fair.dispatching = true;
+                    tokio::spawn(Arc::clone(self).dispatch());
+                }
+                Some(heard)
+            }
+        };
+        match queued {
+            None => {
+                // Counted down however this future ends (a run cancelled
+                // mid-wait must not leave the queue thinking it sleeps).
+                // The slot is taken outside the queue's lock: a shared
+                // pacing file may make it wait for another process.
+                let _awake = Awake(self);
+                let wait = self.reserve();
+                // Unpaced requests skip the timer entirely: the common case.
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            Some(heard) => {
+                // An error means the dispatcher is gone (the runtime is
+                // shutting down): go rather than hang.
+                let _ = heard.await;
+            }
+        }
+        permit
+    }
+
+    /// Takes the next pacing slot; how long until it comes.
+    fn reserve(&self) -> Duration {
         let mut slot = 0;
         let mut now = 0;
         self.pace.update(&mut |s, at| {
             now = at;
             slot = s.reserve(at, &self.rules);
         });
-        // Unpaced requests skip the timer entirely: the common case.
-        if slot > now {
-            tokio::time::sleep(Duration::from_nanos(slot - now)).await;
+        Duration::from_nanos(slot.saturating_sub(now))
+    }
+
+    /// Hands pacing slots to the waiting sends, one at a time and in fair
+    /// order, until none waits.
+    async fn dispatch(self: Arc<Self>) {
+        loop {
+            let next = {
+                let mut fair = self.fair.lock();
+                let next = fair.pop();
+                if next.is_none() {
+                    fair.dispatching = false;
+                }
+                next
+            };
+            let Some(wake) = next else {
+                return;
+            };
+            let wait = self.reserve();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            let _ = wake.send(());
         }
-        permit
+    }
+
+    /// Sends waiting for a pacing slot in fair order now.
+    pub fn waiting(&self) -> usize {
+        self.fair.lock().len()
     }
 
     /// Learns from one answer and settles its send.
@@ -410,6 +513,50 @@ mod tests {
         }
         // Two tokens were left; the third send waited about 0.1 s.
         assert!(start.elapsed() >= Duration::from_millis(80));
+    }
+
+    /// Ten sends of a busy run wait for slots at 20 a second; then a
+    /// quiet run sends once. Returns the quiet send's place among the
+    /// eleven in the order they were let through.
+    async fn place_of_a_late_send(fair_sharing: bool) -> usize {
+        let l = TenantLimiter::new(LimiterConfig {
+            safety: 1.0,
+            fair_sharing,
+            ..LimiterConfig::default()
+        });
+        // The budget is spent and refills at about 20 a second (the reset
+        // header has whole seconds: 200 in (9, 10] s).
+        l.acquire()
+            .await
+            .observe(200, None, &headers(200, 0, Duration::from_secs(10)));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let send = |share: RunShare, name: &'static str| {
+            let l = Arc::clone(&l);
+            let order = Arc::clone(&order);
+            tokio::spawn(async move {
+                let _permit = l.acquire_as(share).await;
+                order.lock().push(name);
+            })
+        };
+        let busy = RunShare::new_run(1);
+        let mut tasks: Vec<_> = (0..10).map(|_| send(busy, "busy")).collect();
+        // Let the busy run's sends queue up.
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        tasks.push(send(RunShare::new_run(1), "quiet"));
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = order.lock();
+        order.iter().position(|n| *n == "quiet").unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_quiet_runs_send_goes_ahead_of_a_busy_runs_backlog() {
+        // In arrival order it would be last; in fair order it goes next,
+        // after at most the slots already handed out when it arrived.
+        assert_eq!(place_of_a_late_send(false).await, 10);
+        let place = place_of_a_late_send(true).await;
+        assert!(place <= 4, "the quiet send went {place}th of 11");
     }
 
     #[tokio::test]
