@@ -175,6 +175,22 @@ async fn a_write_outside_the_scope_is_refused_however_the_target_is_named() {
             format!("no-such-mailbox@nowhere.example: {unresolved}"),
         ]
     );
+    // Six lookups: wildcards are refused without one, and the name is
+    // the alias here (one lookup, cached for the run). The run says so.
+    let end = setup
+        .harness
+        .audit()
+        .into_iter()
+        .find(|r| r["kind"] == "run-end")
+        .unwrap();
+    assert_eq!(outside.name, outside.alias);
+    assert_eq!(end["scopeLookups"], 6, "{end}");
+    assert!(
+        out.stderr
+            .contains("9 cmdlet calls (8 denied, 0 failed; 6 scope lookups)"),
+        "{}",
+        out.stderr
+    );
     // Only the mailbox in scope was changed.
     assert_eq!(setup.tag(&inside.primary), "probed");
     assert_eq!(setup.tag(&outside.primary), "");

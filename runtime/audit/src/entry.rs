@@ -173,6 +173,9 @@ pub struct RunEndEvent {
     pub calls: u64,
     pub denied: u64,
     pub failed: u64,
+    /// Reads the host made to enforce the plugin's object scope: they
+    /// reached the tenant on the run's behalf.
+    pub scope_lookups: u64,
     pub duration: Duration,
     /// The folder the run's output files were written to.
     pub outputs: Option<String>,
@@ -188,6 +191,7 @@ impl RunEndEvent {
             calls: 0,
             denied: 0,
             failed: 0,
+            scope_lookups: 0,
             duration: Duration::ZERO,
             outputs: None,
         }
@@ -201,6 +205,12 @@ impl RunEndEvent {
             message: Some(clean_message(message, &[])),
             ..RunEndEvent::ok()
         }
+    }
+
+    /// The reads the object scope made (see [`RunEndEvent::scope_lookups`]).
+    pub fn scope_lookups(mut self, lookups: u64) -> Self {
+        self.scope_lookups = lookups;
+        self
     }
 
     /// Calls made, how many the gate denied, how many failed otherwise.
@@ -323,6 +333,7 @@ pub(crate) fn to_record_ref<'a>(
         calls: None,
         denied: None,
         failed: None,
+        scope_lookups: None,
         outputs: None,
         action: None,
         reference: None,
@@ -378,6 +389,7 @@ pub(crate) fn to_record_ref<'a>(
             record.calls = Some(end.calls);
             record.denied = Some(end.denied);
             record.failed = Some(end.failed);
+            record.scope_lookups = (end.scope_lookups > 0).then_some(end.scope_lookups);
             record.duration_ms = Some(millis(end.duration));
             record.outputs = end.outputs.as_deref();
         }

@@ -187,6 +187,10 @@ pub struct Record {
     pub denied: Option<u64>,
     #[serde(default)]
     pub failed: Option<u64>,
+    /// Reads the host made to enforce the plugin's object scope (only
+    /// when it made any).
+    #[serde(default)]
+    pub scope_lookups: Option<u64>,
     /// The folder the run's output files went to.
     #[serde(default)]
     pub outputs: Option<String>,
@@ -281,6 +285,8 @@ pub(crate) struct RecordRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope_lookups: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub outputs: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<&'a str>,
@@ -336,6 +342,7 @@ impl<'a> From<&'a Record> for RecordRef<'a> {
             calls: r.calls,
             denied: r.denied,
             failed: r.failed,
+            scope_lookups: r.scope_lookups,
             outputs: r.outputs.as_deref(),
             action: r.action.as_deref(),
             reference: r.reference.as_deref(),
@@ -381,6 +388,7 @@ impl RecordRef<'_> {
             calls: self.calls,
             denied: self.denied,
             failed: self.failed,
+            scope_lookups: self.scope_lookups,
             outputs: own(self.outputs),
             action: own(self.action),
             reference: own(self.reference),

@@ -139,6 +139,7 @@ impl AuditObserver {
             Err(e) => RunEndEvent::failed(e.kind(), &e.to_string()),
         }
         .counts(report.calls.len() as u64, denied, failed)
+        .scope_lookups(report.scope_lookups)
         .duration(report.elapsed);
         if let Some(folder) = outputs {
             end = end.outputs(folder.display().to_string());

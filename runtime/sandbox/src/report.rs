@@ -132,6 +132,10 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// The `[outputs]` folder and what the plugin left in it.
     pub outputs: Option<OutputsReport>,
+    /// Reads the host made to enforce the plugin's object scope
+    /// (`crate::scope`): not the plugin's calls, but charged to its
+    /// `max-calls`.
+    pub scope_lookups: u64,
 }
 
 impl RunReport {

@@ -43,6 +43,7 @@ impl Sandbox {
             progress: None,
             elapsed: Duration::ZERO,
             outputs: None,
+            scope_lookups: 0,
         };
         let observer = request
             .observer
@@ -79,6 +80,7 @@ impl Sandbox {
         // The run's own pace first, so the scope's lookups keep it too.
         let paced = crate::rate::rated(request.backend, limits.calls_per_second);
         let scoped = crate::scope::scoped(paced, manifest);
+        let lookups = scoped.lookups.clone();
         let mut table = ResourceTable::new();
         table.set_max_capacity(config.max_resources);
         let state = RunState {
@@ -159,6 +161,7 @@ impl Sandbox {
             unit.finish(state, &mut report);
         }
         report.elapsed = started.elapsed();
+        report.scope_lookups = lookups.map_or(0, |l| l.load(std::sync::atomic::Ordering::Relaxed));
         tracing::info!(
             plugin = %report.plugin,
             sha256 = %report.sha256,

@@ -237,13 +237,17 @@ fn print_summary(
         Err(e) => format!("FAILED ({})", e.kind()),
     };
     eprintln!(
-        "exorun: {} {} (sha256 {}…) against {tenant}: {status}, {} cmdlet calls ({} denied, {} failed) in {:.2} s{}",
+        "exorun: {} {} (sha256 {}…) against {tenant}: {status}, {} cmdlet calls ({} denied, {} failed{}) in {:.2} s{}",
         report.plugin,
         report.version,
         &report.sha256[..12.min(report.sha256.len())],
         report.calls.len(),
         finished.denied(),
         finished.failed(),
+        match report.scope_lookups {
+            0 => String::new(),
+            n => format!("; {n} scope lookups"),
+        },
         report.elapsed.as_secs_f64(),
         output_path
             .map(|p| format!(", output written to {}", p.display()))
