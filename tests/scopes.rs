@@ -390,3 +390,69 @@ async fn apply_checks_each_planned_target_against_the_scope_again() {
     );
     assert_eq!(setup.tag(&inside.primary), "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_of_a_batch_is_held_to_the_scope() {
+    let setup = Setup::start().await;
+    let (inside, outside) = setup.inside_and_outside();
+    let out = setup
+        .probe(
+            "batch",
+            &[&outside.primary, &inside.primary, &outside.guid],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        lines(&out),
+        [
+            format!(
+                "{}: denied scope:out-of-scope:Set-Mailbox/Identity",
+                outside.primary
+            ),
+            format!("{}: ok 0", inside.primary),
+            format!(
+                "{}: denied scope:out-of-scope:Set-Mailbox/Identity",
+                outside.guid
+            ),
+        ]
+    );
+    assert_eq!(setup.tag(&inside.primary), "probed");
+    assert_eq!(setup.tag(&outside.primary), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_what_if_run_plans_only_the_writes_inside_the_scope() {
+    let setup = Setup::start().await;
+    let (inside, outside) = setup.inside_and_outside();
+    let plan = setup.harness.path("probe.plan.json");
+    let out = setup
+        .probe(
+            "write",
+            &[&inside.primary, &outside.alias],
+            &["--what-if", "--plan", plan.to_str().unwrap()],
+        )
+        .await;
+    assert_eq!(
+        lines(&out),
+        [
+            format!("{}: ok 0", inside.primary),
+            format!(
+                "{}: denied scope:out-of-scope:Set-Mailbox/Identity",
+                outside.alias
+            ),
+        ]
+    );
+    let planned = exorun_plan::Plan::read(&plan).unwrap().plan.calls;
+    let identities: Vec<_> = planned
+        .iter()
+        .map(|c| format!("{:?}", c.get("Identity")))
+        .collect();
+    assert_eq!(
+        identities,
+        [format!(
+            "{:?}",
+            Some(exorun_cmdlet::Value::Text(inside.primary.clone()))
+        )]
+    );
+    assert_eq!(setup.tag(&inside.primary), "", "a what-if run wrote");
+}

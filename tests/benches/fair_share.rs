@@ -17,6 +17,10 @@
 //! For the runs beside the report it also prints the report's calls a
 //! second, its failed calls and the tenant's 429s.
 //!
+//! Then two reports run side by side, with weights 1:1 and 1:4 (both
+//! keep calls waiting, which is where weights decide): it prints when each
+//! finished.
+//!
 //! Run with `cargo bench -p exorun-e2e --bench fair_share`.
 //! `EXORUN_BENCH_ROUNDS` sets the write runs per setting (default 20).
 
@@ -48,6 +52,115 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// A tenant of its own (its limiter starts afresh) and a client to it.
+fn tenant(
+    runtime: &tokio::runtime::Runtime,
+    state: &std::path::Path,
+    fair: bool,
+) -> (exorun_sim::RunningSim, Arc<dyn Backend>) {
+    let sim = runtime
+        .block_on(exorun_sim::start(SimConfig {
+            tenant: TenantSource::Generate {
+                mailboxes: MAILBOXES,
+                seed: 1,
+            },
+            state_dir: state.to_path_buf(),
+            throttle: ThrottleConfig {
+                budget_per_second: BUDGET,
+                burst: BUDGET,
+                max_concurrency: 1_000_000,
+            },
+            ..SimConfig::default()
+        }))
+        .expect("simulated tenant");
+    let info = &sim.info;
+    let connection = ConnectOptions::new(
+        info.initial_domain.clone(),
+        info.app_id.clone(),
+        CertificateSource::Pfx {
+            path: info.client_certificate_pfx.clone(),
+            password: SecretString::new(info.client_certificate_pfx_password.clone()),
+        },
+    )
+    .authority_url(info.login_base.clone())
+    .exchange_url(info.exchange_base.clone())
+    .extra_ca_pem(info.ca_pem.clone())
+    .system_proxy(false)
+    .limiter_config(LimiterConfig {
+        fair_sharing: fair,
+        ..LimiterConfig::default()
+    })
+    .connect()
+    .expect("connect");
+    let backend: Arc<dyn Backend> = Arc::new(connection.client());
+    (sim, backend)
+}
+
+/// An operator policy giving `plugin` this weight.
+fn weight_policy(plugin: &str, weight: u64) -> Policy {
+    let text = format!("[plugin.{plugin}.limits]\nweight = {weight}\n");
+    let mut policy = Policy::none();
+    policy.push(
+        PolicyFile::parse(std::path::Path::new("bench.toml"), "bench policy", &text)
+            .expect("policy"),
+    );
+    policy
+}
+
+/// Two reports at once with these weights: when each finished.
+fn two_reports(
+    runtime: &tokio::runtime::Runtime,
+    sandbox: &Sandbox,
+    report: &Plugin,
+    weights: (u64, u64),
+) {
+    let state = tempfile::tempdir().expect("state dir");
+    let (sim, backend) = tenant(runtime, state.path(), true);
+    let plugins = [
+        report.narrowed(&weight_policy("forwarding-audit", weights.0)),
+        report.narrowed(&weight_policy("forwarding-audit", weights.1)),
+    ];
+    let started = Instant::now();
+    let finished: Vec<(Duration, usize, usize)> = runtime.block_on(async {
+        let runs: Vec<_> = plugins
+            .iter()
+            .map(|plugin| {
+                let sandbox = sandbox.clone();
+                let plugin = plugin.clone();
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    let report = sandbox.run(&plugin, RunRequest::new(backend)).await;
+                    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+                    (
+                        started.elapsed(),
+                        report.calls.len(),
+                        report.failures().count(),
+                    )
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for run in runs {
+            out.push(run.await.expect("report task"));
+        }
+        out
+    });
+    println!(
+        "two reports, weights {}:{}: weight {} done after {:.2} s, weight {} after {:.2} s ({} + {} calls, {} failed; tenant 429s: {})",
+        weights.0,
+        weights.1,
+        weights.0,
+        finished[0].0.as_secs_f64(),
+        weights.1,
+        finished[1].0.as_secs_f64(),
+        finished[0].1,
+        finished[1].1,
+        finished[0].2 + finished[1].2,
+        sim.throttled_requests(),
+    );
+    runtime.block_on(sim.shutdown());
 }
 
 fn main() {
@@ -91,54 +204,9 @@ fn main() {
             weight: 4,
         },
     ] {
-        // A tenant of its own for each setting: its limiter starts afresh.
         let state = tempfile::tempdir().expect("state dir");
-        let sim = runtime
-            .block_on(exorun_sim::start(SimConfig {
-                tenant: TenantSource::Generate {
-                    mailboxes: MAILBOXES,
-                    seed: 1,
-                },
-                state_dir: state.path().to_path_buf(),
-                throttle: ThrottleConfig {
-                    budget_per_second: BUDGET,
-                    burst: BUDGET,
-                    max_concurrency: 1_000_000,
-                },
-                ..SimConfig::default()
-            }))
-            .expect("simulated tenant");
-        let info = &sim.info;
-        let connection = ConnectOptions::new(
-            info.initial_domain.clone(),
-            info.app_id.clone(),
-            CertificateSource::Pfx {
-                path: info.client_certificate_pfx.clone(),
-                password: SecretString::new(info.client_certificate_pfx_password.clone()),
-            },
-        )
-        .authority_url(info.login_base.clone())
-        .exchange_url(info.exchange_base.clone())
-        .extra_ca_pem(info.ca_pem.clone())
-        .system_proxy(false)
-        .limiter_config(LimiterConfig {
-            fair_sharing: setting.fair,
-            ..LimiterConfig::default()
-        })
-        .connect()
-        .expect("connect");
-        let backend: Arc<dyn Backend> = Arc::new(connection.client());
-        let policy_text = format!("[plugin.scope-probe.limits]\nweight = {}\n", setting.weight);
-        let mut policy = Policy::none();
-        policy.push(
-            PolicyFile::parse(
-                std::path::Path::new("bench.toml"),
-                "bench policy",
-                &policy_text,
-            )
-            .expect("policy"),
-        );
-        let writer = writer.narrowed(&policy);
+        let (sim, backend) = tenant(&runtime, state.path(), setting.fair);
+        let writer = writer.narrowed(&weight_policy("scope-probe", setting.weight));
         let targets: Vec<String> = runtime
             .block_on(backend.invoke(&Call::new("Get-Mailbox").param("ResultSize", "50")))
             .expect("mailboxes")
@@ -204,4 +272,6 @@ fn main() {
         println!("{line}");
         runtime.block_on(sim.shutdown());
     }
+    two_reports(&runtime, &sandbox, &report_plugin, (1, 1));
+    two_reports(&runtime, &sandbox, &report_plugin, (1, 4));
 }

@@ -1,6 +1,7 @@
 //! Probes the host's object scope. `action`:
 //! - `write`: `Set-Mailbox -Identity <t> -CustomAttribute5 probed` for each
 //!   line of `targets`;
+//! - `batch`: the same writes in one `invoke-many` batch;
 //! - `rules`: `Get-InboxRule -Mailbox <t>` for each line, then
 //!   `Get-InboxRule -Identity <t>\1` (the mailbox hidden in a rule id);
 //! - `list`: `Get-Mailbox -ResultSize Unlimited`, then `Get-Mailbox
@@ -10,7 +11,7 @@
 //! Each call prints `<what>: ok <n>` or `<what>: denied <rule>` (or the
 //! error), so tests assert exact outcomes.
 
-use exorun_sdk::{Automation, Error, cmdlet, input};
+use exorun_sdk::{Automation, Error, cmdlet, input, invoke_many};
 
 struct ScopeProbe;
 
@@ -42,6 +43,20 @@ impl Automation for ScopeProbe {
                         .param("Identity", *t)
                         .param("CustomAttribute5", "probed")
                         .invoke_raw();
+                    out.push(format!("{t}: {}", outcome(result)));
+                }
+            }
+            "batch" => {
+                let calls = targets
+                    .iter()
+                    .map(|t| {
+                        cmdlet("Set-Mailbox")
+                            .param("Identity", *t)
+                            .param("CustomAttribute5", "probed")
+                    })
+                    .collect();
+                for (t, result) in targets.iter().zip(invoke_many(calls)) {
+                    let result = result.map(|objects| vec![String::new(); objects.len()]);
                     out.push(format!("{t}: {}", outcome(result)));
                 }
             }
