@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::error::ExoError;
 use crate::model::{
-    DistributionGroup, MailContact, MailUser, Mailbox, RoleGroup, TransportRule, primary_smtp,
+    DistributionGroup, MailContact, MailUser, Mailbox, ManagementRole, ManagementScope, RoleGroup,
+    ServicePrincipal, TransportRule, primary_smtp,
 };
 use crate::names::{distinguished_name, legacy_exchange_dn, strip_smtp_prefix};
 
@@ -128,6 +129,11 @@ pub struct Directory {
     pub groups: Vec<Arc<DistributionGroup>>,
     pub transport_rules: Vec<Arc<TransportRule>>,
     pub role_groups: Vec<Arc<RoleGroup>>,
+    /// Exchange RBAC for apps: service principals, custom roles and
+    /// management scopes (`crate::roles`).
+    pub service_principals: Vec<ServicePrincipal>,
+    pub management_roles: Vec<ManagementRole>,
+    pub management_scopes: Vec<ManagementScope>,
     /// Feeds the RuleIdentity of the next New-InboxRule; saved with the
     /// tenant so that a reloaded tenant never reuses an identity.
     pub rule_sequence: u64,
@@ -146,6 +152,9 @@ pub struct DirectoryParts {
     pub groups: Vec<DistributionGroup>,
     pub transport_rules: Vec<TransportRule>,
     pub role_groups: Vec<RoleGroup>,
+    pub service_principals: Vec<ServicePrincipal>,
+    pub management_roles: Vec<ManagementRole>,
+    pub management_scopes: Vec<ManagementScope>,
     pub rule_sequence: u64,
 }
 
@@ -159,6 +168,9 @@ impl Directory {
             groups: parts.groups.into_iter().map(Arc::new).collect(),
             transport_rules: parts.transport_rules.into_iter().map(Arc::new).collect(),
             role_groups: parts.role_groups.into_iter().map(Arc::new).collect(),
+            service_principals: parts.service_principals,
+            management_roles: parts.management_roles,
+            management_scopes: parts.management_scopes,
             rule_sequence: parts.rule_sequence,
             index: HashMap::new(),
             guids: HashMap::new(),

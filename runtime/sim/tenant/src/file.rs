@@ -13,8 +13,8 @@ use crate::Tenant;
 use crate::directory::{Directory, DirectoryParts};
 use crate::error::TenantFileError;
 use crate::model::{
-    DistributionGroup, MailContact, MailUser, Mailbox, Organization, RoleGroup, TransportRule,
-    primary_smtp,
+    DistributionGroup, MailContact, MailUser, Mailbox, ManagementRole, ManagementScope,
+    Organization, RoleGroup, ServicePrincipal, TransportRule, primary_smtp,
 };
 
 const FORMAT: u32 = 1;
@@ -30,6 +30,12 @@ struct TenantFile<'a> {
     distribution_groups: Vec<&'a DistributionGroup>,
     transport_rules: Vec<&'a TransportRule>,
     role_groups: Vec<&'a RoleGroup>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    service_principals: &'a [ServicePrincipal],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    management_roles: &'a [ManagementRole],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    management_scopes: &'a [ManagementScope],
 }
 
 const KEYS: &[&str] = &[
@@ -42,6 +48,9 @@ const KEYS: &[&str] = &[
     "distribution_groups",
     "transport_rules",
     "role_groups",
+    "service_principals",
+    "management_roles",
+    "management_scopes",
 ];
 
 pub fn save(org: &Organization, dir: &Directory) -> String {
@@ -55,6 +64,9 @@ pub fn save(org: &Organization, dir: &Directory) -> String {
         distribution_groups: dir.groups.iter().map(|m| m.as_ref()).collect(),
         transport_rules: dir.transport_rules.iter().map(|m| m.as_ref()).collect(),
         role_groups: dir.role_groups.iter().map(|m| m.as_ref()).collect(),
+        service_principals: &dir.service_principals,
+        management_roles: &dir.management_roles,
+        management_scopes: &dir.management_scopes,
     };
     // Plain data with string keys: serialisation cannot fail.
     serde_json::to_string_pretty(&file).unwrap_or_default()
@@ -93,6 +105,9 @@ pub fn load(text: &str) -> Result<Tenant, TenantFileError> {
         groups: list(&mut root, "distribution_groups")?,
         transport_rules: list(&mut root, "transport_rules")?,
         role_groups: list(&mut root, "role_groups")?,
+        service_principals: list(&mut root, "service_principals")?,
+        management_roles: list(&mut root, "management_roles")?,
+        management_scopes: list(&mut root, "management_scopes")?,
         rule_sequence,
     };
     check(&org, &parts)?;

@@ -309,6 +309,9 @@ pub fn generate(opts: &GenerateOptions) -> Tenant {
         groups,
         transport_rules,
         role_groups,
+        service_principals: Vec::new(),
+        management_roles: Vec::new(),
+        management_scopes: Vec::new(),
         rule_sequence: opts.seed,
     };
     let tenant = Tenant::from_parts(g.org, Directory::new(parts));
@@ -1085,6 +1088,7 @@ impl Generator {
                     description: (*description).to_owned(),
                     roles: roles.iter().map(|r| (*r).to_owned()).collect(),
                     members,
+                    custom_recipient_write_scope: None,
                     guid: uuid(&mut self.rng),
                     when_created: self.org.when_created,
                 }

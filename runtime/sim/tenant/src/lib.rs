@@ -23,6 +23,7 @@ mod names;
 mod params;
 mod rbac;
 mod render;
+mod roles;
 mod shape;
 mod size;
 mod tenant;

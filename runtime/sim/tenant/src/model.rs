@@ -357,10 +357,57 @@ pub struct RoleGroup {
     pub roles: Vec<String>,
     #[serde(default)]
     pub members: Vec<String>,
+    /// A management scope's name: the group's roles write only to the
+    /// recipients it admits (`-CustomRecipientWriteScope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_recipient_write_scope: Option<String>,
     #[serde(default)]
     pub guid: Uuid,
     #[serde(default = "default_when_created")]
     pub when_created: i64,
+}
+
+/// An Entra app's service principal as Exchange knows it
+/// (`New-ServicePrincipal`): what a role group names to give the app
+/// Exchange permissions of its own, instead of an Entra role's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePrincipal {
+    pub app_id: String,
+    /// The enterprise application's object id in Entra.
+    pub object_id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub guid: Uuid,
+}
+
+/// A custom management role: a copy of its parent's entries, narrowed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementRole {
+    pub name: String,
+    pub parent: String,
+    pub entries: Vec<RoleEntry>,
+    #[serde(default)]
+    pub guid: Uuid,
+}
+
+/// One cmdlet of a role, and the parameters the role allows with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleEntry {
+    pub cmdlet: String,
+    pub parameters: Vec<String>,
+}
+
+/// A management scope: the recipients a role assignment may write to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementScope {
+    pub name: String,
+    pub recipient_restriction_filter: String,
+    #[serde(default)]
+    pub guid: Uuid,
 }
 
 /// The organisation itself: what `Get-OrganizationConfig` and

@@ -13,8 +13,8 @@
 //! Get-InboxRule "doesn't work for members of View-Only Organization
 //! Management role group ... or the Global Reader role" [DOC]. That Security
 //! Reader may run it is (unverified); the doc names only Global Reader.
-//! Role groups and management scopes for service principals (3.3, 3.4) are
-//! not modelled: the Entra role is the whole grant.
+//! An app whose Entra roles refuse a call may still run it through the
+//! role groups its service principal belongs to: [`crate::roles`].
 
 use crate::error::ExoError;
 
@@ -72,9 +72,8 @@ pub enum Access {
     Read,
     /// Changes a recipient, its rules, permissions or settings.
     RecipientWrite,
-    /// Changes organisation-wide configuration. No cmdlet served today has
-    /// this access; it keeps the table honest for when one is added.
-    #[allow(dead_code)]
+    /// Changes organisation-wide configuration (roles, scopes, role
+    /// groups).
     OrganizationWrite,
 }
 

@@ -487,6 +487,10 @@ pub fn role_group(group: &RoleGroup, org: &Organization) -> Value {
         )
         .strings("ManagedBy", Vec::<String>::new())
         .strings("Members", &group.members)
+        .opt(
+            "CustomRecipientWriteScope",
+            group.custom_recipient_write_scope.as_deref(),
+        )
         .str("RoleGroupType", "Standard")
         .guid("Guid", group.guid)
         .guid("ExchangeObjectId", group.guid)

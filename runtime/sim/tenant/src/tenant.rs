@@ -74,7 +74,9 @@ impl Tenant {
     pub fn execute(&self, caller: &Caller, call: &Call) -> Result<Execution, ExoError> {
         let spec =
             cmdlets::find(&call.cmdlet).ok_or_else(|| ExoError::unknown_cmdlet(&call.cmdlet))?;
-        rbac::authorize(caller, spec.name, spec.access)?;
+        if let Err(refused) = rbac::authorize(caller, spec.name, spec.access) {
+            crate::roles::authorize_by_role_groups(self, caller, spec, call, refused)?;
+        }
         let params = Params::bind(call, spec.parameters)?;
         let is_write = spec.access != rbac::Access::Read;
         if is_write && params.what_if() {

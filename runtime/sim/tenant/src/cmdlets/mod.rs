@@ -8,6 +8,7 @@ mod junk_email;
 mod mailbox;
 mod organization;
 mod permissions;
+mod rbac;
 mod recipients;
 
 pub(crate) use inbox_rules::splitmix64;
@@ -32,6 +33,19 @@ pub(crate) struct CmdletSpec {
     pub access: Access,
     pub parameters: &'static [&'static str],
     pub run: Handler,
+}
+
+const fn configure(
+    name: &'static str,
+    parameters: &'static [&'static str],
+    run: Handler,
+) -> CmdletSpec {
+    CmdletSpec {
+        name,
+        access: Access::OrganizationWrite,
+        parameters,
+        run,
+    }
 }
 
 const fn read(name: &'static str, parameters: &'static [&'static str], run: Handler) -> CmdletSpec {
@@ -179,6 +193,68 @@ static CMDLETS: &[CmdletSpec] = &[
             "ShowPartnerLinked",
         ],
         organization::get_role_group,
+    ),
+    // Exchange RBAC for apps (crate::roles).
+    configure(
+        "New-ServicePrincipal",
+        &["AppId", "ObjectId", "DisplayName"],
+        rbac::new_service_principal,
+    ),
+    read(
+        "Get-ServicePrincipal",
+        &["Identity"],
+        rbac::get_service_principal,
+    ),
+    configure(
+        "New-ManagementRole",
+        &["Name", "Parent", "Description"],
+        rbac::new_management_role,
+    ),
+    read(
+        "Get-ManagementRole",
+        &["Identity"],
+        rbac::get_management_role,
+    ),
+    read(
+        "Get-ManagementRoleEntry",
+        &["Identity"],
+        rbac::get_management_role_entry,
+    ),
+    configure(
+        "Set-ManagementRoleEntry",
+        &["Identity", "Parameters", "AddParameter", "RemoveParameter"],
+        rbac::set_management_role_entry,
+    ),
+    configure(
+        "Remove-ManagementRoleEntry",
+        &["Identity", "Confirm"],
+        rbac::remove_management_role_entry,
+    ),
+    configure(
+        "New-ManagementScope",
+        &["Name", "RecipientRestrictionFilter"],
+        rbac::new_management_scope,
+    ),
+    read(
+        "Get-ManagementScope",
+        &["Identity"],
+        rbac::get_management_scope,
+    ),
+    configure(
+        "New-RoleGroup",
+        &[
+            "Name",
+            "Roles",
+            "Members",
+            "CustomRecipientWriteScope",
+            "Description",
+        ],
+        rbac::new_role_group,
+    ),
+    configure(
+        "Add-RoleGroupMember",
+        &["Identity", "Member"],
+        rbac::add_role_group_member,
     ),
     read(
         "Get-TransportRule",

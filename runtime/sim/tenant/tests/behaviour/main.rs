@@ -11,6 +11,7 @@ mod objects;
 mod permissions;
 mod rbac;
 mod result_size;
+mod role_groups;
 mod writes;
 
 use exorun_cmdlet::Call;
