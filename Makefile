@@ -130,6 +130,13 @@ demo: plugins
 	@$(EXORUN) run $(BUILT)/scope-probe --quiet --input action=write \
 		--input $$'targets=jurgen.muller@contoso.com\njose.nunez\njose.nunez@contoso.onmicrosoft.com\njo*'
 	@echo
+	@echo "== An Exchange role for the app itself: exactly what two plugins need, so the tenant refuses the rest too (docs/exchange-role.md) =="
+	@$(EXORUN) rbac plan $(BUILT)/remove-external-forwarding $(BUILT)/mailbox-report > target/rbac-plan.ps1 2> target/rbac-plan.err \
+		|| { cat target/rbac-plan.err; exit 1; }
+	@grep -v '^Remove-ManagementRoleEntry' target/rbac-plan.ps1
+	@echo "# … and $$(grep -c '^Remove-ManagementRoleEntry' target/rbac-plan.ps1) Remove-ManagementRoleEntry lines: each entry of the parent roles that no plugin needs (all in target/rbac-plan.ps1)"
+	@grep -v '^exorun: no connection settings' target/rbac-plan.err || true
+	@echo
 	@echo "== Share a plugin: sign it, bundle it, trust its publisher, install with consent, run it by name =="
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	@echo "demo signing key password" > $(DEMO)/key.password

@@ -76,6 +76,10 @@ enum Command {
     Uninstall(commands::install::UninstallArgs),
     /// Show the installed plugins, their versions and signers.
     List(commands::install::ListArgs),
+    /// An Exchange role for the app that allows exactly what the plugins
+    /// need: print it (plan) or compare the tenant with it (check).
+    #[command(subcommand)]
+    Rbac(commands::rbac::Command),
     /// Make a publisher's signing key.
     #[command(subcommand)]
     Key(commands::key::Command),
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
         Command::List(args) => commands::install::list(args),
         Command::Uninstall(args) => commands::install::uninstall(args),
         Command::Key(command) => commands::key::main(command),
+        Command::Rbac(command) => commands::rbac::main(command),
         Command::Trust(command) => commands::trust::main(command),
     };
     match result {

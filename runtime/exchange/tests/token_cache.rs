@@ -172,6 +172,7 @@ async fn token_claims_are_decoded_without_the_token() {
         TokenClaims {
             appid: Some("app-1".into()),
             tid: Some("tid-1".into()),
+            oid: None,
             roles: vec!["Exchange.ManageAsApp".into()],
             wids: vec!["29232cdf-9323-42fd-ade2-1d097af3e4de".into()],
             aud: Some("https://outlook.office365.com".into()),

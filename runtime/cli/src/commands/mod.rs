@@ -10,6 +10,7 @@ pub mod key;
 pub mod new;
 pub mod plan;
 pub mod publish;
+pub mod rbac;
 pub mod run;
 pub mod sim;
 pub mod trust;

@@ -13,6 +13,9 @@ pub struct TokenClaims {
     pub appid: Option<String>,
     #[serde(default)]
     pub tid: Option<String>,
+    /// The service principal's object id (for an app-only token).
+    #[serde(default)]
+    pub oid: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
     /// Directory role template ids assigned to the service principal.
@@ -44,6 +47,7 @@ pub fn decode_claims(token: &AccessToken) -> Option<TokenClaims> {
     Some(TokenClaims {
         appid: text("appid").or_else(|| text("azp")),
         tid: text("tid"),
+        oid: text("oid"),
         roles: list("roles"),
         wids: list("wids"),
         aud: text("aud"),

@@ -182,6 +182,33 @@ impl Filter {
         out
     }
 
+    /// The same filter with each `MemberOfGroup` value replaced by
+    /// `rename(value)`: Exchange's management scopes name a group by its
+    /// distinguished name, a manifest by any identity.
+    pub fn with_groups(&self, rename: &dyn Fn(&str) -> String) -> Filter {
+        match self {
+            Filter::Compare {
+                property: Property::MemberOfGroup,
+                op,
+                value,
+            } => Filter::Compare {
+                property: Property::MemberOfGroup,
+                op: *op,
+                value: rename(value),
+            },
+            Filter::Compare { .. } => self.clone(),
+            Filter::And(a, b) => Filter::And(
+                Box::new(a.with_groups(rename)),
+                Box::new(b.with_groups(rename)),
+            ),
+            Filter::Or(a, b) => Filter::Or(
+                Box::new(a.with_groups(rename)),
+                Box::new(b.with_groups(rename)),
+            ),
+            Filter::Not(a) => Filter::Not(Box::new(a.with_groups(rename))),
+        }
+    }
+
     /// The properties the filter reads.
     pub fn properties(&self) -> Vec<Property> {
         let mut out = Vec::new();
