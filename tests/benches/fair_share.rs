@@ -28,8 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use exorun_cmdlet::{Backend, Call};
-use exorun_e2e::{built_plugin, plugin_copy};
-use exorun_exchange::{CertificateSource, ConnectOptions, LimiterConfig, SecretString};
+use exorun_e2e::{built_plugin, connect_to_sim_with, plugin_copy};
+use exorun_exchange::LimiterConfig;
 use exorun_policy::{Policy, PolicyFile};
 use exorun_sandbox::{Plugin, RunRequest, Sandbox, SandboxConfig};
 use exorun_sim::{SimConfig, TenantSource, ThrottleConfig};
@@ -75,25 +75,12 @@ fn tenant(
             ..SimConfig::default()
         }))
         .expect("simulated tenant");
-    let info = &sim.info;
-    let connection = ConnectOptions::new(
-        info.initial_domain.clone(),
-        info.app_id.clone(),
-        CertificateSource::Pfx {
-            path: info.client_certificate_pfx.clone(),
-            password: SecretString::new(info.client_certificate_pfx_password.clone()),
-        },
-    )
-    .authority_url(info.login_base.clone())
-    .exchange_url(info.exchange_base.clone())
-    .extra_ca_pem(info.ca_pem.clone())
-    .system_proxy(false)
-    .limiter_config(LimiterConfig {
-        fair_sharing: fair,
-        ..LimiterConfig::default()
-    })
-    .connect()
-    .expect("connect");
+    let connection = connect_to_sim_with(&sim.info, |options| {
+        options.limiter_config(LimiterConfig {
+            fair_sharing: fair,
+            ..LimiterConfig::default()
+        })
+    });
     let backend: Arc<dyn Backend> = Arc::new(connection.client());
     (sim, backend)
 }

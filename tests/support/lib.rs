@@ -231,8 +231,17 @@ pub fn exorun_in(dir: &Path, args: &[&str]) -> Exorun {
 /// Connects the Exchange client to a running simulated tenant with the
 /// ready client certificate it made, as `exorun run` does by default.
 pub fn connect_to_sim(info: &exorun_sim::SimInfo) -> exorun_exchange::Connection {
+    connect_to_sim_with(info, |options| options)
+}
+
+/// As [`connect_to_sim`], the options passed through `configure` first
+/// (a benchmark's limiter settings).
+pub fn connect_to_sim_with(
+    info: &exorun_sim::SimInfo,
+    configure: impl FnOnce(exorun_exchange::ConnectOptions) -> exorun_exchange::ConnectOptions,
+) -> exorun_exchange::Connection {
     use exorun_exchange::{CertificateSource, ConnectOptions, SecretString};
-    ConnectOptions::new(
+    let options = ConnectOptions::new(
         info.initial_domain.clone(),
         info.app_id.clone(),
         CertificateSource::Pfx {
@@ -243,9 +252,10 @@ pub fn connect_to_sim(info: &exorun_sim::SimInfo) -> exorun_exchange::Connection
     .authority_url(info.login_base.clone())
     .exchange_url(info.exchange_base.clone())
     .extra_ca_pem(info.ca_pem.clone())
-    .system_proxy(false)
-    .connect()
-    .expect("connect to the simulated tenant")
+    .system_proxy(false);
+    configure(options)
+        .connect()
+        .expect("connect to the simulated tenant")
 }
 
 /// The runtime a benchmark drives its simulated tenant and runs on: two

@@ -114,13 +114,7 @@ pub fn set_mailbox(inv: &Invocation) -> Result<Execution, ExoError> {
         }
         Ok(*mailbox == before)
     })?;
-    let execution = Execution::empty(inv.tenant.org());
-    if unchanged {
-        return Ok(execution.with_warning(format!(
-            "The command completed successfully but no settings of '{identity}' have been modified."
-        )));
-    }
-    Ok(execution)
+    Ok(write_answer(inv, &identity, unchanged))
 }
 
 /// Set-User: the directory properties of a user. Only users with a
@@ -144,13 +138,19 @@ pub fn set_user(inv: &Invocation) -> Result<Execution, ExoError> {
         }
         Ok(*mailbox == before)
     })?;
+    Ok(write_answer(inv, &identity, unchanged))
+}
+
+/// A Set- cmdlet's answer: nothing, or Exchange's warning when the call
+/// changed nothing.
+fn write_answer(inv: &Invocation, identity: &str, unchanged: bool) -> Execution {
     let execution = Execution::empty(inv.tenant.org());
     if unchanged {
-        return Ok(execution.with_warning(format!(
+        return execution.with_warning(format!(
             "The command completed successfully but no settings of '{identity}' have been modified."
-        )));
+        ));
     }
-    Ok(execution)
+    execution
 }
 
 fn invalid_address(parameter: &str, value: &str) -> ExoError {
