@@ -552,11 +552,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_quiet_runs_send_goes_ahead_of_a_busy_runs_backlog() {
-        // In arrival order it would be last; in fair order it goes next,
-        // after at most the slots already handed out when it arrived.
+        // In arrival order it is last; in fair order it goes next, after
+        // the slots already handed out when it arrived (one or two at 50 ms
+        // a slot; the bound leaves room for a stalled machine).
         assert_eq!(place_of_a_late_send(false).await, 10);
         let place = place_of_a_late_send(true).await;
-        assert!(place <= 4, "the quiet send went {place}th of 11");
+        assert!(place <= 6, "the quiet send went {}th of 11", place + 1);
     }
 
     #[tokio::test]
