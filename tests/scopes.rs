@@ -456,3 +456,67 @@ async fn a_what_if_run_plans_only_the_writes_inside_the_scope() {
     );
     assert_eq!(setup.tag(&inside.primary), "", "a what-if run wrote");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_may_not_add_members_to_a_group_its_scope_is_defined_by() {
+    let setup = Setup::start().await;
+    let groups =
+        setup.tenant_call(&Call::new("Get-DistributionGroup").param("ResultSize", "Unlimited"));
+    let distribution: Vec<String> = groups
+        .iter()
+        .filter(|g| g["RecipientTypeDetails"] == "MailUniversalDistributionGroup")
+        .map(|g| g["PrimarySmtpAddress"].as_str().unwrap().to_owned())
+        .collect();
+    let members_of = |group: &str| -> Vec<String> {
+        setup
+            .tenant_call(&Call::new("Get-DistributionGroupMember").param("Identity", group))
+            .iter()
+            .map(|m| {
+                m["PrimarySmtpAddress"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    // The scope's own group: the smallest, so that someone is outside it.
+    let mut by_size: Vec<&String> = distribution.iter().collect();
+    by_size.sort_by_key(|g| members_of(g).len());
+    let (own, other_group) = (by_size[0], by_size[1]);
+    let members_of_own = || members_of(own);
+    let before = members_of_own();
+    let outsider = setup
+        .mailboxes()
+        .into_iter()
+        .find(|m| !before.contains(&m.primary))
+        .unwrap();
+    // In scope: the distribution groups themselves, and members of `own`.
+    let scope = format!(
+        "recipients = \"RecipientTypeDetails -eq 'MailUniversalDistributionGroup' -or MemberOfGroup -eq '{own}'\""
+    );
+    let plugin = exorun_e2e::plugin_copy(PLUGIN, &setup.harness.path("copy"), |text| {
+        text.replace("recipients = \"Department -eq 'Sales'\"", &scope)
+    });
+    let plugin = plugin.display().to_string();
+    let targets = |group: &str| format!("targets={group}\n{}", outsider.primary);
+    let add = ["run", &plugin, "--input", "action=add-member", "--input"];
+    // Into another group in scope: the member is not the target, as in
+    // Exchange's own scopes.
+    let out = setup
+        .exorun(&[&add[..], &[&targets(other_group)]].concat())
+        .await;
+    assert_eq!(
+        lines(&out),
+        [format!("{other_group} += {}: ok 0", outsider.primary)]
+    );
+    // Into the group that defines the scope: that would widen it.
+    let out = setup.exorun(&[&add[..], &[&targets(own)]].concat()).await;
+    assert_eq!(
+        lines(&out),
+        [format!(
+            "{own} += {}: denied scope:own-scope-group:Add-DistributionGroupMember",
+            outsider.primary
+        )]
+    );
+    assert_eq!(members_of_own(), before, "the scope's own group changed");
+}

@@ -245,6 +245,42 @@ impl ScopedBackend {
         }
     }
 
+    /// Refuses a membership change of a group the scope is defined by: the
+    /// members added are not the call's target, so without this a plugin
+    /// could add anyone to its own scope for its next run.
+    async fn refuse_own_group_change(&self, call: &Call) -> Result<(), CmdletError> {
+        let changes_members = [
+            "Add-DistributionGroupMember",
+            "Remove-DistributionGroupMember",
+        ]
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(&call.cmdlet));
+        let groups = self.scope.groups();
+        if !changes_members || groups.is_empty() {
+            return Ok(());
+        }
+        let Some(Value::Text(identity)) = call.get("Identity") else {
+            return Ok(());
+        };
+        // The target passed the scope check, so it resolves.
+        let target = self.resolve(identity.trim()).await?;
+        for group in groups {
+            let Ok(own) = self.resolve(group).await else {
+                continue;
+            };
+            if own.guid == target.guid {
+                return Err(CmdletError::Denied {
+                    rule: format!("scope:own-scope-group:{}", call.cmdlet),
+                    message: format!(
+                        "{} -Identity '{identity}' would change the members of {}, a group this plugin's [scope] is defined by; a plugin may not widen its own scope",
+                        call.cmdlet, target.shown
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The Guids of every recipient in scope, found once per run.
     async fn in_scope(&self) -> Result<Arc<HashSet<u128>>, CmdletError> {
         self.in_scope
@@ -357,6 +393,7 @@ impl Backend for ScopedBackend {
                         ),
                     });
                 }
+                self.refuse_own_group_change(call).await?;
                 self.inner.open_pages(call).await
             }
             Some(Reach::Lists) => {

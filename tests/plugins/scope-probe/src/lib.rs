@@ -6,6 +6,8 @@
 //!   `Get-InboxRule -Identity <t>\1` (the mailbox hidden in a rule id);
 //! - `list`: `Get-Mailbox -ResultSize Unlimited`, then `Get-Mailbox
 //!   -Identity <t>` for each line;
+//! - `add-member`: `Add-DistributionGroupMember -Identity <first line>
+//!   -Member <line>` for each further line;
 //! - `unscoped`: a write cmdlet exorun cannot tell the target of.
 //!
 //! Each call prints `<what>: ok <n>` or `<what>: denied <rule>` (or the
@@ -88,6 +90,18 @@ impl Automation for ScopeProbe {
                 for t in &targets {
                     let one = cmdlet("Get-Mailbox").param("Identity", *t).invoke_raw();
                     out.push(format!("{t}: {}", outcome(one)));
+                }
+            }
+            "add-member" => {
+                let Some((group, members)) = targets.split_first() else {
+                    return Err(Error::other("add-member needs a group and members"));
+                };
+                for m in members {
+                    let result = cmdlet("Add-DistributionGroupMember")
+                        .param("Identity", *group)
+                        .param("Member", *m)
+                        .invoke_raw();
+                    out.push(format!("{group} += {m}: {}", outcome(result)));
                 }
             }
             "unscoped" => {
