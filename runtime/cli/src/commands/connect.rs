@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 /// The Entra role template ids that matter to Exchange (docs/protocol.md, "Roles that matter to Exchange").
-const ROLE_NAMES: &[(&str, &str)] = &[
+pub(crate) const ROLE_NAMES: &[(&str, &str)] = &[
     (
         "62e90394-69f5-4237-9190-012177145e10",
         "Global Administrator",

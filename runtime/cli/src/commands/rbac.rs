@@ -205,26 +205,20 @@ async fn role_entries(
     ))
 }
 
-/// The Entra roles that make a role group pointless while the app has them.
-const BROAD_ROLES: &[(&str, &str)] = &[
-    (
-        "62e90394-69f5-4237-9190-012177145e10",
-        "Global Administrator",
-    ),
-    (
-        "29232cdf-9323-42fd-ade2-1d097af3e4de",
-        "Exchange Administrator",
-    ),
-    (
-        "31392ffb-586c-42d1-9346-e59415a2cc4e",
-        "Exchange Recipient Administrator",
-    ),
+/// The Entra roles that make a role group pointless while the app has
+/// them: Exchange adds them to whatever the role group allows.
+const BROAD_ROLES: &[&str] = &[
+    "Global Administrator",
+    "Exchange Administrator",
+    "Exchange Recipient Administrator",
 ];
 
 fn broad_roles(wids: &[String]) -> Vec<&'static str> {
-    BROAD_ROLES
+    super::connect::ROLE_NAMES
         .iter()
-        .filter(|(id, _)| wids.iter().any(|w| w.eq_ignore_ascii_case(id)))
+        .filter(|(id, name)| {
+            BROAD_ROLES.contains(name) && wids.iter().any(|w| w.eq_ignore_ascii_case(id))
+        })
         .map(|(_, name)| *name)
         .collect()
 }
