@@ -21,6 +21,7 @@ mod outputs;
 mod pattern;
 pub mod scope;
 mod source;
+mod wildcard;
 
 pub use capabilities::{
     Capabilities, CmdletRefusal, CmdletRule, Constraint, ParamRule, Pattern, PolicyConstraint,

@@ -23,7 +23,9 @@ pub struct Needs {
 }
 
 impl Needs {
-    fn add(&mut self, cmdlet: &str, parameters: &[&str]) {
+    /// Adds a cmdlet and parameters; names compare ignoring case, and the
+    /// first spelling seen is kept.
+    fn add<'a>(&mut self, cmdlet: &str, parameters: impl IntoIterator<Item = &'a str>) {
         let (_, known) = self
             .cmdlets
             .entry(cmdlet.to_ascii_lowercase())
@@ -31,7 +33,7 @@ impl Needs {
         for p in parameters {
             known
                 .entry(p.to_ascii_lowercase())
-                .or_insert_with(|| (*p).to_owned());
+                .or_insert_with(|| p.to_owned());
         }
     }
 
@@ -45,22 +47,15 @@ impl Needs {
             needs.plugins.push(manifest.plugin.name.clone());
             let caps = manifest.capabilities();
             for rule in caps.cmdlets().iter().filter(|r| r.refused.is_none()) {
-                let (_, parameters) = needs
-                    .cmdlets
-                    .entry(rule.name.to_ascii_lowercase())
-                    .or_insert_with(|| (rule.name.clone(), BTreeMap::new()));
-                for param in rule.parameters.iter().filter(|p| p.refused.is_none()) {
-                    parameters
-                        .entry(param.name.to_ascii_lowercase())
-                        .or_insert_with(|| param.name.clone());
-                }
+                let parameters = rule.parameters.iter().filter(|p| p.refused.is_none());
+                needs.add(&rule.name, parameters.map(|p| p.name.as_str()));
             }
             // The host enforces a scope with reads of its own
             // (`exorun_sandbox::ScopedBackend`): the app needs them too.
             if let Some(scope) = manifest.grant::<Scope>().filter(|s| !s.rules.is_empty()) {
-                needs.add("Get-Recipient", &["Identity", "ResultSize"]);
+                needs.add("Get-Recipient", ["Identity", "ResultSize"]);
                 if !scope.groups().is_empty() {
-                    needs.add("Get-DistributionGroupMember", &["Identity", "ResultSize"]);
+                    needs.add("Get-DistributionGroupMember", ["Identity", "ResultSize"]);
                 }
             }
             if caps.is_read_only() {

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use exorun_cmdlet::{Call, Value};
-use serde::Serialize;
 
 use crate::needs::Needs;
 use crate::parents::parent_of;
@@ -42,14 +41,13 @@ impl Names {
 }
 
 /// The commands, in order, and what the admin should know.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Plan {
     pub calls: Vec<Call>,
     pub notes: Vec<String>,
     /// Each custom role and the entries it keeps: what `check` compares.
-    #[serde(skip)]
     pub roles: BTreeMap<String, BTreeMap<String, Vec<String>>>,
-    #[serde(skip)]
+    /// The write scope's filter, as the plan writes it.
     pub write_scope: Option<String>,
 }
 

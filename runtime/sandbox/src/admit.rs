@@ -30,25 +30,6 @@ pub(crate) struct CallBudget {
     pub lookups: Option<Arc<AtomicU64>>,
 }
 
-impl PartialEq for CallBudget {
-    fn eq(&self, other: &CallBudget) -> bool {
-        (
-            self.attempts,
-            self.max_calls,
-            self.refusals,
-            self.max_refusals,
-        ) == (
-            other.attempts,
-            other.max_calls,
-            other.refusals,
-            other.max_refusals,
-        ) && self.lowered_by == other.lowered_by
-            && self.lookups() == other.lookups()
-    }
-}
-
-impl Eq for CallBudget {}
-
 /// What happens to one call.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {

@@ -19,14 +19,15 @@
 //! captured) and `exorun apply` alike.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream, Value};
 use exorun_policy::Manifest;
 use exorun_policy::scope::targets::{self, Reach};
 use exorun_policy::scope::{Facts, Property, Scope};
+use parking_lot::Mutex;
 use serde_json::Value as Json;
 
 /// A run's backend, scoped when its manifest has a scope.
@@ -112,11 +113,6 @@ impl ScopedBackend {
         }
     }
 
-    /// Reads made so far to enforce the scope.
-    pub fn lookups(&self) -> u64 {
-        self.lookups.load(Ordering::Relaxed)
-    }
-
     async fn lookup(&self, call: Call) -> Result<Vec<Object>, CmdletError> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         self.inner.invoke(&call).await
@@ -147,14 +143,11 @@ impl ScopedBackend {
     /// Resolves one identity to exactly one recipient.
     async fn resolve(&self, identity: &str) -> Result<Arc<Recipient>, CmdletError> {
         let key = identity.trim().to_lowercase();
-        if let Some(known) = self.resolved.lock().map_err(poisoned)?.get(&key) {
+        if let Some(known) = self.resolved.lock().get(&key) {
             return known.clone();
         }
         let result = self.resolve_uncached(identity).await;
-        self.resolved
-            .lock()
-            .map_err(poisoned)?
-            .insert(key, result.clone());
+        self.resolved.lock().insert(key, result.clone());
         result
     }
 
@@ -163,7 +156,9 @@ impl ScopedBackend {
         let objects = match self.lookup(call).await {
             Ok(objects) => objects,
             Err(CmdletError::NotFound { .. }) => Vec::new(),
-            Err(CmdletError::Ambiguous { .. }) => vec![String::new(), String::new()],
+            Err(CmdletError::Ambiguous { .. }) => {
+                return Err(unresolved(identity, "it names more than one recipient"));
+            }
             Err(e) => return Err(e),
         };
         match objects.as_slice() {
@@ -255,8 +250,11 @@ impl ScopedBackend {
         ]
         .iter()
         .any(|c| c.eq_ignore_ascii_case(&call.cmdlet));
+        if !changes_members {
+            return Ok(());
+        }
         let groups = self.scope.groups();
-        if !changes_members || groups.is_empty() {
+        if groups.is_empty() {
             return Ok(());
         }
         let Some(Value::Text(identity)) = call.get("Identity") else {
@@ -445,12 +443,5 @@ fn unresolved(identity: &str, why: &str) -> CmdletError {
         message: format!(
             "'{identity}' cannot be resolved to one recipient ({why}), so it cannot be checked against the scope"
         ),
-    }
-}
-
-fn poisoned<T>(_: T) -> CmdletError {
-    CmdletError::Failed {
-        code: "ScopeLookup".into(),
-        message: "the scope's cache is unusable after a panic".into(),
     }
 }

@@ -153,9 +153,15 @@ fn manifests(args: &Args) -> anyhow::Result<Vec<Manifest>> {
     if installed.is_empty() {
         bail!("no plugin is installed; name plugin folders to plan for");
     }
+    // Loaded from the entries just read: resolving each by name would read
+    // the lock again per plugin, and refuse a name that is also a folder here.
     installed
         .iter()
-        .map(|p| resolve(&PathBuf::from(&p.name), &args.store))
+        .map(|p| {
+            store
+                .load(&p.current)
+                .with_context(|| format!("loading the installed plugin {}", p.name))
+        })
         .collect()
 }
 

@@ -37,31 +37,10 @@ impl CmdletGlob {
     /// ASCII (the manifest refuses any other), so no Unicode folding is
     /// needed here.
     pub fn matches(&self, name: &str) -> bool {
-        wildcard_match(self.text.as_bytes(), name.as_bytes())
+        crate::wildcard::matches(self.text.as_bytes(), name.as_bytes(), b'*', None, |a, b| {
+            a.eq_ignore_ascii_case(&b)
+        })
     }
-}
-
-/// `*` matches any run of bytes; everything else one byte, ignoring case.
-/// Iterative with one backtrack point, so no input can make it slow.
-fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p].eq_ignore_ascii_case(&text[t]) {
-            p += 1;
-            t += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&b| b == b'*')
 }
 
 #[cfg(test)]

@@ -262,27 +262,9 @@ impl std::fmt::Display for Filter {
 fn like(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
-    let same = |a: char, b: char| {
+    crate::wildcard::matches(&p, &t, '*', Some('?'), |a, b| {
         a == b || ordinal::eq_ignore_case(a.encode_utf8(&mut [0; 4]), b.encode_utf8(&mut [0; 4]))
-    };
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && (p[pi] == '?' || same(p[pi], t[ti])) {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

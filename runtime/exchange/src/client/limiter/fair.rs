@@ -125,11 +125,6 @@ impl FairQueue {
         }
         None
     }
-
-    /// Sends waiting now.
-    pub fn len(&self) -> usize {
-        self.waiting.len()
-    }
 }
 
 #[cfg(test)]

@@ -344,11 +344,6 @@ impl TenantLimiter {
         }
     }
 
-    /// Sends waiting for a pacing slot in fair order now.
-    pub fn waiting(&self) -> usize {
-        self.fair.lock().len()
-    }
-
     /// Learns from one answer and settles its send.
     fn learn(&self, status: u16, retry_after: Option<Duration>, headers: &HeaderMap) {
         let reading = {

@@ -35,39 +35,34 @@ pub(crate) struct CmdletSpec {
     pub run: Handler,
 }
 
-const fn configure(
+type Parameters = &'static [&'static str];
+
+const fn spec(
+    access: Access,
     name: &'static str,
-    parameters: &'static [&'static str],
+    parameters: Parameters,
     run: Handler,
 ) -> CmdletSpec {
     CmdletSpec {
         name,
-        access: Access::OrganizationWrite,
+        access,
         parameters,
         run,
     }
 }
 
-const fn read(name: &'static str, parameters: &'static [&'static str], run: Handler) -> CmdletSpec {
-    CmdletSpec {
-        name,
-        access: Access::Read,
-        parameters,
-        run,
-    }
+const fn read(name: &'static str, parameters: Parameters, run: Handler) -> CmdletSpec {
+    spec(Access::Read, name, parameters, run)
 }
 
-const fn write(
-    name: &'static str,
-    parameters: &'static [&'static str],
-    run: Handler,
-) -> CmdletSpec {
-    CmdletSpec {
-        name,
-        access: Access::RecipientWrite,
-        parameters,
-        run,
-    }
+/// Changes a recipient.
+const fn write(name: &'static str, parameters: Parameters, run: Handler) -> CmdletSpec {
+    spec(Access::RecipientWrite, name, parameters, run)
+}
+
+/// Changes the organisation's configuration (roles, scopes, role groups).
+const fn configure(name: &'static str, parameters: Parameters, run: Handler) -> CmdletSpec {
+    spec(Access::OrganizationWrite, name, parameters, run)
 }
 
 const LIST: &[&str] = &[

@@ -84,12 +84,11 @@ fn entry_identity(identity: &str) -> Result<(&str, &str), ExoError> {
 
 pub fn new_service_principal(inv: &Invocation) -> Result<Execution, ExoError> {
     let p = &inv.params;
+    let app_id = p.required_text("AppId")?.trim().to_owned();
     let sp = ServicePrincipal {
-        app_id: p.required_text("AppId")?.trim().to_owned(),
+        display_name: p.text("DisplayName")?.unwrap_or_else(|| app_id.clone()),
+        app_id,
         object_id: p.required_text("ObjectId")?.trim().to_owned(),
-        display_name: p
-            .text("DisplayName")?
-            .unwrap_or_else(|| p.text("AppId").ok().flatten().unwrap_or_default()),
         guid: uuid::Uuid::new_v4(),
     };
     let mut dir = inv.tenant.write();
