@@ -101,6 +101,20 @@ impl Budget {
     }
 }
 
+/// The `call denied` event (tracing target `exorun::denial`), for the
+/// gate's refusals and the object scope's alike. Plugin text is escaped.
+fn log_denial(plugin: &str, call: &Call, parameter: Option<&str>, rule: &str, layer: &str) {
+    tracing::warn!(
+        target: "exorun::denial",
+        plugin = %exorun_cmdlet::Escaped(plugin),
+        cmdlet = %exorun_cmdlet::Escaped(&call.cmdlet),
+        parameter = %exorun_cmdlet::Escaped(parameter.unwrap_or("")),
+        rule = %exorun_cmdlet::Escaped(rule),
+        layer,
+        "call denied"
+    );
+}
+
 /// Runs one admitted call to its end: opens it and reads every page,
 /// charging `budget`. A call whose budget is already spent is not sent.
 async fn run_call(backend: &dyn exorun_cmdlet::Backend, call: &Call, budget: &Budget) -> Ran {
@@ -159,17 +173,15 @@ impl RunState {
                 Ok(Err(error))
             }
             Verdict::Denied(denial) => {
-                tracing::warn!(
-                    target: "exorun::denial",
-                    plugin = %exorun_cmdlet::Escaped(ctx.plugin_name()),
-                    cmdlet = %exorun_cmdlet::Escaped(&call.cmdlet),
-                    parameter = %exorun_cmdlet::Escaped(denial.parameter.as_deref().unwrap_or("")),
-                    rule = %exorun_cmdlet::Escaped(&denial.rule()),
-                    layer = match denial.layer {
+                log_denial(
+                    ctx.plugin_name(),
+                    call,
+                    denial.parameter.as_deref(),
+                    &denial.rule(),
+                    match denial.layer {
                         exorun_policy::Layer::Manifest => "manifest",
                         exorun_policy::Layer::Policy(_) => "policy",
                     },
-                    "call denied"
                 );
                 let error = CmdletError::Denied {
                     rule: denial.rule(),
@@ -258,14 +270,7 @@ impl RunState {
         let decision = match &ran.result {
             Err(CmdletError::Denied { rule, message }) => {
                 self.ctx.budget.refusals += 1;
-                tracing::warn!(
-                    target: "exorun::denial",
-                    plugin = %exorun_cmdlet::Escaped(self.ctx.plugin_name()),
-                    cmdlet = %exorun_cmdlet::Escaped(&call.cmdlet),
-                    rule = %exorun_cmdlet::Escaped(rule),
-                    layer = "scope",
-                    "call denied"
-                );
+                log_denial(self.ctx.plugin_name(), &call, None, rule, "scope");
                 Decision::Denied {
                     rule: rule.clone(),
                     message: message.clone(),
