@@ -31,11 +31,13 @@ all: test
 setup: toolchains node-clients system-packages
 
 # Real components the tests start on 127.0.0.1: Debian's docker-registry
-# (distribution 2.8, the OCI registry plugins are published to) and
-# minisign (whose `minisign -V` must accept exorun's signatures).
-DEBIAN_PACKAGES := docker-registry minisign
+# (distribution 2.8, the OCI registry plugins are published to), minisign
+# (whose `minisign -V` must accept exorun's signatures), and headless
+# Chromium with its ChromeDriver (the dashboard's end-to-end tests), each
+# as package:command.
+DEBIAN_PACKAGES := docker-registry:docker-registry minisign:minisign chromium:chromium chromium-driver:chromedriver
 system-packages:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for pc in $(DEBIAN_PACKAGES); do command -v $${pc#*:} >/dev/null || missing="$$missing $${pc%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages the tests use:$$missing"; \
 		if [ "$$(id -u)" != 0 ]; then echo "not root: install them with: sudo apt-get install -y$$missing"; exit 1; fi; \

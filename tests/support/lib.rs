@@ -10,9 +10,11 @@ use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
 
 mod arena;
 mod registry;
+mod serve_harness;
 mod sim_harness;
 pub use arena::{Arena, denial_rules};
 pub use registry::{Registry, RegistrySetup, which};
+pub use serve_harness::{PASSWORD, ServeDir, Serving};
 pub use sim_harness::{SimHarness, run_blocking};
 
 /// The repository's root folder.

@@ -72,6 +72,21 @@ impl RunInfo {
         self.plan_sha256 = Some(digest.into());
         self
     }
+
+    /// Who the run is for, when that is not this process's account: the
+    /// service names the person (`user:alice`) or schedule
+    /// (`schedule:nightly`) behind it.
+    pub fn operator(mut self, operator: impl Into<String>) -> Self {
+        self.operator = operator.into();
+        self
+    }
+
+    /// A run id chosen by the caller (the service's queue entry), so its
+    /// own records join the run's.
+    pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = run_id.into();
+        self
+    }
 }
 
 /// The policy gate's decision, as the audit trail keeps it.
@@ -263,6 +278,22 @@ pub struct CredentialEvent {
     pub message: Option<String>,
 }
 
+/// An action taken through the automation service, allowed or refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceEvent {
+    /// `run.start`, `run.cancel`, `plan.approve`, `plan.reject`,
+    /// `schedule.fire`, `login`, ...
+    pub action: String,
+    /// What it acted on: `run/<id>`, `plan/<sha256>`, `schedule/<name>`,
+    /// `user/<name>`.
+    pub reference: Option<String>,
+    /// `None` when allowed; the refusal's rule (`role`, `own-plan`,
+    /// `plan-changed`, ...) when refused.
+    pub refused: Option<String>,
+    /// What happened, capped; never a secret.
+    pub message: Option<String>,
+}
+
 /// One thing that happened in a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -275,6 +306,9 @@ pub enum Event {
     Package(PackageEvent),
     /// Not a run: `run` names the rotation, the tenant and the app.
     Credential(CredentialEvent),
+    /// Not necessarily a run: `operator` names the person or schedule
+    /// behind an action of the automation service.
+    Service(ServiceEvent),
 }
 
 /// What to append: a run and one of its events.
@@ -405,6 +439,22 @@ pub(crate) fn to_record_ref<'a>(
                 .as_deref()
                 .map(|m| Cow::Owned(clean_message(m, &[])));
         }
+        Event::Service(service) => {
+            record.kind = Kind::Service;
+            record.action = Some(&service.action);
+            record.reference = service.reference.as_deref();
+            match &service.refused {
+                None => record.decision = Some(DecisionKind::Allowed),
+                Some(rule) => {
+                    record.decision = Some(DecisionKind::Denied);
+                    record.rule = Some(rule);
+                }
+            }
+            record.message = service
+                .message
+                .as_deref()
+                .map(|m| Cow::Owned(clean_message(m, &[])));
+        }
         Event::Credential(credential) => {
             record.kind = Kind::Credential;
             record.action = Some(&credential.action);
@@ -462,6 +512,18 @@ mod tests {
                 signer: Some("Contoso IT (0123456789ABCDEF)".to_owned()),
                 permissions: Some("cd".repeat(32)),
                 message: Some("consented\u{1b}[2J at the prompt".to_owned()),
+            }),
+            Event::Service(ServiceEvent {
+                action: "plan.approve".to_owned(),
+                reference: Some(format!("plan/{}", "ef".repeat(32))),
+                refused: Some("own-plan".to_owned()),
+                message: Some("alice requested this plan".to_owned()),
+            }),
+            Event::Service(ServiceEvent {
+                action: "run.start".to_owned(),
+                reference: None,
+                refused: None,
+                message: None,
             }),
         ]
     }

@@ -71,7 +71,7 @@ mod verify;
 pub use chain::ZERO_HASH;
 pub use entry::{
     CallEvent, CallOutcome, CredentialEvent, Decision, Entry, Event, PackageEvent, RunEndEvent,
-    RunInfo,
+    RunInfo, ServiceEvent,
 };
 pub use error::AuditError;
 pub use head::{Anchor, head_path};

@@ -28,6 +28,12 @@ pub enum Kind {
     /// A step of the app credential's life (`exorun cert rotate`): every
     /// step of one rotation shares its `runId`.
     Credential,
+    /// An action taken through the automation service (`exorun serve`):
+    /// who (`operator`: `user:alice`, `schedule:nightly`) did what
+    /// (`action`) to which object (`reference`), allowed or refused (with
+    /// the `rule`). Its `runId` is the run it concerns, so it joins that
+    /// run's own records; otherwise the action's own id.
+    Service,
 }
 
 /// Which plugin build ran: the manifest's name and version and the SHA-256

@@ -47,7 +47,13 @@ fn mode(record: &Record) -> &'static str {
 
 fn row(record: &Record) -> [String; 8] {
     let run: String = record.run_id.chars().take(8).collect();
-    let plugin = format!("{}@{}", record.plugin.name, record.plugin.version);
+    // Service records name a plugin without a build (the run they start
+    // has not loaded it yet).
+    let plugin = if record.plugin.version.is_empty() {
+        record.plugin.name.clone()
+    } else {
+        format!("{}@{}", record.plugin.name, record.plugin.version)
+    };
     let (cmdlet, decision, outcome) = match record.kind {
         Kind::RunStart => (
             format!("({} start)", mode(record)),
@@ -76,6 +82,15 @@ fn row(record: &Record) -> [String; 8] {
             format!("(cert {})", record.action.as_deref().unwrap_or("?")),
             record.certificate.clone().unwrap_or_default(),
             record.key_id.clone().unwrap_or_default(),
+        ),
+        Kind::Service => (
+            format!("(service {})", record.action.as_deref().unwrap_or("?")),
+            match (record.decision, &record.rule) {
+                (Some(DecisionKind::Denied), Some(rule)) => format!("refused ({rule})"),
+                (Some(DecisionKind::Denied), None) => "refused".to_owned(),
+                _ => "allowed".to_owned(),
+            },
+            record.reference.clone().unwrap_or_default(),
         ),
         Kind::Intent => (
             record.cmdlet.clone().unwrap_or_default(),

@@ -88,6 +88,8 @@ enum Command {
     Trust(commands::trust::Command),
     /// Serve the simulated tenant (Entra token endpoint + Exchange admin REST) over HTTPS on 127.0.0.1.
     Sim(commands::sim::Args),
+    /// Run the automation service for a team: schedules, a queue, an HTTP API and a dashboard, with roles and two-person approval of writes.
+    Serve(commands::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
         Command::Key(command) => commands::key::main(command),
         Command::Rbac(command) => commands::rbac::main(command),
         Command::Trust(command) => commands::trust::main(command),
+        Command::Serve(args) => commands::serve::main(args),
     };
     match result {
         Ok(code) => code,

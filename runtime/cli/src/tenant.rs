@@ -104,6 +104,29 @@ pub struct TenantArgs {
 }
 
 impl TenantArgs {
+    /// A connection profile, by name (`exorun serve`'s `profile = ...`).
+    pub fn for_profile(name: &str) -> TenantArgs {
+        TenantArgs {
+            profile: Some(name.to_owned()),
+            managed_identity_timeout: 20,
+            sim_mailboxes: 50,
+            sim_seed: 1,
+            max_throttle_wait: 300,
+            ..TenantArgs::default()
+        }
+    }
+
+    /// A simulated tenant started in this process (`simulated = true`).
+    pub fn simulated(mailboxes: usize, seed: u64) -> TenantArgs {
+        TenantArgs {
+            managed_identity_timeout: 20,
+            sim_mailboxes: mailboxes,
+            sim_seed: seed,
+            max_throttle_wait: 300,
+            ..TenantArgs::default()
+        }
+    }
+
     /// True when the flags (or a profile) name a tenant, rather than
     /// leaving the built-in simulated one.
     pub fn any_connection_setting(&self) -> bool {

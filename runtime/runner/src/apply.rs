@@ -26,6 +26,8 @@ pub struct ApplyJob<'a> {
     /// The oldest plan that may be applied.
     pub max_age: Duration,
     pub ceilings: &'a Ceilings,
+    /// The apply's run id and operator, when the caller decides.
+    pub identity: crate::Identity,
 }
 
 /// Why a plan was not applied. Nothing was sent.
@@ -150,6 +152,7 @@ impl CheckedApply<'_> {
         .mode(RunMode::Apply)
         .plan_sha256(job.plan.sha256.clone())
         .with_policy(job.manifest.policy().map(|p| p.summary()));
+        let run = job.identity.apply(run);
         let audit = Arc::new(
             AuditObserver::start(job.audit_log, run.clone(), job.manifest.capabilities())
                 .map_err(ApplyError::AuditStart)?,

@@ -21,5 +21,5 @@ mod run;
 mod target;
 
 pub use apply::{Applied, ApplyError, ApplyJob, CheckedApply, applied_before, check_apply};
-pub use run::{Finished, Mode, RunJob, StartError, WrittenPlan, run};
+pub use run::{Finished, Identity, Mode, RunJob, StartError, WrittenPlan, run};
 pub use target::Target;

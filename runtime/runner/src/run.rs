@@ -39,6 +39,32 @@ pub struct RunJob<'a> {
     pub outputs_root: PathBuf,
     /// Told of the run as it happens, before the audit trail (a console).
     pub observers: Vec<Arc<dyn Observer>>,
+    /// Who and which run, when the caller decides (the service); else a
+    /// fresh run id and this process's account.
+    pub identity: Identity,
+    /// Ends the run early when cancelled.
+    pub cancel: Option<exorun_sandbox::CancelRun>,
+}
+
+/// The run id and the operator a run is recorded under.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    /// The run id (a UUID); `None` for a fresh one.
+    pub run_id: Option<String>,
+    /// `user:alice`, `schedule:nightly`; `None` for this process's account.
+    pub operator: Option<String>,
+}
+
+impl Identity {
+    pub(crate) fn apply(&self, mut run: RunInfo) -> RunInfo {
+        if let Some(id) = &self.run_id {
+            run = run.run_id(id.clone());
+        }
+        if let Some(operator) = &self.operator {
+            run = run.operator(operator.clone());
+        }
+        run
+    }
 }
 
 /// Why a run did not start. Nothing ran and nothing was sent.
@@ -128,6 +154,7 @@ pub async fn run(sandbox: &Sandbox, job: RunJob<'_>) -> Result<Finished, StartEr
         RunMode::Run
     })
     .with_policy(manifest.policy().map(|p| p.summary()));
+    let run = job.identity.apply(run);
     // The plan's file is created now, before anything runs: a path that
     // exists already (a link too, even a dangling one) fails here, not
     // after the plugin has run.
@@ -169,6 +196,9 @@ pub async fn run(sandbox: &Sandbox, job: RunJob<'_>) -> Result<Finished, StartEr
         .what_if(what_if)
         .inputs(job.inputs.clone())
         .observer(Arc::new(Observers(observers)));
+    if let Some(cancel) = job.cancel.clone() {
+        request = request.cancel(cancel);
+    }
     if manifest.outputs().is_some() {
         request = request.outputs_dir(
             job.outputs_root

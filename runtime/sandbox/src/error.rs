@@ -79,6 +79,10 @@ pub enum RunError {
     /// The `[outputs]` folder could not be made.
     #[error("cannot create the outputs folder: {0}")]
     Outputs(String),
+    /// Ended from outside ([`crate::CancelRun`]): an operator's cancel or
+    /// a service shutting down.
+    #[error("the run was cancelled: {reason}")]
+    Cancelled { reason: String },
 }
 
 impl RunError {
@@ -98,6 +102,7 @@ impl RunError {
             RunError::Outputs(_) => "outputs",
             RunError::PolicyViolation { .. } => "policy-violation",
             RunError::Audit(_) => "audit-unavailable",
+            RunError::Cancelled { .. } => "cancelled",
         }
     }
 }

@@ -37,6 +37,7 @@ mod admit;
 mod audit;
 mod bindings;
 mod cache;
+mod cancel;
 mod capability;
 mod config;
 mod engine;
@@ -56,6 +57,7 @@ mod state;
 
 pub use audit::AuditObserver;
 pub use cache::{CacheConfig, CacheOutcome, CompileCache};
+pub use cancel::CancelRun;
 pub use config::SandboxConfig;
 pub use engine::Sandbox;
 pub use error::{LoadError, RunError};

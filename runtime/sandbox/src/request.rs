@@ -27,6 +27,9 @@ pub struct RunRequest {
     /// into a plan rather than sent. Capturing them is the backend's job
     /// (`exorun_plan::WhatIfBackend`); this only lets the plugin say so.
     pub what_if: bool,
+    /// Lets the caller end the run early ([`crate::CancelRun`]); the run
+    /// then ends in [`crate::RunError::Cancelled`].
+    pub cancel: Option<crate::CancelRun>,
 }
 
 impl RunRequest {
@@ -38,6 +41,7 @@ impl RunRequest {
             observer: None,
             outputs_dir: None,
             what_if: false,
+            cancel: None,
         }
     }
 
@@ -60,6 +64,12 @@ impl RunRequest {
 
     pub fn input(mut self, name: &str, value: &str) -> Self {
         self.inputs.push(format!("{name}={value}"));
+        self
+    }
+
+    /// Ends the run when `cancel` is cancelled.
+    pub fn cancel(mut self, cancel: crate::CancelRun) -> Self {
+        self.cancel = Some(cancel);
         self
     }
 

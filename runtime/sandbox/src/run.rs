@@ -26,6 +26,11 @@ use crate::state::{Extensions, RunContext, RunState};
 #[error("deadline exceeded")]
 struct DeadlineExceeded;
 
+/// Raised by the epoch callback once the run was cancelled.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+struct Cancelled;
+
 impl Sandbox {
     /// Runs a plugin once. Never panics and never fails the host: every way
     /// a run can end is in the report's `outcome`.
@@ -113,12 +118,17 @@ impl Sandbox {
         let mut store = Store::new(self.engine(), state);
         store.limiter_async(|state| &mut state.limiter);
         let deadline = started + limits.timeout;
+        let cancel = request.cancel.clone().unwrap_or_default();
+        let cancel_tick = cancel.clone();
         store.set_epoch_deadline(1);
         // Each tick either yields (so other runs on this thread progress) or,
         // past the deadline, stops the plugin.
         store.epoch_deadline_callback(move |mut store| {
             if Instant::now() >= deadline {
                 return Err(wasmtime::Error::new(DeadlineExceeded));
+            }
+            if cancel_tick.is_cancelled() {
+                return Err(wasmtime::Error::new(Cancelled));
             }
             store.data_mut().check_capabilities()?;
             Ok(UpdateDeadline::Yield(1))
@@ -141,19 +151,32 @@ impl Sandbox {
         // fair order.
         let execution =
             exorun_cmdlet::within_share(exorun_cmdlet::RunShare::new_run(limits.weight), execution);
+        // A cancel while the plugin waits on a host call ends it here; one
+        // while it computes, at its next epoch tick.
+        let execution = async {
+            tokio::select! {
+                done = execution => Some(done),
+                () = cancel.cancelled() => None,
+            }
+        };
+        let cancelled = || RunError::Cancelled {
+            reason: cancel.reason().unwrap_or_else(|| "cancelled".to_owned()),
+        };
         let outcome = match tokio::time::timeout(limits.timeout, execution).await {
+            Ok(None) => Err(cancelled()),
+            Ok(Some(Err((_, e)))) if e.downcast_ref::<Cancelled>().is_some() => Err(cancelled()),
             Err(_elapsed) => Err(RunError::Timeout {
                 seconds: limits.timeout.as_secs(),
             }),
-            Ok(Err((instantiating, e))) => Err(classify(e, instantiating, &limits)),
-            Ok(Ok(Err(message))) => Err(RunError::Plugin(truncate(message, 64 * 1024))),
-            Ok(Ok(Ok(output))) if output.len() as u64 > config.max_output_bytes => {
+            Ok(Some(Err((instantiating, e)))) => Err(classify(e, instantiating, &limits)),
+            Ok(Some(Ok(Err(message)))) => Err(RunError::Plugin(truncate(message, 64 * 1024))),
+            Ok(Some(Ok(Ok(output)))) if output.len() as u64 > config.max_output_bytes => {
                 Err(RunError::OutputTooLarge {
                     bytes: output.len() as u64,
                     limit: config.max_output_bytes,
                 })
             }
-            Ok(Ok(Ok(output))) => Ok(output),
+            Ok(Some(Ok(Ok(output)))) => Ok(output),
         };
         report.outcome = outcome;
         let state = store.data_mut();

@@ -118,6 +118,7 @@ async fn apply(args: Args) -> anyhow::Result<ExitCode> {
         expect_sha256: args.expect_sha256.as_deref(),
         max_age,
         ceilings: &ceilings,
+        identity: Default::default(),
     });
     let checked = match checked {
         Ok(checked) => checked,

@@ -12,5 +12,6 @@ pub mod plan;
 pub mod publish;
 pub mod rbac;
 pub mod run;
+pub mod serve;
 pub mod sim;
 pub mod trust;

@@ -147,6 +147,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         audit_log: audit_path.clone(),
         outputs_root,
         observers: vec![console.clone() as Arc<dyn Observer>],
+        identity: Default::default(),
+        cancel: None,
     };
     let finished = match exorun_runner::run(&sandbox, job).await {
         Ok(finished) => finished,

@@ -1,0 +1,579 @@
+//! `serve.toml`: what the service listens on, where it keeps its state,
+//! which tenants it serves, how plugins are run and which schedules fire.
+//! Read as strictly as a plugin manifest: an unknown key, a wrong type, a
+//! cron expression that does not parse or a schedule naming an unknown
+//! tenant stops the service before it starts, with the file and line.
+//! `docs/serve.md` documents every key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::schedule::{CronSchedule, Overlap};
+
+/// A problem with the config file, naming where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Raw {
+    listen: Option<Spanned<String>>,
+    tls: Option<RawTls>,
+    data_dir: Spanned<PathBuf>,
+    plugins_dir: Option<PathBuf>,
+    audit_log: Option<PathBuf>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default, rename = "tenant")]
+    tenants: Vec<Spanned<RawTenant>>,
+    #[serde(default, rename = "plugin")]
+    plugins: Vec<Spanned<RawPlugin>>,
+    #[serde(default, rename = "schedule")]
+    schedules: Vec<Spanned<RawSchedule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTls {
+    certificate: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLimits {
+    max_concurrent_runs: Option<Spanned<u32>>,
+    per_tenant: Option<Spanned<u32>>,
+    per_plugin: Option<Spanned<u32>>,
+    grace_seconds: Option<u64>,
+    plan_expiry_hours: Option<Spanned<u64>>,
+    keep_days: Option<Spanned<u64>>,
+    session_hours: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTenant {
+    name: String,
+    profile: Option<String>,
+    #[serde(default)]
+    simulated: bool,
+    sim_mailboxes: Option<usize>,
+    sim_seed: Option<u64>,
+    max_concurrent_runs: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPlugin {
+    name: String,
+    #[serde(default)]
+    approval: Approval,
+    max_concurrent_runs: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSchedule {
+    name: String,
+    plugin: String,
+    tenant: String,
+    cron: String,
+    #[serde(default = "utc")]
+    time_zone: String,
+    #[serde(default)]
+    overlap: Overlap,
+    #[serde(default)]
+    catch_up_minutes: u64,
+    #[serde(default)]
+    jitter_seconds: u64,
+    #[serde(default)]
+    inputs: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Whether a plugin's writes need a second person.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    /// Runs send their writes as they go.
+    #[default]
+    None,
+    /// Every run starts as a what-if run; its plan waits for an approver
+    /// who is not the requester, and only that plan is then applied.
+    TwoPerson,
+}
+
+/// The service's settings, validated.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub path: PathBuf,
+    pub listen: SocketAddr,
+    pub tls: Option<Tls>,
+    pub data_dir: PathBuf,
+    pub plugins_dir: PathBuf,
+    pub audit_log: PathBuf,
+    pub limits: Limits,
+    pub tenants: Vec<TenantConfig>,
+    pub plugins: Vec<PluginConfig>,
+    pub schedules: Vec<ScheduleConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Runs at once over all tenants.
+    pub max_concurrent_runs: u32,
+    /// Runs at once against one tenant, unless the tenant says otherwise.
+    pub per_tenant: u32,
+    /// Runs of one plugin at once, unless the plugin says otherwise.
+    pub per_plugin: u32,
+    /// How long a shutdown waits for runs to finish before ending them.
+    pub grace: Duration,
+    /// How long a plan waits for approval before it expires.
+    pub plan_expiry: Duration,
+    /// How long finished runs are kept in the history.
+    pub keep: Duration,
+    /// How long a dashboard session lasts.
+    pub session: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_concurrent_runs: 4,
+            per_tenant: 2,
+            per_plugin: 2,
+            grace: Duration::from_secs(30),
+            plan_expiry: Duration::from_secs(24 * 3600),
+            keep: Duration::from_secs(90 * 86_400),
+            session: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+/// Where a tenant's connection comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TenantSource {
+    /// A connection profile saved by `exorun connect --save-profile`.
+    Profile(String),
+    /// A simulated tenant started inside the service.
+    Simulated { mailboxes: usize, seed: u64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct TenantConfig {
+    pub name: String,
+    pub source: TenantSource,
+    pub max_concurrent_runs: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct PluginConfig {
+    pub name: String,
+    pub approval: Approval,
+    pub max_concurrent_runs: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScheduleConfig {
+    pub name: String,
+    pub plugin: String,
+    pub tenant: String,
+    pub cron: CronSchedule,
+    pub overlap: Overlap,
+    pub catch_up: Duration,
+    pub jitter: Duration,
+    pub inputs: BTreeMap<String, String>,
+    pub enabled: bool,
+}
+
+impl ServeConfig {
+    pub fn load(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        ServeConfig::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<ServeConfig, ConfigError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |span: std::ops::Range<usize>, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: line_of(text, span.start),
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let relative = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+
+        let tls = raw.tls.map(|t| Tls {
+            certificate: relative(&t.certificate),
+            key: relative(&t.key),
+        });
+        let listen = match &raw.listen {
+            None => SocketAddr::from(([127, 0, 0, 1], 8440)),
+            Some(text) => text.get_ref().parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    text.span(),
+                    format!(
+                        "listen = \"{}\" is not an address and port (like \"127.0.0.1:8440\")",
+                        text.get_ref()
+                    ),
+                )
+            })?,
+        };
+        if !listen.ip().is_loopback() && tls.is_none() {
+            let span = raw.listen.as_ref().map_or(0..0, |l| l.span());
+            return Err(invalid(
+                span,
+                format!(
+                    "listen = \"{listen}\" is reachable from other machines: add [tls] certificate and key, or listen on 127.0.0.1"
+                ),
+            ));
+        }
+
+        let defaults = Limits::default();
+        let positive = |value: &Option<Spanned<u32>>, key: &str, default: u32| match value {
+            None => Ok(default),
+            Some(v) if *v.get_ref() == 0 => Err(invalid(
+                v.span(),
+                format!("[limits] {key} must be at least 1"),
+            )),
+            Some(v) => Ok(*v.get_ref()),
+        };
+        let hours =
+            |value: &Option<Spanned<u64>>, key: &str, default: Duration, per: u64| match value {
+                None => Ok(default),
+                Some(v) if *v.get_ref() == 0 => Err(invalid(
+                    v.span(),
+                    format!("[limits] {key} must be at least 1"),
+                )),
+                Some(v) => Ok(Duration::from_secs(v.get_ref().saturating_mul(per))),
+            };
+        let limits = Limits {
+            max_concurrent_runs: positive(
+                &raw.limits.max_concurrent_runs,
+                "max-concurrent-runs",
+                defaults.max_concurrent_runs,
+            )?,
+            per_tenant: positive(&raw.limits.per_tenant, "per-tenant", defaults.per_tenant)?,
+            per_plugin: positive(&raw.limits.per_plugin, "per-plugin", defaults.per_plugin)?,
+            grace: raw
+                .limits
+                .grace_seconds
+                .map_or(defaults.grace, Duration::from_secs),
+            plan_expiry: hours(
+                &raw.limits.plan_expiry_hours,
+                "plan-expiry-hours",
+                defaults.plan_expiry,
+                3600,
+            )?,
+            keep: hours(&raw.limits.keep_days, "keep-days", defaults.keep, 86_400)?,
+            session: hours(
+                &raw.limits.session_hours,
+                "session-hours",
+                defaults.session,
+                3600,
+            )?,
+        };
+
+        let mut tenants: Vec<TenantConfig> = Vec::new();
+        for spanned in &raw.tenants {
+            let t = spanned.get_ref();
+            let at = |message: String| invalid(spanned.span(), message);
+            check_name(&t.name, "tenant").map_err(at)?;
+            if tenants.iter().any(|o| o.name == t.name) {
+                return Err(at(format!("[[tenant]] '{}' is declared twice", t.name)));
+            }
+            let source = match (&t.profile, t.simulated) {
+                (Some(profile), false) => {
+                    if t.sim_mailboxes.is_some() || t.sim_seed.is_some() {
+                        return Err(at(format!(
+                            "[[tenant]] '{}': sim-mailboxes and sim-seed are for a simulated tenant, not a profile",
+                            t.name
+                        )));
+                    }
+                    TenantSource::Profile(profile.clone())
+                }
+                (None, true) => TenantSource::Simulated {
+                    mailboxes: t.sim_mailboxes.unwrap_or(50).clamp(1, 100_000),
+                    seed: t.sim_seed.unwrap_or(1),
+                },
+                (Some(_), true) => {
+                    return Err(at(format!(
+                        "[[tenant]] '{}' has both profile and simulated = true; choose one",
+                        t.name
+                    )));
+                }
+                (None, false) => {
+                    return Err(at(format!(
+                        "[[tenant]] '{}' needs profile = \"<name>\" (a profile saved by `exorun connect --save-profile`) or simulated = true",
+                        t.name
+                    )));
+                }
+            };
+            if t.max_concurrent_runs == Some(0) {
+                return Err(at(format!(
+                    "[[tenant]] '{}': max-concurrent-runs must be at least 1",
+                    t.name
+                )));
+            }
+            tenants.push(TenantConfig {
+                name: t.name.clone(),
+                source,
+                max_concurrent_runs: t.max_concurrent_runs.unwrap_or(limits.per_tenant),
+            });
+        }
+
+        let mut plugins: Vec<PluginConfig> = Vec::new();
+        for spanned in &raw.plugins {
+            let p = spanned.get_ref();
+            let at = |message: String| invalid(spanned.span(), message);
+            check_name(&p.name, "plugin").map_err(at)?;
+            if plugins.iter().any(|o| o.name == p.name) {
+                return Err(at(format!("[[plugin]] '{}' is declared twice", p.name)));
+            }
+            if p.max_concurrent_runs == Some(0) {
+                return Err(at(format!(
+                    "[[plugin]] '{}': max-concurrent-runs must be at least 1",
+                    p.name
+                )));
+            }
+            plugins.push(PluginConfig {
+                name: p.name.clone(),
+                approval: p.approval,
+                max_concurrent_runs: p.max_concurrent_runs,
+            });
+        }
+
+        let mut schedules: Vec<ScheduleConfig> = Vec::new();
+        for spanned in &raw.schedules {
+            let s = spanned.get_ref();
+            let at = |message: String| invalid(spanned.span(), message);
+            check_name(&s.name, "schedule").map_err(at)?;
+            if schedules.iter().any(|o| o.name == s.name) {
+                return Err(at(format!("[[schedule]] '{}' is declared twice", s.name)));
+            }
+            check_name(&s.plugin, "plugin").map_err(at)?;
+            if !tenants.iter().any(|t| t.name == s.tenant) {
+                return Err(at(format!(
+                    "[[schedule]] '{}' names tenant '{}', which no [[tenant]] declares",
+                    s.name, s.tenant
+                )));
+            }
+            let cron = CronSchedule::parse(&s.cron, &s.time_zone)
+                .map_err(|e| at(format!("[[schedule]] '{}': {e}", s.name)))?;
+            schedules.push(ScheduleConfig {
+                name: s.name.clone(),
+                plugin: s.plugin.clone(),
+                tenant: s.tenant.clone(),
+                cron,
+                overlap: s.overlap,
+                catch_up: Duration::from_secs(s.catch_up_minutes.saturating_mul(60)),
+                jitter: Duration::from_secs(s.jitter_seconds),
+                inputs: s.inputs.clone(),
+                enabled: s.enabled,
+            });
+        }
+
+        let data_dir = relative(raw.data_dir.get_ref());
+        Ok(ServeConfig {
+            path: path.to_owned(),
+            listen,
+            tls,
+            plugins_dir: raw
+                .plugins_dir
+                .map(|p| relative(&p))
+                .unwrap_or_else(|| data_dir.join("plugins")),
+            audit_log: raw
+                .audit_log
+                .map(|p| relative(&p))
+                .unwrap_or_else(|| data_dir.join("audit.jsonl")),
+            data_dir,
+            limits,
+            tenants,
+            plugins,
+            schedules,
+        })
+    }
+
+    pub fn tenant(&self, name: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.name == name)
+    }
+
+    /// The plugin's settings; a plugin the config does not name gets the
+    /// defaults (no approval, the service's per-plugin limit).
+    pub fn plugin(&self, name: &str) -> PluginConfig {
+        self.plugins
+            .iter()
+            .find(|p| p.name == name)
+            .cloned()
+            .unwrap_or_else(|| PluginConfig {
+                name: name.to_owned(),
+                approval: Approval::None,
+                max_concurrent_runs: None,
+            })
+    }
+
+    pub fn history_path(&self) -> PathBuf {
+        self.data_dir.join("history.sqlite")
+    }
+
+    pub fn plans_dir(&self) -> PathBuf {
+        self.data_dir.join("plans")
+    }
+
+    pub fn outputs_dir(&self) -> PathBuf {
+        self.data_dir.join("outputs")
+    }
+}
+
+/// Names of tenants, plugins and schedules end up in URLs, file names and
+/// audit records: lower-case letters, digits, `-`, `_` and `.`, 1 to 64.
+pub fn check_name(name: &str, what: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} name '{}' must be 1-64 lower-case letters, digits, '-', '_' or '.'",
+            name.escape_debug()
+        ))
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(1, |before| {
+        before.bytes().filter(|&b| b == b'\n').count() + 1
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ServeConfig, ConfigError> {
+        ServeConfig::parse(Path::new("/etc/exorun/serve.toml"), text)
+    }
+
+    const BASE: &str =
+        "data-dir = \"/var/lib/exorun\"\n[[tenant]]\nname = \"contoso\"\nsimulated = true\n";
+
+    #[test]
+    fn defaults_listen_on_loopback_and_keep_state_under_the_data_dir() {
+        let config = parse(BASE).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8440");
+        assert_eq!(config.plugins_dir, Path::new("/var/lib/exorun/plugins"));
+        assert_eq!(config.audit_log, Path::new("/var/lib/exorun/audit.jsonl"));
+        assert_eq!(
+            config.tenants[0].source,
+            TenantSource::Simulated {
+                mailboxes: 50,
+                seed: 1
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_keys_with_the_line() {
+        let err = parse(&format!("{BASE}colour = \"blue\"\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("unknown field `colour`"), "{text}");
+        assert!(text.contains("line 5"), "{text}");
+    }
+
+    #[test]
+    fn refuses_a_public_address_without_tls() {
+        let err = parse(&format!("listen = \"0.0.0.0:8440\"\n{BASE}")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/etc/exorun/serve.toml:1: listen = \"0.0.0.0:8440\" is reachable from other machines: add [tls] certificate and key, or listen on 127.0.0.1"
+        );
+    }
+
+    #[test]
+    fn refuses_an_invalid_cron_expression_naming_the_schedule() {
+        let text = format!(
+            "{BASE}[[schedule]]\nname = \"nightly\"\nplugin = \"report\"\ntenant = \"contoso\"\ncron = \"61 * * * *\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "/etc/exorun/serve.toml:5: [[schedule]] 'nightly': cron \"61 * * * *\""
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_schedule_for_an_undeclared_tenant() {
+        let text = format!(
+            "{BASE}[[schedule]]\nname = \"nightly\"\nplugin = \"report\"\ntenant = \"fabrikam\"\ncron = \"0 2 * * *\"\n"
+        );
+        assert_eq!(
+            parse(&text).unwrap_err().to_string(),
+            "/etc/exorun/serve.toml:5: [[schedule]] 'nightly' names tenant 'fabrikam', which no [[tenant]] declares"
+        );
+    }
+
+    #[test]
+    fn refuses_a_tenant_with_no_connection() {
+        let err = parse("data-dir = \"/x\"\n[[tenant]]\nname = \"contoso\"\n").unwrap_err();
+        assert!(err.to_string().contains("needs profile = "), "{err}");
+    }
+
+    #[test]
+    fn refuses_names_that_do_not_fit_a_url() {
+        let err = parse("data-dir = \"/x\"\n[[tenant]]\nname = \"../etc\"\nsimulated = true\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("tenant name '../etc'"), "{err}");
+    }
+}

@@ -1,0 +1,124 @@
+//! The tenants the service serves: connected on first use and kept, each
+//! with its own token cache and adaptive limiter (the connection's), and
+//! the operator policy that narrows every plugin run against it.
+//!
+//! How a connection is made (profiles, certificates, the built-in
+//! simulator) is the embedding binary's business: it hands the service a
+//! [`Connector`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use exorun_runner::Target;
+use serde::Serialize;
+
+use crate::config::TenantConfig;
+
+/// A live connection to one tenant.
+pub struct Connected {
+    pub target: Target,
+    /// Narrows every run against this tenant.
+    pub policy: exorun_policy::Policy,
+    /// What the dashboard shows of the connection: how it signs in, when
+    /// the certificate expires.
+    pub details: Vec<(String, String)>,
+    /// Whatever must live as long as the connection (an in-process
+    /// simulated tenant).
+    pub keep_alive: Box<dyn std::any::Any + Send + Sync>,
+}
+
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync {
+    async fn connect(&self, tenant: &TenantConfig) -> anyhow::Result<Connected>;
+}
+
+/// A tenant as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TenantStatus {
+    pub name: String,
+    pub source: String,
+    pub max_concurrent_runs: u32,
+    pub connected: bool,
+    pub app_id: Option<String>,
+    pub tenant: Option<String>,
+    pub last_error: Option<String>,
+    pub details: Vec<(String, String)>,
+    pub running: u32,
+}
+
+pub struct Tenants {
+    configs: Vec<TenantConfig>,
+    connector: Arc<dyn Connector>,
+    live: tokio::sync::Mutex<HashMap<String, Arc<Connected>>>,
+    errors: parking_lot::Mutex<HashMap<String, String>>,
+}
+
+impl Tenants {
+    pub fn new(configs: Vec<TenantConfig>, connector: Arc<dyn Connector>) -> Self {
+        Tenants {
+            configs,
+            connector,
+            live: tokio::sync::Mutex::new(HashMap::new()),
+            errors: parking_lot::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self, name: &str) -> Option<&TenantConfig> {
+        self.configs.iter().find(|t| t.name == name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.configs.iter().map(|t| t.name.as_str())
+    }
+
+    /// The tenant's connection, made now if it was not yet (a failure is
+    /// kept for the dashboard and tried again on the next run).
+    pub async fn get(&self, name: &str) -> anyhow::Result<Arc<Connected>> {
+        let Some(config) = self.config(name) else {
+            anyhow::bail!("the service has no tenant '{name}'");
+        };
+        let mut live = self.live.lock().await;
+        if let Some(c) = live.get(name) {
+            return Ok(c.clone());
+        }
+        match self.connector.connect(config).await {
+            Ok(connected) => {
+                let connected = Arc::new(connected);
+                live.insert(name.to_owned(), connected.clone());
+                self.errors.lock().remove(name);
+                Ok(connected)
+            }
+            Err(e) => {
+                self.errors.lock().insert(name.to_owned(), format!("{e:#}"));
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn status(&self, running: &HashMap<String, u32>) -> Vec<TenantStatus> {
+        let live = self.live.lock().await;
+        let errors = self.errors.lock().clone();
+        self.configs
+            .iter()
+            .map(|t| {
+                let c = live.get(&t.name);
+                TenantStatus {
+                    name: t.name.clone(),
+                    source: match &t.source {
+                        crate::config::TenantSource::Profile(p) => format!("profile {p}"),
+                        crate::config::TenantSource::Simulated { mailboxes, seed } => {
+                            format!("simulated ({mailboxes} mailboxes, seed {seed})")
+                        }
+                    },
+                    max_concurrent_runs: t.max_concurrent_runs,
+                    connected: c.is_some(),
+                    app_id: c.map(|c| c.target.app_id.clone()),
+                    tenant: c.map(|c| c.target.name.clone()),
+                    last_error: errors.get(&t.name).cloned(),
+                    details: c.map(|c| c.details.clone()).unwrap_or_default(),
+                    running: running.get(&t.name).copied().unwrap_or(0),
+                }
+            })
+            .collect()
+    }
+}
