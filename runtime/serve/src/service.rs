@@ -1191,7 +1191,7 @@ impl Service {
             "applying plan {plan_id} ({} change(s)) approved by {approved_by}",
             read.plan.calls.len()
         ));
-        let ceilings = self.plugins.sandbox().config().ceilings.clone();
+        let ceilings = self.plugins.sandbox().config().ceilings;
         let checked = exorun_runner::check_apply(ApplyJob {
             plan: &read,
             manifest: plugin.manifest(),

@@ -6,6 +6,8 @@
 //! ([`Store::call`]) so a slow disk never stalls the HTTP workers. Every
 //! error names what could not be done; a full disk reads as such.
 
+pub use rusqlite;
+
 pub mod runs;
 pub mod schedules;
 mod schema;

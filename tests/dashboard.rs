@@ -1,0 +1,359 @@
+//! The dashboard in a real browser: Debian's headless Chromium driven
+//! through ChromeDriver, against `exorun serve` on 127.0.0.1. One person
+//! logs in, starts a run and watches it finish, asks for a write that
+//! needs approval; a second person approves it and sees the apply and the
+//! audit entry. Screenshots of each step are kept in
+//! `target/dashboard-screenshots/`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use exorun_e2e::{PASSWORD, ServeDir, which};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// ChromeDriver on a free loopback port, stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let chromedriver = which("chromedriver")
+            .expect("chromedriver is installed by `make test` (Debian's chromium-driver package)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver {
+            child,
+            url,
+            _profile: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn browser(&self) -> Client {
+        let chromium = which("chromium").expect("chromium is installed by `make test`");
+        let profile = tempfile::tempdir().unwrap().keep();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let dir = exorun_e2e::repo_root().join("target/dashboard-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits until the element's text is one of `expected`.
+async fn wait_text(browser: &Client, css: &str, expected: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await
+            && let Ok(t) = element.text().await
+            && expected.contains(&t.trim())
+        {
+            return t.trim().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never became one of {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn log_in(browser: &Client, base: &str, user: &str) {
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    browser
+        .find(Locator::Css("#user"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#who"))
+        .await
+        .unwrap();
+    assert!(text(browser, "#who").await.starts_with(user));
+}
+
+async fn start_run(browser: &Client, plugin: &str) -> String {
+    browser
+        .find(Locator::Css(&format!(
+            "#run-plugin option[value='{plugin}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#run-start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#run"))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#run"))
+        .await
+        .unwrap()
+        .attr("data-id")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_run_watched_live_and_a_plan_approved_by_a_second_person_in_the_browser() {
+    let dir = ServeDir::new("[[plugin]]\nname = \"forwarding-cleanup\"\napproval = \"two-person\"");
+    let service = dir.start();
+    let base = service.url.clone();
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+
+    // A wrong password is refused on the login page.
+    browser.goto(&format!("{base}/runs")).await.unwrap();
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/login")
+    );
+    browser
+        .find(Locator::Css("#user"))
+        .await
+        .unwrap()
+        .send_keys("alice")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys("not the password")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#login-error"))
+        .await
+        .unwrap();
+    assert_eq!(
+        error.text().await.unwrap(),
+        "the user name or password is wrong"
+    );
+
+    // alice starts a read-only run and watches it finish.
+    log_in(&browser, &base, "alice").await;
+    screenshot(&browser, "1-runs").await;
+    let run = start_run(&browser, "mailbox-report").await;
+    assert_eq!(
+        wait_text(&browser, "#run-status", &["succeeded", "failed"]).await,
+        "succeeded"
+    );
+    let progress = browser
+        .execute(
+            "const p = document.querySelector('#run-progress'); return [p.value, p.max];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(progress, json!([100, 100]), "the bar is full");
+    let log = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#run-output:not([hidden])"))
+        .await;
+    assert!(log.is_ok(), "the output is offered for download");
+    assert!(text(&browser, "#run-calls").await.parse::<u64>().unwrap() > 1);
+    screenshot(&browser, "2-run-finished").await;
+
+    // alice asks for a write: it plans, and waits for someone else.
+    browser.goto(&format!("{base}/runs")).await.unwrap();
+    let what_if = start_run(&browser, "forwarding-cleanup").await;
+    assert_ne!(what_if, run);
+    browser
+        .wait()
+        .at_most(Duration::from_secs(120))
+        .for_element(Locator::Css("#run-plan"))
+        .await
+        .unwrap();
+    assert_eq!(text(&browser, "#run-status").await, "awaiting-approval");
+    browser
+        .find(Locator::Css("#run-plan"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("#plan"))
+        .await
+        .unwrap();
+    // An operator sees the plan but cannot approve it.
+    assert!(browser.find(Locator::Css("#plan-approve")).await.is_err());
+    screenshot(&browser, "3-plan-as-requester").await;
+    let plan_url = browser.current_url().await.unwrap();
+    browser
+        .find(Locator::Css("#logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("#login"))
+        .await
+        .unwrap();
+
+    // bob, an approver, reviews the plan grouped by object and approves it.
+    log_in(&browser, &base, "bob").await;
+    browser.goto(plan_url.as_str()).await.unwrap();
+    let objects = browser
+        .find_all(Locator::Css("section.object"))
+        .await
+        .unwrap();
+    assert!(!objects.is_empty());
+    assert_eq!(text(&browser, "#plan-status").await, "pending");
+    screenshot(&browser, "4-plan-for-approver").await;
+    browser
+        .find(Locator::Css("#plan-approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#run"))
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_text(&browser, "#run-status", &["succeeded", "failed"]).await,
+        "succeeded"
+    );
+    screenshot(&browser, "5-apply-finished").await;
+
+    // The audit page shows the approval, by bob, and the chain verifies.
+    browser
+        .goto(&format!("{base}/audit?action=plan.approve"))
+        .await
+        .unwrap();
+    assert!(
+        text(&browser, "#audit-verify")
+            .await
+            .starts_with("The chain verifies:")
+    );
+    let rows = text(&browser, "#audit tbody").await;
+    assert!(
+        rows.contains("user:bob") && rows.contains("plan.approve"),
+        "{rows}"
+    );
+    screenshot(&browser, "6-audit").await;
+
+    // The pages hold nothing from elsewhere, and say so.
+    let response = service
+        .client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'self'"),
+        "{csp}"
+    );
+    browser.close().await.unwrap();
+}
