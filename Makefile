@@ -24,7 +24,7 @@ PYTHON_PLUGINS := plugins/autoreply-report plugins/schedule-out-of-office
 JS_PLUGINS := plugins/dg-membership-report plugins/remove-external-forwarding
 PLUGINS := $(RUST_PLUGINS) $(PYTHON_PLUGINS) $(JS_PLUGINS)
 
-.PHONY: bench-credentials all setup toolchains wasm-target venv js-toolchain node-clients system-packages exorun plugins demo test lint bench bench-peer clean
+.PHONY: bench-serve bench-credentials all setup toolchains wasm-target venv js-toolchain node-clients system-packages exorun plugins demo test lint bench bench-peer clean
 
 all: test
 
@@ -177,6 +177,12 @@ bench: setup
 # on one simulated tenant, unthrottled and at 500 calls a second.
 bench-peer: setup
 	EXORUN_TEST_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) bench -p exorun-e2e --bench peer
+
+# exorun serve under load: 10,000 scheduled runs on an accelerated clock
+# (lateness, RSS), 100 API clients polling run status, the dashboard's run
+# page (tests/benches/serve.rs).
+bench-serve: setup
+	$(CARGO) bench -p exorun-e2e --bench serve
 
 # Sign-in forms and a whole certificate rotation, timed against one
 # simulated tenant (tests/benches/credentials.sh).

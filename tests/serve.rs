@@ -603,3 +603,258 @@ async fn a_config_with_unknown_keys_is_refused_with_its_line() {
         out.stderr
     );
 }
+
+/// Datagrams on `socket` until one holds a record with `until` (30 s at
+/// most), each split into its syslog prefix and its record.
+fn syslog_records(
+    socket: &std::os::unix::net::UnixDatagram,
+    until: impl Fn(&Value) -> bool,
+) -> Vec<(String, String)> {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no syslog datagram ({e}) after {got:?}"));
+        let text = String::from_utf8(buf[..n].to_vec()).unwrap();
+        let (prefix, record) = text.split_at(text.find('{').unwrap());
+        let value: Value = serde_json::from_str(record).unwrap();
+        got.push((prefix.to_owned(), record.to_owned()));
+        if until(&value) {
+            return got;
+        }
+    }
+}
+
+#[tokio::test]
+async fn audit_records_stream_to_syslog_as_stored_across_a_rotation() {
+    let socket_dir = tempfile::tempdir().unwrap();
+    let socket_path = socket_dir.path().join("log");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    let dir = ServeDir::new(&format!(
+        "[audit]\nstream = \"syslog\"\nsyslog-socket = \"{}\"\n",
+        socket_path.display()
+    ));
+    let service = dir.start();
+    let first = service
+        .start_run("alice", "mailbox-report", json!({}))
+        .await;
+    service.wait_for(&first, &["succeeded"]).await;
+    let mut streamed = syslog_records(&socket, |r| r["kind"] == "run-end" && r["runId"] == first);
+
+    // Another process rotates the log while the service writes to it.
+    let rotated = exorun_e2e::exorun_in(
+        dir.path(),
+        &["audit", "rotate", "--audit-log", "data/audit.jsonl"],
+    );
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    assert!(
+        rotated.stdout.contains("closed as segment"),
+        "{}",
+        rotated.stdout
+    );
+    let second = service
+        .start_run("alice", "mailbox-report", json!({}))
+        .await;
+    service.wait_for(&second, &["succeeded"]).await;
+    streamed.extend(syslog_records(&socket, |r| {
+        r["kind"] == "run-end" && r["runId"] == second
+    }));
+
+    // Every datagram is `<authpriv.info>exorun[pid]: ` and a stored line,
+    // byte for byte, in the chain's order with none missing.
+    let segments = exorun_audit::segments(&dir.audit_path()).unwrap();
+    assert_eq!(segments.len(), 1);
+    let mut stored: Vec<String> = std::fs::read_to_string(&segments[0].1)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    stored.extend(
+        std::fs::read_to_string(dir.audit_path())
+            .unwrap()
+            .lines()
+            .map(str::to_owned),
+    );
+    let first_streamed = stored
+        .iter()
+        .position(|line| *line == streamed[0].1)
+        .expect("the first streamed record is stored");
+    for (i, (prefix, record)) in streamed.iter().enumerate() {
+        assert!(
+            prefix.starts_with("<86>exorun[") && prefix.ends_with("]: "),
+            "{prefix}"
+        );
+        assert_eq!(*record, stored[first_streamed + i]);
+    }
+    let actions: Vec<Value> = streamed
+        .iter()
+        .map(|(_, r)| serde_json::from_str::<Value>(r).unwrap())
+        .filter(|r| r["kind"] == "service" && r["action"] == "run.start")
+        .map(|r| r["operator"].clone())
+        .collect();
+    assert_eq!(actions, vec![json!("user:alice"), json!("user:alice")]);
+
+    let verify = service.get("vic", "/audit/verify").await;
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert_eq!(verify["segments"], 1, "{verify}");
+    assert_eq!(verify["records"].as_u64().unwrap() as usize, stored.len());
+    service.terminate();
+    let cli = exorun_e2e::exorun_in(
+        dir.path(),
+        &["audit", "verify", "--audit-log", "data/audit.jsonl"],
+    );
+    assert_eq!(cli.code, 0, "{}", cli.stdout);
+    assert!(
+        cli.stdout
+            .contains("in 1 segment and the active log, chain intact"),
+        "{}",
+        cli.stdout
+    );
+}
+
+/// The service in this process, over a backend the test holds, with the
+/// test plugins installed in `dir`.
+async fn service_in_process(
+    dir: &ServeDir,
+    backend: std::sync::Arc<exorun_e2e::FakeBackend>,
+) -> std::sync::Arc<exorun_serve::Service> {
+    struct Fake(std::sync::Arc<exorun_e2e::FakeBackend>);
+    #[async_trait::async_trait]
+    impl exorun_serve::tenants::Connector for Fake {
+        async fn connect(
+            &self,
+            _tenant: &exorun_serve::config::TenantConfig,
+        ) -> anyhow::Result<exorun_serve::tenants::Connected> {
+            Ok(exorun_serve::tenants::Connected {
+                target: exorun_runner::Target {
+                    name: "contoso.onmicrosoft.com".to_owned(),
+                    app_id: "11111111-2222-3333-4444-555555555555".to_owned(),
+                    backend: self.0.clone(),
+                },
+                policy: exorun_policy::Policy::none(),
+                details: Vec::new(),
+                keep_alive: Box::new(()),
+            })
+        }
+    }
+    let config = exorun_serve::ServeConfig::load(&dir.path().join("serve.toml")).unwrap();
+    let sandbox = exorun_sandbox::Sandbox::new(exorun_e2e::sandbox_config()).unwrap();
+    let service = exorun_serve::Service::open(
+        config,
+        exorun_serve::Parts {
+            connector: std::sync::Arc::new(Fake(backend)),
+            sandbox: std::sync::Arc::new(sandbox),
+            clock: std::sync::Arc::new(exorun_serve::schedule::SystemClock),
+            leader: std::sync::Arc::new(exorun_serve::schedule::AlwaysLeader),
+        },
+    )
+    .await
+    .unwrap();
+    service.start();
+    service
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_end_the_history_cannot_take_is_kept_and_written_once_it_can() {
+    let dir = ServeDir::new("");
+    let backend = std::sync::Arc::new(exorun_e2e::FakeBackend::with_delay(Duration::from_millis(
+        1500,
+    )));
+    let service = service_in_process(&dir, backend.clone()).await;
+    let alice = exorun_serve::service::Actor {
+        name: "alice".to_owned(),
+        role: exorun_serve::store::Role::Operator,
+    };
+    let run = service
+        .start_run(
+            &alice,
+            exorun_serve::service::StartRun {
+                plugin: "ops-probe".to_owned(),
+                tenant: "contoso".to_owned(),
+                inputs: vec![("calls".to_owned(), "1".to_owned())],
+                what_if: false,
+            },
+        )
+        .await
+        .unwrap();
+    // Wait for it to run, then let the history refuse every change to a
+    // run's row, as a full disk would.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while service.run(&run.id).await.unwrap().status.as_str() != "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service
+        .store
+        .blocking(|c| {
+            c.execute_batch(
+                "CREATE TEMP TRIGGER full_update BEFORE UPDATE ON runs \
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END; \
+                 CREATE TEMP TRIGGER full_insert BEFORE INSERT ON runs \
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    // The run ends (its audit record says so) and the history still
+    // shows it running: its end is held, not dropped.
+    let run_end = || {
+        dir.audit()
+            .into_iter()
+            .any(|r| r["kind"] == "run-end" && r["runId"] == run.id.as_str())
+    };
+    while !run_end() {
+        assert!(std::time::Instant::now() < deadline, "the run never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        service.run(&run.id).await.unwrap().status.as_str(),
+        "running"
+    );
+    // A new run cannot be recorded, so it is refused, saying why.
+    let refused = service
+        .start_run(
+            &alice,
+            exorun_serve::service::StartRun {
+                plugin: "ops-probe".to_owned(),
+                tenant: "contoso".to_owned(),
+                inputs: Vec::new(),
+                what_if: false,
+            },
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(refused, "the history database: database or disk is full");
+
+    // Space returns: the end is written without anyone asking.
+    service
+        .store
+        .blocking(|c| {
+            c.execute_batch("DROP TRIGGER full_update; DROP TRIGGER full_insert;")?;
+            Ok(())
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = service.run(&run.id).await.unwrap();
+        if row.status.is_final() {
+            assert_eq!(row.status.as_str(), "succeeded", "{row:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the end was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.shutdown(Duration::from_secs(5)).await;
+}

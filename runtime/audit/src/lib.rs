@@ -42,6 +42,17 @@
 //! that point. Records are not encrypted or signed; the file is created 0600
 //! and secrets are redacted before they are written.
 //!
+//! # Segments
+//!
+//! A service's log is rotated ([`rotate`]) rather than left to grow: the
+//! active file is renamed to `audit.jsonl.<seq of its last record>` and a
+//! new one started, whose first record chains from the segment's last line.
+//! Segments and the active log are one chain: [`verify`] and [`query`]
+//! read them in order, a removed or edited segment breaks the chain at the
+//! next file, and the head file names the newest record of all. Old
+//! segments may be archived away from the oldest end; `verify` then starts
+//! from the oldest one left and says so ([`Summary::first_seq`]).
+//!
 //! # Concurrency and crashes
 //!
 //! [`AuditLog::append`] takes an exclusive OS lock, reads only the file's
@@ -56,6 +67,7 @@
 mod chain;
 mod entry;
 mod error;
+mod follow;
 mod head;
 mod log;
 mod operator;
@@ -63,6 +75,7 @@ mod path;
 mod query;
 mod record;
 mod redact;
+mod segment;
 mod table;
 mod tail;
 mod time;
@@ -74,6 +87,7 @@ pub use entry::{
     RunInfo, ServiceEvent,
 };
 pub use error::AuditError;
+pub use follow::Follower;
 pub use head::{Anchor, head_path};
 pub use log::{AuditLog, Durability};
 pub use operator::current_operator;
@@ -82,6 +96,7 @@ pub use query::{Filter, Query, query};
 pub use record::MAX_LINE_BYTES;
 pub use record::{DecisionKind, Kind, Parameters, PluginRef, Record, RunMode, RunStatus};
 pub use redact::{MAX_MESSAGE_BYTES, REDACTED, is_sensitive_name};
+pub use segment::{rotate, segment_path, segments};
 pub use table::render_table;
 pub use time::{format_rfc3339_millis, parse_rfc3339};
 pub use verify::{

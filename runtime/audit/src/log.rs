@@ -12,6 +12,7 @@ use crate::entry::{Entry, to_record_ref};
 use crate::error::AuditError;
 use crate::head::{Anchor, head_path, write_head};
 use crate::record::{MAX_LINE_BYTES, Record};
+use crate::segment::{is_at_path, open_active, tail_of_newest_segment};
 use crate::tail::{Tail, read_tail};
 use crate::time::format_rfc3339_millis;
 
@@ -52,13 +53,7 @@ impl AuditLog {
                 .create(parent)
                 .map_err(AuditError::io(parent))?;
         }
-        let existed = path.exists();
-        let file = private_file(OpenOptions::new().read(true).append(true).create(true))
-            .open(&path)
-            .map_err(AuditError::io(&path))?;
-        if !existed {
-            sync_parent(&path);
-        }
+        let file = open_active(&path)?;
         let head_file = head_path(&path);
         // Not O_APPEND: the head is rewritten at offset 0.
         let head = private_file(OpenOptions::new().read(true).write(true).create(true))
@@ -109,7 +104,19 @@ impl AuditLog {
         &mut self,
         entries: impl IntoIterator<Item = Entry<'a>>,
     ) -> Result<Option<Record>, AuditError> {
-        let _lock = Locked::exclusive(&self.file).map_err(AuditError::io(&self.path))?;
+        // A rotation (see [`crate::rotate`]) may have renamed the file this
+        // handle holds into a segment; appending there would fork the
+        // chain, so the check is made under the lock, and the handle
+        // follows the path to the new active log.
+        let _lock = loop {
+            let lock = Locked::exclusive(&self.file).map_err(AuditError::io(&self.path))?;
+            if is_at_path(&self.file, &self.path).map_err(AuditError::io(&self.path))? {
+                break lock;
+            }
+            drop(lock);
+            self.file = open_active(&self.path)?;
+            self.written = None;
+        };
         let len = self
             .file
             .metadata()
@@ -117,7 +124,7 @@ impl AuditLog {
             .len();
         let mut tail = match self.written.take() {
             Some((written_len, tail)) if written_len == len => tail,
-            _ => read_tail(&self.file, &self.path)?,
+            _ => chain_tail(&self.file, &self.path)?,
         };
         let len = if tail.end < len {
             // A crash cut the last append short. The torn bytes hold no
@@ -216,13 +223,31 @@ impl AuditLog {
         if !is_empty(&self.head).map_err(AuditError::io(&head_file))? {
             return Ok(());
         }
-        let tail = read_tail(&self.file, &self.path)?;
+        let tail = chain_tail(&self.file, &self.path)?;
         let anchor = Anchor {
             seq: tail.seq,
             hash: tail.hash,
         };
         write_head(&self.head, &anchor).map_err(AuditError::io(&head_file))
     }
+}
+
+/// What the next record in the active log chains from: its own last
+/// record, or, while it holds none (just after a rotation), the newest
+/// segment's.
+pub(crate) fn chain_tail(file: &File, path: &Path) -> Result<Tail, AuditError> {
+    let tail = read_tail(file, path)?;
+    if tail.seq != 0 {
+        return Ok(tail);
+    }
+    Ok(match tail_of_newest_segment(path)? {
+        // `end` stays the active log's: any torn bytes there are dropped.
+        Some(segment) => Tail {
+            end: tail.end,
+            ..segment
+        },
+        None => tail,
+    })
 }
 
 /// An OS file lock (`flock` on Linux) held until dropped. It excludes other
@@ -252,7 +277,7 @@ impl Drop for Locked<'_> {
 /// Makes a new file's directory entry durable, so a power cut right after
 /// the first fsynced append cannot lose the whole file. Best effort: some
 /// platforms cannot open a directory for syncing.
-fn sync_parent(path: &Path) {
+pub(crate) fn sync_parent(path: &Path) {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -278,12 +303,12 @@ fn dir_builder() -> DirBuilder {
 }
 
 #[cfg(unix)]
-fn private_file(options: &mut OpenOptions) -> &mut OpenOptions {
+pub(crate) fn private_file(options: &mut OpenOptions) -> &mut OpenOptions {
     use std::os::unix::fs::OpenOptionsExt;
     options.mode(0o600)
 }
 
 #[cfg(not(unix))]
-fn private_file(options: &mut OpenOptions) -> &mut OpenOptions {
+pub(crate) fn private_file(options: &mut OpenOptions) -> &mut OpenOptions {
     options
 }

@@ -9,8 +9,10 @@ use std::time::SystemTime;
 
 use crate::chain::looks_torn;
 use crate::error::AuditError;
+use crate::log::Locked;
 use crate::record::MAX_LINE_BYTES;
 use crate::record::Record;
+use crate::segment::{is_at_path, segments};
 use crate::time::format_rfc3339_millis;
 
 /// Which records to return; every field that is set must match.
@@ -23,10 +25,14 @@ pub struct Filter {
     pub since: Option<SystemTime>,
 }
 
-/// Records of a log matching a filter, read one line at a time.
+/// Records of a log matching a filter, read one line at a time: its
+/// segments, oldest first, then the active file.
 pub struct Query {
     path: PathBuf,
     reader: BufReader<File>,
+    /// Files still to read after the current one (the active log last,
+    /// already open so that a rotation meanwhile cannot hide it).
+    rest: std::vec::IntoIter<(PathBuf, Option<File>)>,
     filter: Filter,
     /// `since` in the records' own fixed-width format: record times compare
     /// as strings.
@@ -38,12 +44,31 @@ pub struct Query {
 
 /// Opens a log for reading with a filter.
 pub fn query(path: impl AsRef<Path>, filter: Filter) -> Result<Query, AuditError> {
-    let path = path.as_ref().to_owned();
-    let file = File::open(&path).map_err(AuditError::io(&path))?;
+    let log = path.as_ref().to_owned();
+    let (active, segments) = loop {
+        let file = File::open(&log).map_err(AuditError::io(&log))?;
+        let lock = Locked::shared(&file).map_err(AuditError::io(&log))?;
+        if !is_at_path(&file, &log).map_err(AuditError::io(&log))? {
+            continue;
+        }
+        let segments = segments(&log)?;
+        drop(lock);
+        break (file, segments);
+    };
+    let mut files: Vec<(PathBuf, Option<File>)> =
+        segments.into_iter().map(|(_, path)| (path, None)).collect();
+    files.push((log, Some(active)));
+    let mut rest = files.into_iter();
+    let (path, file) = rest.next().expect("the active log is always there");
+    let file = match file {
+        Some(file) => file,
+        None => File::open(&path).map_err(AuditError::io(&path))?,
+    };
     Ok(Query {
         since: filter.since.map(format_rfc3339_millis),
         filter,
         reader: BufReader::with_capacity(128 * 1024, file),
+        rest,
         path,
         line: 0,
         buf: Vec::new(),
@@ -88,7 +113,23 @@ impl Iterator for Query {
                 .take(MAX_LINE_BYTES as u64 + 1)
                 .read_until(b'\n', &mut self.buf);
             let n = match read {
-                Ok(0) => return None,
+                Ok(0) => {
+                    let (path, file) = self.rest.next()?;
+                    let file = match file {
+                        Some(file) => file,
+                        None => match File::open(&path) {
+                            Ok(file) => file,
+                            Err(e) => {
+                                self.done = true;
+                                return Some(Err(AuditError::io(&path)(e)));
+                            }
+                        },
+                    };
+                    self.reader = BufReader::with_capacity(128 * 1024, file);
+                    self.path = path;
+                    self.line = 0;
+                    continue;
+                }
                 Ok(n) => n,
                 Err(e) => {
                     self.done = true;

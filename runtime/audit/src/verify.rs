@@ -28,9 +28,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::chain::{Unsealed, inspect, looks_torn, to_hex};
+use crate::error::AuditError;
 use crate::head::{Anchor, head_path, read_head};
 use crate::log::Locked;
 use crate::record::MAX_LINE_BYTES;
+use crate::segment::{is_at_path, segments};
 
 /// How to use the head file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,6 +93,11 @@ pub enum BreakReason {
         found: String,
     },
     #[error(
+        "the segment's name says it ends with record {named}, but its last record is {last_seq} \
+         (records were removed, or the file was renamed)"
+    )]
+    SegmentEnd { named: u64, last_seq: u64 },
+    #[error(
         "{anchor} says the log reaches record {expected_seq}, but it ends after record {last_seq} (truncated)"
     )]
     Truncated {
@@ -108,9 +115,14 @@ pub enum VerifyError {
         #[source]
         source: std::io::Error,
     },
-    /// The first line at which the log is not what was written.
-    #[error("line {line}: {reason}")]
-    Broken { line: u64, reason: BreakReason },
+    /// The first line at which the log is not what was written: a line
+    /// of the segment named, or of the active log when none is.
+    #[error("{}line {line}: {reason}", segment.as_ref().map(|s| format!("segment {}, ", s.display())).unwrap_or_default())]
+    Broken {
+        segment: Option<PathBuf>,
+        line: u64,
+        reason: BreakReason,
+    },
     #[error("head file {path}: {reason}")]
     Head { path: PathBuf, reason: String },
 }
@@ -132,7 +144,11 @@ pub const MAX_TORN_LISTED: usize = 1000;
 /// What a good log holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
+    /// Records checked (all of them, unless older segments were archived).
     pub records: u64,
+    /// Seq of the first record checked: 1, or more when the oldest
+    /// segments were archived away.
+    pub first_seq: u64,
     /// Seq and hash of the last record (0 and 64 zeros for an empty log);
     /// ship this elsewhere to anchor a later verification.
     pub last: Anchor,
@@ -146,14 +162,16 @@ pub struct Summary {
     pub unfinished: Vec<UnfinishedRun>,
 }
 
-/// Verifies a log against its head file.
+/// Verifies a log (its segments, oldest first, then the active file)
+/// against its head file.
 pub fn verify(path: impl AsRef<Path>) -> Result<Summary, VerifyError> {
     verify_with(path, &VerifyOptions::default())
 }
 
 /// Verifies a log. Appends that happen meanwhile are not waited for and
 /// not checked: the log is read up to its length when the head was read,
-/// which is taken under a shared lock so that the two agree.
+/// which is taken under a shared lock so that the two agree (and so that
+/// no rotation moves files while the segments are listed).
 pub fn verify_with(
     path: impl AsRef<Path>,
     options: &VerifyOptions,
@@ -163,10 +181,14 @@ pub fn verify_with(
         path: path.to_owned(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
     let head_file = head_path(path);
-    let (head, len) = {
+    let (file, head, len, segments) = loop {
+        let file = File::open(path).map_err(io)?;
         let _lock = Locked::shared(&file).map_err(io)?;
+        if !is_at_path(&file, path).map_err(io)? {
+            // Rotated between the open and the lock: this is a segment now.
+            continue;
+        }
         let head = match options.head {
             HeadPolicy::Ignore => None,
             _ => read_head(&head_file).map_err(|reason| VerifyError::Head {
@@ -174,9 +196,18 @@ pub fn verify_with(
                 reason,
             })?,
         };
-        (head, file.metadata().map_err(io)?.len())
+        let segments = segments(path).map_err(|e| match e {
+            AuditError::Io { path, source } => VerifyError::Io { path, source },
+            other => VerifyError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        })?;
+        let len = file.metadata().map_err(io)?.len();
+        drop(_lock);
+        break (file, head, len, segments);
     };
-    if options.head == HeadPolicy::Require && head.is_none() && len > 0 {
+    if options.head == HeadPolicy::Require && head.is_none() && (len > 0 || !segments.is_empty()) {
         return Err(VerifyError::Head {
             path: head_file,
             reason: "missing or empty".to_owned(),
@@ -191,131 +222,252 @@ pub fn verify_with(
     }
     anchors.retain(|(_, a)| a.seq > 0);
 
-    let mut reader = BufReader::with_capacity(256 * 1024, file.take(len));
-    let mut state = Chain::new();
-    let mut buf = Vec::with_capacity(4096);
-    let mut torn = Vec::new();
-    let mut torn_count = 0u64;
-    let mut last_hash = [b'0'; 64];
-    // The torn line right before this one, if any.
-    let mut torn_before: Option<u64> = None;
-    let mut runs = Runs::default();
-    loop {
-        buf.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        state.lines += 1;
-        let broken = |reason| VerifyError::Broken {
-            line: state.lines,
-            reason,
+    let mut walk = Walk::new(anchors);
+    for (i, (last_seq, segment)) in segments.iter().enumerate() {
+        let file = File::open(segment).map_err(|source| VerifyError::Io {
+            path: segment.clone(),
+            source,
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| VerifyError::Io {
+                path: segment.clone(),
+                source,
+            })?
+            .len();
+        let place = Place {
+            path: segment,
+            segment: true,
+            oldest: i == 0,
         };
-        let at_end = buf.last() != Some(&b'\n');
-        if at_end && n > MAX_LINE_BYTES {
-            return Err(broken(BreakReason::TooLong {
-                limit: MAX_LINE_BYTES,
-            }));
-        }
-        let line = if at_end { &buf[..] } else { &buf[..n - 1] };
-        let sealed = match inspect(line) {
-            Ok(sealed) => sealed,
-            Err(Unsealed::Incomplete) if at_end && looks_torn(line, Some(state.seq + 1)) => {
-                torn_before.get_or_insert(state.lines);
-                torn_count += 1;
-                if torn.len() < MAX_TORN_LISTED {
-                    torn.push(TornLine {
-                        line: state.lines,
-                        after_seq: state.seq,
-                        bytes: line.len() as u64,
-                        at_end,
-                    });
-                }
-                continue;
-            }
-            Err(Unsealed::Incomplete) => {
-                return Err(broken(BreakReason::NotARecord {
-                    detail: "no hash at the end of the line (only the last line of a log, cut short by a crash, may be incomplete)".to_owned(),
-                }));
-            }
-            Err(Unsealed::Invalid(detail)) => {
-                return Err(broken(BreakReason::NotARecord { detail }));
-            }
-        };
-        if sealed.seq != state.seq + 1 {
-            // A real crash is followed by a retry of the same seq; a record
-            // stripped of its hash to pass for a torn line is not.
-            if let Some(line) = torn_before
-                && sealed.seq == state.seq + 2
-            {
-                return Err(VerifyError::Broken {
-                    line,
-                    reason: BreakReason::Cut { seq: state.seq + 1 },
-                });
-            }
-            return Err(broken(BreakReason::Seq {
-                expected: state.seq + 1,
-                found: sealed.seq,
-            }));
-        }
-        let expected_prev = to_hex(&state.line_hash);
-        if sealed.prev.as_bytes() != expected_prev {
-            return Err(broken(BreakReason::Prev {
-                expected: hex_string(&expected_prev),
-                found: sealed.prev.to_owned(),
-            }));
-        }
-        if !sealed.hash_matches() {
-            return Err(broken(BreakReason::Hash {
-                stated: sealed.hash.to_owned(),
-                computed: hex_string(&to_hex(&sealed.computed)),
-            }));
-        }
-        for (source, anchor) in &anchors {
-            if anchor.seq == sealed.seq && !anchor.hash.eq_ignore_ascii_case(sealed.hash) {
-                return Err(broken(BreakReason::AnchorMismatch {
-                    anchor: *source,
-                    seq: sealed.seq,
-                    expected: anchor.hash.clone(),
-                    found: sealed.hash.to_owned(),
-                }));
-            }
-        }
-        runs.see(line, state.lines);
-        last_hash.copy_from_slice(sealed.hash.as_bytes());
-        torn_before = None;
-        state.seq = sealed.seq;
-        state.line_hash = sealed.line_hash;
-        state.last_record_line = state.lines;
-    }
-    for (source, anchor) in &anchors {
-        if anchor.seq > state.seq {
+        walk.file(file, len, &place)?;
+        if walk.state.seq != *last_seq {
             return Err(VerifyError::Broken {
-                line: state.last_record_line + 1,
-                reason: BreakReason::Truncated {
-                    anchor: *source,
-                    expected_seq: anchor.seq,
-                    last_seq: state.seq,
+                segment: Some(segment.clone()),
+                line: walk.state.file_lines + 1,
+                reason: BreakReason::SegmentEnd {
+                    named: *last_seq,
+                    last_seq: walk.state.seq,
                 },
             });
         }
     }
-    Ok(Summary {
-        records: state.seq,
-        last: Anchor {
-            seq: state.seq,
-            hash: hex_string(&last_hash),
-        },
-        lines: state.lines,
-        bytes: len,
-        torn,
-        torn_count,
-        head,
-        unfinished: runs.unfinished(),
-    })
+    let place = Place {
+        path,
+        segment: false,
+        oldest: segments.is_empty(),
+    };
+    walk.file(file, len, &place)?;
+    walk.finish(head)
+}
+
+/// Which file of the log is being read.
+struct Place<'a> {
+    path: &'a Path,
+    segment: bool,
+    /// The first file read: a segment here may start after record 1 (older
+    /// ones were archived); the active log never may.
+    oldest: bool,
+}
+
+impl Place<'_> {
+    fn broken(&self, line: u64, reason: BreakReason) -> VerifyError {
+        VerifyError::Broken {
+            segment: self.segment.then(|| self.path.to_owned()),
+            line,
+            reason,
+        }
+    }
+}
+
+/// One pass over the log's files, with the chain carried across them.
+struct Walk {
+    anchors: Vec<(AnchorSource, Anchor)>,
+    state: Chain,
+    torn: Vec<TornLine>,
+    torn_count: u64,
+    last_hash: [u8; 64],
+    /// The torn line right before this one, if any.
+    torn_before: Option<u64>,
+    runs: Runs,
+    bytes: u64,
+    /// Seq of the first record read, when it is not 1.
+    first_seq: Option<u64>,
+}
+
+impl Walk {
+    fn new(anchors: Vec<(AnchorSource, Anchor)>) -> Walk {
+        Walk {
+            anchors,
+            state: Chain::new(),
+            torn: Vec::new(),
+            torn_count: 0,
+            last_hash: [b'0'; 64],
+            torn_before: None,
+            runs: Runs::default(),
+            bytes: 0,
+            first_seq: None,
+        }
+    }
+
+    /// Checks the first `len` bytes of one file, continuing the chain.
+    fn file(&mut self, file: File, len: u64, place: &Place<'_>) -> Result<(), VerifyError> {
+        let io = |source| VerifyError::Io {
+            path: place.path.to_owned(),
+            source,
+        };
+        let mut reader = BufReader::with_capacity(256 * 1024, file.take(len));
+        let mut buf = Vec::with_capacity(4096);
+        self.state.file_lines = 0;
+        self.state.last_record_line = 0;
+        self.bytes += len;
+        loop {
+            buf.clear();
+            let n = (&mut reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(io)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.state.lines += 1;
+            self.state.file_lines += 1;
+            let line_no = self.state.file_lines;
+            let broken = |reason| place.broken(line_no, reason);
+            let at_end = buf.last() != Some(&b'\n');
+            if at_end && n > MAX_LINE_BYTES {
+                return Err(broken(BreakReason::TooLong {
+                    limit: MAX_LINE_BYTES,
+                }));
+            }
+            let line = if at_end { &buf[..] } else { &buf[..n - 1] };
+            let sealed = match inspect(line) {
+                Ok(sealed) => sealed,
+                // Rotation removes a torn tail before it renames, so only
+                // the active log may end in one.
+                Err(Unsealed::Incomplete)
+                    if at_end && !place.segment && looks_torn(line, Some(self.state.seq + 1)) =>
+                {
+                    self.torn_before.get_or_insert(line_no);
+                    self.torn_count += 1;
+                    if self.torn.len() < MAX_TORN_LISTED {
+                        self.torn.push(TornLine {
+                            line: line_no,
+                            after_seq: self.state.seq,
+                            bytes: line.len() as u64,
+                            at_end,
+                        });
+                    }
+                    continue;
+                }
+                Err(Unsealed::Incomplete) => {
+                    return Err(broken(BreakReason::NotARecord {
+                        detail: "no hash at the end of the line (only the last line of a log, cut short by a crash, may be incomplete)".to_owned(),
+                    }));
+                }
+                Err(Unsealed::Invalid(detail)) => {
+                    return Err(broken(BreakReason::NotARecord { detail }));
+                }
+            };
+            if self.state.seq == 0 && place.oldest && place.segment && sealed.seq > 1 {
+                // Older segments were archived: this one is taken as the
+                // start, and the summary says where it starts.
+                match hex_decode(sealed.prev) {
+                    Some(prev) => self.state.line_hash = prev,
+                    None => {
+                        return Err(broken(BreakReason::NotARecord {
+                            detail: "prev is not 64 hex digits".to_owned(),
+                        }));
+                    }
+                }
+                self.state.seq = sealed.seq - 1;
+                self.first_seq = Some(sealed.seq);
+            }
+            if sealed.seq != self.state.seq + 1 {
+                // A real crash is followed by a retry of the same seq; a
+                // record stripped of its hash to pass for a torn line is not.
+                if let Some(line) = self.torn_before
+                    && sealed.seq == self.state.seq + 2
+                {
+                    return Err(place.broken(
+                        line,
+                        BreakReason::Cut {
+                            seq: self.state.seq + 1,
+                        },
+                    ));
+                }
+                return Err(broken(BreakReason::Seq {
+                    expected: self.state.seq + 1,
+                    found: sealed.seq,
+                }));
+            }
+            let expected_prev = to_hex(&self.state.line_hash);
+            if sealed.prev.as_bytes() != expected_prev {
+                return Err(broken(BreakReason::Prev {
+                    expected: hex_string(&expected_prev),
+                    found: sealed.prev.to_owned(),
+                }));
+            }
+            if !sealed.hash_matches() {
+                return Err(broken(BreakReason::Hash {
+                    stated: sealed.hash.to_owned(),
+                    computed: hex_string(&to_hex(&sealed.computed)),
+                }));
+            }
+            for (source, anchor) in &self.anchors {
+                if anchor.seq == sealed.seq && !anchor.hash.eq_ignore_ascii_case(sealed.hash) {
+                    return Err(broken(BreakReason::AnchorMismatch {
+                        anchor: *source,
+                        seq: sealed.seq,
+                        expected: anchor.hash.clone(),
+                        found: sealed.hash.to_owned(),
+                    }));
+                }
+            }
+            self.runs.see(line, self.state.lines);
+            self.last_hash.copy_from_slice(sealed.hash.as_bytes());
+            self.torn_before = None;
+            self.state.seq = sealed.seq;
+            self.state.line_hash = sealed.line_hash;
+            self.state.last_record_line = line_no;
+        }
+    }
+
+    fn finish(self, head: Option<Anchor>) -> Result<Summary, VerifyError> {
+        for (source, anchor) in &self.anchors {
+            if anchor.seq > self.state.seq {
+                return Err(VerifyError::Broken {
+                    segment: None,
+                    line: self.state.last_record_line + 1,
+                    reason: BreakReason::Truncated {
+                        anchor: *source,
+                        expected_seq: anchor.seq,
+                        last_seq: self.state.seq,
+                    },
+                });
+            }
+        }
+        Ok(Summary {
+            records: self.state.seq - self.first_seq.map_or(0, |f| f - 1),
+            last: Anchor {
+                seq: self.state.seq,
+                hash: hex_string(&self.last_hash),
+            },
+            first_seq: self.first_seq.unwrap_or(1),
+            lines: self.state.lines,
+            bytes: self.bytes,
+            torn: self.torn,
+            torn_count: self.torn_count,
+            head,
+            unfinished: self.runs.unfinished(),
+        })
+    }
+}
+
+fn hex_decode(hex: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex, &mut out).ok()?;
+    Some(out)
 }
 
 /// A run whose start is in the log and whose end is not.
@@ -415,9 +567,13 @@ impl Runs {
 
 /// Where the chain stands after the lines read so far.
 struct Chain {
+    /// Lines read in all files.
     lines: u64,
+    /// Lines read in the current file.
+    file_lines: u64,
     seq: u64,
     line_hash: [u8; 32],
+    /// The current file's line of the last record.
     last_record_line: u64,
 }
 
@@ -425,6 +581,7 @@ impl Chain {
     fn new() -> Chain {
         Chain {
             lines: 0,
+            file_lines: 0,
             seq: 0,
             line_hash: [0; 32],
             last_record_line: 0,

@@ -40,7 +40,8 @@ struct Raw {
     tls: Option<RawTls>,
     data_dir: Spanned<PathBuf>,
     plugins_dir: Option<PathBuf>,
-    audit_log: Option<PathBuf>,
+    #[serde(default)]
+    audit: RawAudit,
     #[serde(default)]
     limits: RawLimits,
     #[serde(default, rename = "tenant")]
@@ -56,6 +57,16 @@ struct Raw {
 struct RawTls {
     certificate: PathBuf,
     key: PathBuf,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawAudit {
+    log: Option<PathBuf>,
+    rotate_megabytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    stream: AuditStream,
+    syslog_socket: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -132,6 +143,28 @@ pub enum Approval {
     TwoPerson,
 }
 
+/// Where audit records are copied as JSON lines, for a SIEM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditStream {
+    #[default]
+    None,
+    /// One record per line on the service's standard output.
+    Stdout,
+    /// One datagram per record to the local syslog socket.
+    Syslog,
+}
+
+/// The audit trail: where it is kept, when it rotates, where it streams.
+#[derive(Clone, Debug)]
+pub struct AuditConfig {
+    pub log: PathBuf,
+    /// The active file is rotated into a segment once it is this large.
+    pub rotate_bytes: u64,
+    pub stream: AuditStream,
+    pub syslog_socket: PathBuf,
+}
+
 /// The service's settings, validated.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
@@ -140,7 +173,7 @@ pub struct ServeConfig {
     pub tls: Option<Tls>,
     pub data_dir: PathBuf,
     pub plugins_dir: PathBuf,
-    pub audit_log: PathBuf,
+    pub audit: AuditConfig,
     pub limits: Limits,
     pub tenants: Vec<TenantConfig>,
     pub plugins: Vec<PluginConfig>,
@@ -419,6 +452,16 @@ impl ServeConfig {
             });
         }
 
+        let rotate_bytes = match &raw.audit.rotate_megabytes {
+            None => 64 * 1024 * 1024,
+            Some(mb) if *mb.get_ref() == 0 || *mb.get_ref() > 1024 * 1024 => {
+                return Err(invalid(
+                    mb.span(),
+                    "[audit] rotate-megabytes must be between 1 and 1048576".to_owned(),
+                ));
+            }
+            Some(mb) => mb.get_ref() * 1024 * 1024,
+        };
         let data_dir = relative(raw.data_dir.get_ref());
         Ok(ServeConfig {
             path: path.to_owned(),
@@ -428,10 +471,19 @@ impl ServeConfig {
                 .plugins_dir
                 .map(|p| relative(&p))
                 .unwrap_or_else(|| data_dir.join("plugins")),
-            audit_log: raw
-                .audit_log
-                .map(|p| relative(&p))
-                .unwrap_or_else(|| data_dir.join("audit.jsonl")),
+            audit: AuditConfig {
+                log: raw
+                    .audit
+                    .log
+                    .map(|p| relative(&p))
+                    .unwrap_or_else(|| data_dir.join("audit.jsonl")),
+                rotate_bytes,
+                stream: raw.audit.stream,
+                syslog_socket: raw
+                    .audit
+                    .syslog_socket
+                    .unwrap_or_else(|| PathBuf::from("/dev/log")),
+            },
             data_dir,
             limits,
             tenants,
@@ -512,13 +564,46 @@ mod tests {
         let config = parse(BASE).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8440");
         assert_eq!(config.plugins_dir, Path::new("/var/lib/exorun/plugins"));
-        assert_eq!(config.audit_log, Path::new("/var/lib/exorun/audit.jsonl"));
+        assert_eq!(config.audit.log, Path::new("/var/lib/exorun/audit.jsonl"));
+        assert_eq!(config.audit.rotate_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.audit.stream, AuditStream::None);
         assert_eq!(
             config.tenants[0].source,
             TenantSource::Simulated {
                 mailboxes: 50,
                 seed: 1
             }
+        );
+    }
+
+    #[test]
+    fn reads_the_audit_table() {
+        let config = parse(&format!(
+            "{BASE}[audit]\nlog = \"trail/audit.jsonl\"\nrotate-megabytes = 8\nstream = \"syslog\"\nsyslog-socket = \"/run/systemd/journal/syslog\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.audit.log, Path::new("/etc/exorun/trail/audit.jsonl"));
+        assert_eq!(config.audit.rotate_bytes, 8 * 1024 * 1024);
+        assert_eq!(config.audit.stream, AuditStream::Syslog);
+        assert_eq!(
+            config.audit.syslog_socket,
+            Path::new("/run/systemd/journal/syslog")
+        );
+    }
+
+    #[test]
+    fn refuses_an_unknown_audit_stream_and_a_zero_rotation_size() {
+        let err = parse(&format!("{BASE}[audit]\nstream = \"kafka\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `kafka`"), "{err}");
+        assert!(err.contains("`stdout`"), "{err}");
+        let err = parse(&format!("{BASE}[audit]\nrotate-megabytes = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "/etc/exorun/serve.toml:6: [audit] rotate-megabytes must be between 1 and 1048576"
         );
     }
 

@@ -91,6 +91,9 @@ pub struct Service {
     running: Mutex<HashMap<String, (CancelRun, Arc<RunWatch>)>>,
     stopping: AtomicBool,
     stop: CancelRun,
+    /// Ends the audit streamer after its last poll, once runs have ended.
+    stream_stop: CancelRun,
+    streamer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     wake_scheduler: Notify,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     runs_done: Notify,
@@ -142,7 +145,7 @@ impl Service {
         let service = Arc::new(Service {
             tenants: Tenants::new(config.tenants.clone(), parts.connector),
             plugins: Plugins::new(config.plugins_dir.clone(), parts.sandbox),
-            audit: ServiceAudit::new(&config.audit_log),
+            audit: ServiceAudit::new(&config.audit.log),
             store,
             queue,
             clock: parts.clock,
@@ -150,6 +153,8 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             stop: CancelRun::new(),
+            stream_stop: CancelRun::new(),
+            streamer: Mutex::new(None),
             wake_scheduler: Notify::new(),
             tasks: Mutex::new(Vec::new()),
             runs_done: Notify::new(),
@@ -280,6 +285,22 @@ impl Service {
         tasks.push(tokio::spawn(self.clone().dispatch()));
         tasks.push(tokio::spawn(self.clone().schedule_loop()));
         tasks.push(tokio::spawn(self.clone().housekeeping()));
+        if let Some(sink) = crate::audit::StreamSink::from_config(&self.config.audit) {
+            // Opened here, not in the task: every record from the start on
+            // is streamed, the service's own first records included.
+            match exorun_audit::Follower::from_end(&self.config.audit.log) {
+                Ok(follower) => {
+                    *self.streamer.lock() = Some(tokio::spawn(crate::audit::stream(
+                        follower,
+                        sink,
+                        self.stream_stop.clone(),
+                    )));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot follow the audit log; records are not streamed")
+                }
+            }
+        }
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -446,10 +467,41 @@ impl Service {
             {
                 tracing::warn!(error = %e, "cannot forget old runs");
             }
+            self.rotate_audit_if_large().await;
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(30)) => {}
                 () = self.stop.cancelled() => return,
             }
+        }
+    }
+
+    /// Closes the active audit file as a segment once it passes the
+    /// configured size; the chain goes on in a new file.
+    async fn rotate_audit_if_large(&self) {
+        let log = self.config.audit.log.clone();
+        let limit = self.config.audit.rotate_bytes;
+        let rotated = tokio::task::spawn_blocking(move || match std::fs::metadata(&log) {
+            Ok(meta) if meta.len() >= limit => {
+                exorun_audit::rotate(&log).map_err(|e| e.to_string())
+            }
+            _ => Ok(None),
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        match rotated {
+            Ok(Some(segment)) => {
+                tracing::info!(segment = %segment.display(), "audit log rotated");
+                self.audit_quiet(Action {
+                    actor: "service",
+                    action: "audit.rotate",
+                    reference: Some(segment.display().to_string()),
+                    ..Action::default()
+                })
+                .await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot rotate the audit log"),
         }
     }
 
@@ -880,7 +932,6 @@ impl Service {
     // ----- Running -----------------------------------------------------
 
     async fn fail(&self, id: &str, kind: &str, message: String, counts: RunCounts) {
-        let owned = id.to_owned();
         let end = RunEnd {
             status: RunStatus::Failed,
             counts,
@@ -890,13 +941,7 @@ impl Service {
             outputs_folder: None,
             plan_id: None,
         };
-        if let Err(e) = self
-            .store
-            .call(move |c| crate::store::runs::finish_run(c, &owned, &end))
-            .await
-        {
-            tracing::error!(run_id = %id, error = %e, "cannot record the run's end in the history");
-        }
+        self.record_end(id, end).await;
     }
 
     async fn execute(&self, run: &QueuedRun) {
@@ -953,15 +998,47 @@ impl Service {
 
         let _ = done_tx.send(());
         let _ = flusher.await;
+        // Recorded before the run leaves `running`, so that a shutdown
+        // waits for its end to reach the history too.
+        self.record_end(&run.id, end).await;
         self.running.lock().remove(&run.id);
-        let owned = run.id.clone();
-        let end_copy = end.clone();
-        if let Err(e) = self
-            .store
-            .call(move |c| crate::store::runs::finish_run(c, &owned, &end_copy))
-            .await
-        {
-            tracing::error!(run_id = %run.id, error = %e, status = end.status.as_str(), "cannot record the run's end in the history; the audit trail has it");
+    }
+
+    /// Writes a run's end to the history, retrying while it cannot be
+    /// written (a full disk): the run stays `running` in the history
+    /// meanwhile, and its end is written once space returns, so no ended
+    /// run is later taken for one the service was stopped in. The audit
+    /// trail has the end already.
+    async fn record_end(&self, run_id: &str, end: RunEnd) {
+        let mut wait = Duration::from_millis(500);
+        let mut warned = false;
+        loop {
+            let owned = run_id.to_owned();
+            let end_copy = end.clone();
+            match self
+                .store
+                .call(move |c| crate::store::runs::finish_run(c, &owned, &end_copy))
+                .await
+            {
+                Ok(()) => {
+                    if warned {
+                        tracing::info!(run_id, "the run's end is recorded in the history now");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    if !warned {
+                        tracing::error!(run_id, error = %e, status = end.status.as_str(), "cannot record the run's end in the history; retrying until it can be (the audit trail has it)");
+                        warned = true;
+                    }
+                    if self.stop.is_cancelled() && wait > Duration::from_secs(4) {
+                        tracing::error!(run_id, error = %e, "the service stops before the run's end could be recorded in the history; the audit trail has it, and the next start marks the run interrupted");
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -1013,7 +1090,7 @@ impl Service {
                     } else {
                         Mode::Run
                     },
-                    audit_log: self.config.audit_log.clone(),
+                    audit_log: self.config.audit.log.clone(),
                     outputs_root: self.config.outputs_dir(),
                     observers: vec![watch.clone()],
                     identity,
@@ -1196,7 +1273,7 @@ impl Service {
             plan: &read,
             manifest: plugin.manifest(),
             target: &connected.target,
-            audit_log: &self.config.audit_log,
+            audit_log: &self.config.audit.log,
             again: false,
             expect_sha256: Some(plan_id),
             max_age: self.config.limits.plan_expiry + Duration::from_secs(3600),
@@ -1295,6 +1372,16 @@ impl Service {
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
         for task in tasks {
             task.abort();
+        }
+        // Last, so that the runs' final records reach the SIEM too.
+        self.stream_stop.cancel("the service is shutting down");
+        let streamer = self.streamer.lock().take();
+        if let Some(streamer) = streamer
+            && tokio::time::timeout(Duration::from_secs(10), streamer)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the audit streamer did not finish its last records");
         }
     }
 }

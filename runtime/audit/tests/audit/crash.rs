@@ -104,7 +104,7 @@ fn a_junk_line_in_the_middle_fails_at_its_line() {
     );
     crate::common::write_lines(&path, &lines);
     match verify(&path) {
-        Err(VerifyError::Broken { line, reason }) => {
+        Err(VerifyError::Broken { line, reason, .. }) => {
             assert_eq!(line, 3);
             assert!(
                 reason.to_string().contains(
@@ -144,7 +144,7 @@ fn a_torn_line_in_the_middle_that_is_not_a_record_prefix_is_still_an_error() {
     lines.insert(1, "{\"seq\":7,\"time\":\"2026".to_owned());
     crate::common::write_lines(&path, &lines);
     match verify(&path) {
-        Err(VerifyError::Broken { line, reason }) => {
+        Err(VerifyError::Broken { line, reason, .. }) => {
             assert_eq!(line, 2);
             assert!(matches!(reason, BreakReason::NotARecord { .. }));
         }
@@ -227,7 +227,7 @@ fn a_record_stripped_of_its_hash_to_pass_for_torn_is_not_a_record() {
     lines[2] = format!("{}}}", &lines[2][..cut]);
     crate::common::write_lines(&path, &lines);
     match verify(&path) {
-        Err(VerifyError::Broken { line, reason }) => {
+        Err(VerifyError::Broken { line, reason, .. }) => {
             assert_eq!(line, 3);
             assert!(matches!(reason, BreakReason::NotARecord { .. }), "{reason}");
         }

@@ -4,4 +4,5 @@ mod common;
 mod concurrency;
 mod crash;
 mod roundtrip;
+mod segments;
 mod tamper;

@@ -10,7 +10,7 @@ use crate::common::{read_lines, write_calls, write_lines};
 
 fn broken_at(result: Result<exorun_audit::Summary, VerifyError>) -> (u64, BreakReason) {
     match result {
-        Err(VerifyError::Broken { line, reason }) => (line, reason),
+        Err(VerifyError::Broken { line, reason, .. }) => (line, reason),
         other => panic!("expected a broken log, got {other:?}"),
     }
 }

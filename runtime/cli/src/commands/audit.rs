@@ -32,6 +32,15 @@ pub enum Command {
     Verify(VerifyArgs),
     /// List records as a table (or JSON Lines with --json).
     Show(ShowArgs),
+    /// Close the active log as a segment and start a new file that chains
+    /// from it (what `exorun serve` does by itself at a size limit).
+    Rotate(RotateArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    audit: AuditLogArg,
 }
 
 #[derive(clap::Args)]
@@ -73,7 +82,22 @@ pub fn main(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Verify(args) => verify(args),
         Command::Show(args) => show(args),
+        Command::Rotate(args) => rotate(args),
     }
+}
+
+fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
+    let path = args.audit.path()?;
+    match exorun_audit::rotate(&path).map_err(|e| anyhow::anyhow!("{e}"))? {
+        Some(segment) => println!(
+            "{}: closed as segment {}; new records chain on from it in {}",
+            path.display(),
+            segment.display(),
+            path.display()
+        ),
+        None => println!("{}: holds no record, nothing to rotate", path.display()),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -99,10 +123,19 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     match exorun_audit::verify_with(&path, &options) {
         Ok(summary) => {
+            let files = exorun_audit::segments(&path).map(|s| s.len()).unwrap_or(0);
             println!(
-                "{}: ok, {} records, chain intact{}; last record {}:{}",
+                "{}: ok, {} records{}, chain intact{}; last record {}:{}",
                 path.display(),
                 summary.records,
+                if files > 0 {
+                    format!(
+                        " in {files} segment{} and the active log",
+                        if files == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                },
                 match summary.head {
                     Some(_) => ", head file agrees",
                     None => "",
@@ -110,6 +143,12 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 summary.last.seq,
                 summary.last.hash
             );
+            if summary.first_seq > 1 {
+                println!(
+                    "records before {} are not here (their segments were archived or removed); the chain was checked from record {}",
+                    summary.first_seq, summary.first_seq
+                );
+            }
             if summary.torn_count > 0 {
                 println!(
                     "{} torn line{} left by interrupted appends (no record lost from the chain): line{} {}",
@@ -151,8 +190,13 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(VerifyError::Broken { line, reason }) => {
-            println!("{}: BROKEN at line {line}: {reason}", path.display());
+        Err(VerifyError::Broken {
+            segment,
+            line,
+            reason,
+        }) => {
+            let file = segment.unwrap_or(path);
+            println!("{}: BROKEN at line {line}: {reason}", file.display());
             Ok(ExitCode::from(1))
         }
         Err(e) => {

@@ -549,7 +549,14 @@ async fn audit_page(
         html! {
             p #audit-verify class=(if verify["ok"] == true { "good" } else { "bad" }) {
                 @if verify["ok"] == true {
-                    "The chain verifies: " (verify["records"]) " records."
+                    "The chain verifies: " (verify["records"]) " records"
+                    @if verify["segments"].as_u64().unwrap_or(0) > 0 {
+                        " in " (verify["segments"]) " rotated segment(s) and the active log"
+                    }
+                    @if verify["first_seq"].as_u64().unwrap_or(1) > 1 {
+                        ", from record " (verify["first_seq"]) " (older segments archived)"
+                    }
+                    "."
                 } @else {
                     "The chain does NOT verify: " (verify["error"].as_str().unwrap_or_default())
                 }
