@@ -67,6 +67,33 @@ async fn an_operators_run_is_queued_run_and_recorded_under_their_name() {
     assert_eq!(of_run.last().unwrap()["status"], "ok");
     let verify = service.get("vic", "/audit/verify").await;
     assert_eq!(verify["ok"], true, "{verify}");
+
+    // The tenant, connected by the run: its token, certificate and
+    // throttling as they are now.
+    let tenants = service.get("vic", "/tenants").await;
+    let tenant = &tenants["tenants"][0];
+    assert_eq!(tenant["connected"], true, "{tenants}");
+    let detail = |label: &str| {
+        tenant["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d[0] == label)
+            .map(|d| d[1].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no {label} in {tenants}"))
+    };
+    assert!(
+        detail("access token").starts_with("valid until "),
+        "{tenants}"
+    );
+    assert!(detail("certificate").starts_with("expires "), "{tenants}");
+    // The adaptive limiter has opened up, and nothing was throttled.
+    let throttling = detail("throttling");
+    assert!(
+        throttling.starts_with("0 throttled answer(s) so far; ")
+            && throttling.ends_with(" call(s) at once allowed now"),
+        "{throttling}"
+    );
 }
 
 #[tokio::test]
@@ -737,6 +764,7 @@ async fn service_in_process(
                 },
                 policy: exorun_policy::Policy::none(),
                 details: Vec::new(),
+                live: None,
                 keep_alive: Box::new(()),
             })
         }

@@ -72,6 +72,7 @@ impl Connector for SimConnector {
             },
             policy: exorun_policy::Policy::none(),
             details: vec![("connection".to_owned(), "benchmark simulator".to_owned())],
+            live: None,
             keep_alive: Box::new(()),
         })
     }

@@ -19,13 +19,20 @@ pub struct Connected {
     pub target: Target,
     /// Narrows every run against this tenant.
     pub policy: exorun_policy::Policy,
-    /// What the dashboard shows of the connection: how it signs in, when
-    /// the certificate expires.
+    /// What the dashboard shows of the connection that does not change:
+    /// how it signs in.
     pub details: Vec<(String, String)>,
+    /// What changes while it is connected (the token's and the
+    /// certificate's expiry, throttling), read each time the tenant is
+    /// shown.
+    pub live: Option<LiveDetails>,
     /// Whatever must live as long as the connection (an in-process
     /// simulated tenant).
     pub keep_alive: Box<dyn std::any::Any + Send + Sync>,
 }
+
+/// Reads a connection's current state as `(label, text)` pairs.
+pub type LiveDetails = std::sync::Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
 #[async_trait::async_trait]
 pub trait Connector: Send + Sync {
@@ -115,7 +122,15 @@ impl Tenants {
                     app_id: c.map(|c| c.target.app_id.clone()),
                     tenant: c.map(|c| c.target.name.clone()),
                     last_error: errors.get(&t.name).cloned(),
-                    details: c.map(|c| c.details.clone()).unwrap_or_default(),
+                    details: c
+                        .map(|c| {
+                            let mut details = c.details.clone();
+                            if let Some(live) = &c.live {
+                                details.extend(live());
+                            }
+                            details
+                        })
+                        .unwrap_or_default(),
                     running: running.get(&t.name).copied().unwrap_or(0),
                 }
             })

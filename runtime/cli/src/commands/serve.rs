@@ -194,9 +194,67 @@ impl Connector for CliConnector {
             target: tenant.target(),
             policy,
             details,
+            live: Some(live_details(&tenant.connection)),
             keep_alive: Box::new(tenant),
         })
     }
+}
+
+/// The dashboard's view of a connection as it is now: the cached access
+/// token's and the certificate's expiry, and what throttling it has met.
+fn live_details(connection: &exorun_exchange::Connection) -> exorun_serve::tenants::LiveDetails {
+    let client = connection.client();
+    let certificate_expiry = connection.certificate().map(|c| c.not_after());
+    Arc::new(move || {
+        let now = std::time::SystemTime::now();
+        let when = |t: std::time::SystemTime| {
+            jiff::Timestamp::try_from(t)
+                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        out.push((
+            "access token".to_owned(),
+            match client.token_cache().cached() {
+                Some(token) => {
+                    let expires = token.expires_at_system();
+                    let minutes = expires
+                        .duration_since(now)
+                        .map(|d| d.as_secs() / 60)
+                        .unwrap_or(0);
+                    format!("valid until {} (in {minutes} min)", when(expires))
+                }
+                None => "none cached (the next run signs in)".to_owned(),
+            },
+        ));
+        if let Some(expires) = certificate_expiry {
+            let days = expires
+                .duration_since(now)
+                .map(|d| d.as_secs() / 86_400)
+                .unwrap_or(0);
+            let warning = if expires <= now {
+                " — EXPIRED: sign-ins fail; rotate it with `exorun cert rotate`"
+            } else if days < exorun_exchange::EXPIRY_WARNING_DAYS {
+                " — rotate it soon with `exorun cert rotate`"
+            } else {
+                ""
+            };
+            out.push((
+                "certificate".to_owned(),
+                format!("expires {} (in {days} days){warning}", when(expires)),
+            ));
+        }
+        let limiter = client.limiter();
+        out.push((
+            "throttling".to_owned(),
+            format!(
+                "{} throttled answer(s) so far; {} call(s) at once allowed now",
+                limiter.throttled(),
+                limiter.concurrency()
+            ),
+        ));
+        out
+    })
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
