@@ -6,20 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use exorun_e2e::{FakeBackend, built_plugin};
+use exorun_e2e::{FakeBackend, built_plugin, status_kib};
 use exorun_sandbox::{Plugin, RunRequest, Sandbox, SandboxConfig};
 
 const RUNS: usize = 1000;
-
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() {
     // `cargo bench` passes --bench; this benchmark has no options.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use exorun_cmdlet::Call;
-use exorun_e2e::{built_plugin, exorun_command};
+use exorun_e2e::{built_plugin, exorun_command, status_kib};
 use exorun_serve::config::TenantConfig;
 use exorun_serve::schedule::{AcceleratedClock, AlwaysLeader};
 use exorun_serve::store::Role;
@@ -36,16 +36,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The value at `q` (0..=1) of sorted samples.

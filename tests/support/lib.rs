@@ -278,3 +278,15 @@ pub fn bench_rounds(default: usize) -> usize {
         .and_then(|r| r.parse().ok())
         .unwrap_or(default)
 }
+
+/// A field of this process's `/proc/self/status` in KiB (`VmRSS:`,
+/// `VmHWM:`), 0 where there is none: the benchmarks' memory figures.
+pub fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

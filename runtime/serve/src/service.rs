@@ -77,6 +77,25 @@ impl Actor {
     pub fn label(&self) -> String {
         format!("user:{}", self.name)
     }
+
+    /// The refusal for someone below `needed`, saying what `doing` needs.
+    pub fn require(&self, needed: crate::store::Role, doing: &str) -> Result<(), ActionError> {
+        if self.role >= needed {
+            return Ok(());
+        }
+        let or_higher = if needed < crate::store::Role::Admin {
+            " or higher"
+        } else {
+            ""
+        };
+        Err(ActionError::Refused {
+            rule: "role",
+            message: format!(
+                "{} has the role {}; {doing} needs the {needed} role{or_higher}",
+                self.name, self.role
+            ),
+        })
+    }
 }
 
 pub struct Service {
@@ -231,15 +250,7 @@ impl Service {
     /// those the history kept; a sensitive one was never written there, so
     /// such a run cannot resume and says so.
     async fn requeue(&self, row: &RunRow) -> Result<QueuedRun, String> {
-        let inputs: Vec<(String, String)> = row
-            .inputs
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let inputs = crate::store::runs::input_pairs(&row.inputs);
         if inputs.iter().any(|(_, v)| v == exorun_audit::REDACTED) {
             return Err(
                 "the run was queued with a sensitive input, which is kept only in memory; the service restarted before it started, so start it again"
@@ -558,14 +569,7 @@ impl Service {
             tenant: Some(&request.tenant),
             ..Action::default()
         };
-        if actor.role < crate::store::Role::Operator {
-            let e = ActionError::Refused {
-                rule: "role",
-                message: format!(
-                    "{} has the role {}; starting runs needs the operator role or higher",
-                    actor.name, actor.role
-                ),
-            };
+        if let Err(e) = actor.require(crate::store::Role::Operator, "starting runs") {
             return Err(self.refuse(action, e).await);
         }
         if self.is_stopping() {
@@ -678,14 +682,7 @@ impl Service {
             reference: Some(format!("run/{id}")),
             ..Action::default()
         };
-        if actor.role < crate::store::Role::Operator {
-            let e = ActionError::Refused {
-                rule: "role",
-                message: format!(
-                    "{} has the role {}; cancelling runs needs the operator role or higher",
-                    actor.name, actor.role
-                ),
-            };
+        if let Err(e) = actor.require(crate::store::Role::Operator, "cancelling runs") {
             return Err(self.refuse(action, e).await);
         }
         if row.status.is_final() || row.status == RunStatus::AwaitingApproval {
@@ -801,14 +798,7 @@ impl Service {
             let e = ActionError::NotFound(format!("there is no plan '{id}'"));
             return Err(self.refuse(action, e).await);
         };
-        if actor.role < crate::store::Role::Approver {
-            let e = ActionError::Refused {
-                rule: "role",
-                message: format!(
-                    "{} has the role {}; deciding on plans needs the approver or admin role",
-                    actor.name, actor.role
-                ),
-            };
+        if let Err(e) = actor.require(crate::store::Role::Approver, "deciding on plans") {
             return Err(self.refuse(action, e).await);
         }
         if approve && row.requested_by == label {

@@ -537,17 +537,10 @@ fn yes() -> bool {
 }
 
 async fn admin_only(state: &AppState, caller: &Caller, action: Action<'_>) -> Result<(), ApiError> {
-    if caller.actor.role >= Role::Admin {
-        return Ok(());
+    match caller.actor.require(Role::Admin, "managing schedules") {
+        Ok(()) => Ok(()),
+        Err(e) => Err(state.service.refuse(action, e).await.into()),
     }
-    let e = ActionError::Refused {
-        rule: "role",
-        message: format!(
-            "{} has the role {}; managing schedules needs the admin role",
-            caller.actor.name, caller.actor.role
-        ),
-    };
-    Err(state.service.refuse(action, e).await.into())
 }
 
 pub async fn put_schedule(

@@ -144,15 +144,7 @@ pub fn due(
 /// Builds the run a slot queues; the caller hands it to [`Store`] and then
 /// to the queue.
 pub fn slot_run(schedule: &ScheduleRow, slot: Timestamp) -> NewRun {
-    let inputs = schedule
-        .inputs
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let inputs = crate::store::runs::input_pairs(&schedule.inputs);
     NewRun {
         id: uuid::Uuid::new_v4().to_string(),
         plugin: schedule.plugin.clone(),

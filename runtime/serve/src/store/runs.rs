@@ -648,3 +648,16 @@ pub fn purge(conn: &mut Connection, before: &str) -> Result<usize> {
     tx.commit()?;
     Ok(n)
 }
+
+/// Inputs as the history keeps them (a JSON object of strings), back as
+/// the `name=value` pairs a run is given.
+pub fn input_pairs(inputs: &serde_json::Value) -> Vec<(String, String)> {
+    inputs
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
