@@ -87,6 +87,16 @@ async fn screenshot(browser: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+}
+
 async fn text(browser: &Client, css: &str) -> String {
     browser
         .find(Locator::Css(css))
@@ -131,13 +141,7 @@ async fn log_in(browser: &Client, base: &str, user: &str) {
         .send_keys(PASSWORD)
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#login").await;
     browser
         .wait()
         .at_most(Duration::from_secs(20))
@@ -157,13 +161,7 @@ async fn start_run(browser: &Client, plugin: &str) -> String {
         .click()
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("#run-start"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#run-start").await;
     browser
         .wait()
         .at_most(Duration::from_secs(30))
@@ -212,13 +210,7 @@ async fn a_run_watched_live_and_a_plan_approved_by_a_second_person_in_the_browse
         .send_keys("not the password")
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#login").await;
     let error = browser
         .wait()
         .at_most(Duration::from_secs(20))
@@ -266,13 +258,7 @@ async fn a_run_watched_live_and_a_plan_approved_by_a_second_person_in_the_browse
         .await
         .unwrap();
     assert_eq!(text(&browser, "#run-status").await, "awaiting-approval");
-    browser
-        .find(Locator::Css("#run-plan"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#run-plan").await;
     browser
         .wait()
         .for_element(Locator::Css("#plan"))
@@ -282,13 +268,7 @@ async fn a_run_watched_live_and_a_plan_approved_by_a_second_person_in_the_browse
     assert!(browser.find(Locator::Css("#plan-approve")).await.is_err());
     screenshot(&browser, "3-plan-as-requester").await;
     let plan_url = browser.current_url().await.unwrap();
-    browser
-        .find(Locator::Css("#logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#logout").await;
     browser
         .wait()
         .for_element(Locator::Css("#login"))
@@ -305,13 +285,7 @@ async fn a_run_watched_live_and_a_plan_approved_by_a_second_person_in_the_browse
     assert!(!objects.is_empty());
     assert_eq!(text(&browser, "#plan-status").await, "pending");
     screenshot(&browser, "4-plan-for-approver").await;
-    browser
-        .find(Locator::Css("#plan-approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#plan-approve").await;
     browser
         .wait()
         .at_most(Duration::from_secs(30))

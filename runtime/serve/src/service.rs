@@ -227,15 +227,7 @@ impl Service {
                             crate::store::runs::finish_run(
                                 c,
                                 &id,
-                                &RunEnd {
-                                    status: RunStatus::Failed,
-                                    counts: RunCounts::default(),
-                                    error_kind: Some("not-resumed".to_owned()),
-                                    error_message: Some(message),
-                                    output: None,
-                                    outputs_folder: None,
-                                    plan_id: None,
-                                },
+                                &RunEnd::failed("not-resumed", message, RunCounts::default()),
                             )
                         })
                         .await?;
@@ -922,16 +914,8 @@ impl Service {
     // ----- Running -----------------------------------------------------
 
     async fn fail(&self, id: &str, kind: &str, message: String, counts: RunCounts) {
-        let end = RunEnd {
-            status: RunStatus::Failed,
-            counts,
-            error_kind: Some(kind.to_owned()),
-            error_message: Some(message),
-            output: None,
-            outputs_folder: None,
-            plan_id: None,
-        };
-        self.record_end(id, end).await;
+        self.record_end(id, RunEnd::failed(kind, message, counts))
+            .await;
     }
 
     async fn execute(&self, run: &QueuedRun) {
@@ -1039,15 +1023,7 @@ impl Service {
         cancel: CancelRun,
         watch: Arc<RunWatch>,
     ) -> RunEnd {
-        let failed = |kind: &str, message: String, counts: RunCounts| RunEnd {
-            status: RunStatus::Failed,
-            counts,
-            error_kind: Some(kind.to_owned()),
-            error_message: Some(message),
-            output: None,
-            outputs_folder: None,
-            plan_id: None,
-        };
+        let failed = RunEnd::failed;
         let connected = match self.tenants.get(&run.tenant).await {
             Ok(c) => c,
             Err(e) => {
@@ -1224,13 +1200,8 @@ impl Service {
         watch: Arc<RunWatch>,
     ) -> RunEnd {
         let failed = |kind: &str, message: String, counts: RunCounts| RunEnd {
-            status: RunStatus::Failed,
-            counts,
-            error_kind: Some(kind.to_owned()),
-            error_message: Some(message),
-            output: None,
-            outputs_folder: None,
             plan_id: Some(plan_id.to_owned()),
+            ..RunEnd::failed(kind, message, counts)
         };
         let owned = plan_id.to_owned();
         let row = match self

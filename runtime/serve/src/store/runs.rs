@@ -298,6 +298,21 @@ pub struct RunEnd {
     pub plan_id: Option<String>,
 }
 
+impl RunEnd {
+    /// A run that failed with an error of this kind before it ended well.
+    pub fn failed(kind: &str, message: String, counts: RunCounts) -> RunEnd {
+        RunEnd {
+            status: RunStatus::Failed,
+            counts,
+            error_kind: Some(kind.to_owned()),
+            error_message: Some(message),
+            output: None,
+            outputs_folder: None,
+            plan_id: None,
+        }
+    }
+}
+
 pub fn finish_run(conn: &Connection, id: &str, end: &RunEnd) -> Result<()> {
     conn.execute(
         "UPDATE runs SET status = ?2, ended_at = ?3, calls = ?4, denied = ?5, failed = ?6, objects = ?7,
