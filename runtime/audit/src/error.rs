@@ -22,6 +22,21 @@ pub enum AuditError {
         offset: u64,
         detail: String,
     },
+    /// The log (with its segments) ends before the record its head file
+    /// names: records were removed after they were written. Appending
+    /// would restart or continue the chain over the gap and overwrite the
+    /// head, hiding that, so nothing is appended.
+    #[error(
+        "audit log {path} ends at record {last_seq} (its segments included), but its head file \
+         names record {head_seq}: records were removed after they were written; not appending, \
+         so that this stays visible; run `exorun audit verify` (if they were removed on purpose, \
+         move the head file away with them)"
+    )]
+    BehindHead {
+        path: PathBuf,
+        head_seq: u64,
+        last_seq: u64,
+    },
     /// The record was appended (and is durable as asked) but the head file
     /// could not be rewritten: the log is fine, its anchor lags behind.
     #[error("audit record {} appended, but its head file {path} was not updated: {source}", record.seq)]

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use crate::chain::seal;
 use crate::entry::{Entry, to_record_ref};
 use crate::error::AuditError;
-use crate::head::{Anchor, head_path, write_head};
+use crate::head::{Anchor, head_path, read_head, write_head};
 use crate::record::{MAX_LINE_BYTES, Record};
 use crate::segment::{is_at_path, open_active, tail_of_newest_segment};
 use crate::tail::{Tail, read_tail};
@@ -124,7 +124,11 @@ impl AuditLog {
             .len();
         let mut tail = match self.written.take() {
             Some((written_len, tail)) if written_len == len => tail,
-            _ => chain_tail(&self.file, &self.path)?,
+            _ => {
+                let tail = chain_tail(&self.file, &self.path)?;
+                self.refuse_if_behind_head(&tail)?;
+                tail
+            }
         };
         let len = if tail.end < len {
             // A crash cut the last append short. The torn bytes hold no
@@ -208,6 +212,23 @@ impl AuditLog {
     /// points that matter, such as the start and end of a run.
     pub fn sync(&self) -> Result<(), AuditError> {
         self.file.sync_data().map_err(AuditError::io(&self.path))
+    }
+
+    /// The head is written only after its record is durable, so it can lag
+    /// behind the log but never run ahead of it: a head naming a later
+    /// record than the log holds means records were cut off (a truncated
+    /// file, a deleted segment). An unreadable head is left to `verify`.
+    fn refuse_if_behind_head(&self, tail: &Tail) -> Result<(), AuditError> {
+        if let Ok(Some(head)) = read_head(&head_path(&self.path))
+            && head.seq > tail.seq
+        {
+            return Err(AuditError::BehindHead {
+                path: self.path.clone(),
+                head_seq: head.seq,
+                last_seq: tail.seq,
+            });
+        }
+        Ok(())
     }
 
     /// Gives a new head file its first contents, from the log's tail (the

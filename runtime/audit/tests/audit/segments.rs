@@ -403,3 +403,67 @@ fn files_that_only_look_like_segments_are_not_read() {
     assert_eq!(segments(&path).unwrap().len(), 3);
     assert_eq!(verify(&path).unwrap().records, 14);
 }
+
+#[test]
+fn appending_after_every_segment_was_removed_is_refused_not_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    write_calls(&path, 3);
+    rotate(&path).unwrap().unwrap();
+    std::fs::remove_file(segment_path(&path, 3)).unwrap();
+    let run = run_info("run-1");
+    let err = AuditLog::open(&path)
+        .unwrap()
+        .append(Entry::new(&run, &call_event(4)))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            exorun_audit::AuditError::BehindHead {
+                head_seq: 3,
+                last_seq: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Nothing was written and the head still tells.
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    let head = std::fs::read_to_string(head_path(&path)).unwrap();
+    assert!(head.contains("\"seq\":3"), "{head}");
+    let (_, _, reason) = broken(verify(&path));
+    assert!(
+        matches!(
+            reason,
+            BreakReason::Truncated {
+                expected_seq: 3,
+                last_seq: 0,
+                ..
+            }
+        ),
+        "{reason:?}"
+    );
+}
+
+#[test]
+fn appending_to_a_log_cut_short_is_refused_so_the_cut_stays_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    write_calls(&path, 5);
+    let mut lines = read_lines(&path);
+    lines.truncate(2);
+    write_lines(&path, &lines);
+    let run = run_info("run-1");
+    let err = AuditLog::open(&path)
+        .unwrap()
+        .append(Entry::new(&run, &call_event(6)))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "audit log {} ends at record 2 (its segments included), but its head file names record 5: records were removed after they were written; not appending, so that this stays visible; run `exorun audit verify` (if they were removed on purpose, move the head file away with them)",
+            path.display()
+        )
+    );
+    assert_eq!(read_lines(&path).len(), 2);
+}

@@ -88,6 +88,9 @@ pub fn main(command: Command) -> anyhow::Result<ExitCode> {
 
 fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let path = args.audit.path()?;
+    if !path.exists() {
+        bail!("there is no audit log at {} yet", path.display());
+    }
     match exorun_audit::rotate(&path).map_err(|e| anyhow::anyhow!("{e}"))? {
         Some(segment) => println!(
             "{}: closed as segment {}; new records chain on from it in {}",
