@@ -131,62 +131,120 @@ impl StreamSink {
 /// How often the log is looked at for new records.
 const STREAM_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Records read and not yet delivered, at most: a SIEM that stops reading
+/// costs this much memory, then the oldest are dropped (and counted in
+/// the log), since the service must not stop for it. The audit log itself
+/// keeps every record.
+const MAX_PENDING: usize = 100_000;
+
+/// How long one delivery may block (a syslog daemon's full queue, a
+/// stdout nobody reads) before it is retried at the next poll.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How long the last delivery at shutdown keeps trying.
+const FINAL_DELIVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Copies every new record to the sink as one JSON line, the stored bytes
 /// unchanged (so a SIEM can check each record's hash), until the service
 /// stops; the records written during shutdown are sent before it returns.
+/// Reading and sending happen on a blocking thread: a sink that does not
+/// keep up delays the stream, never the service.
 pub async fn stream(
-    mut follower: exorun_audit::Follower,
+    follower: exorun_audit::Follower,
     sink: StreamSink,
     stop: exorun_sandbox::CancelRun,
 ) {
-    let mut syslog = Syslog::new();
+    let mut streamer = Some(Streamer {
+        follower,
+        sink,
+        syslog: Syslog::new(),
+        pending: std::collections::VecDeque::new(),
+        failing: false,
+    });
     loop {
-        let stopping = tokio::select! {
+        let last = tokio::select! {
             () = tokio::time::sleep(STREAM_POLL) => false,
             () = stop.cancelled() => true,
         };
-        let polled = tokio::task::spawn_blocking(move || {
-            let lines = follower.poll();
-            (follower, lines)
+        let Some(mut s) = streamer.take() else { return };
+        match tokio::task::spawn_blocking(move || {
+            s.step(last);
+            s
         })
-        .await;
-        let lines = match polled {
-            Ok((back, lines)) => {
-                follower = back;
-                lines
-            }
+        .await
+        {
+            Ok(s) => streamer = Some(s),
             Err(e) => {
                 tracing::error!(error = %e, "the audit streamer stopped");
                 return;
             }
-        };
-        match lines {
-            Ok(lines) => {
-                for line in lines {
-                    match &sink {
-                        StreamSink::Stdout => write_stdout(&line),
-                        StreamSink::Syslog(socket) => syslog.send(socket, &line),
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read new audit records to stream"),
         }
-        if stopping {
+        if last {
             return;
         }
     }
 }
 
-fn write_stdout(line: &[u8]) {
+struct Streamer {
+    follower: exorun_audit::Follower,
+    sink: StreamSink,
+    syslog: Syslog,
+    pending: std::collections::VecDeque<Vec<u8>>,
+    /// Deliveries are failing (warned once until they work again).
+    failing: bool,
+}
+
+impl Streamer {
+    /// Reads new records and delivers what it can, in order; with `last`,
+    /// keeps trying for a while.
+    fn step(&mut self, last: bool) {
+        match self.follower.poll() {
+            Ok(lines) => self.pending.extend(lines),
+            Err(e) => tracing::warn!(error = %e, "cannot read new audit records to stream"),
+        }
+        if self.pending.len() > MAX_PENDING {
+            let dropped = self.pending.len() - MAX_PENDING;
+            self.pending.drain(..dropped);
+            tracing::error!(
+                dropped,
+                "the audit stream's sink does not keep up: records dropped from the stream (the audit log keeps them)"
+            );
+        }
+        let deadline = std::time::Instant::now() + FINAL_DELIVERY;
+        while let Some(line) = self.pending.front() {
+            let sent = match &self.sink {
+                StreamSink::Stdout => write_stdout(line),
+                StreamSink::Syslog(socket) => self.syslog.send(socket, line),
+            };
+            match sent {
+                Ok(()) => {
+                    if self.failing {
+                        tracing::info!("audit records stream again");
+                        self.failing = false;
+                    }
+                    self.pending.pop_front();
+                }
+                Err(e) => {
+                    if !self.failing {
+                        tracing::warn!(error = %e, pending = self.pending.len(), "cannot deliver audit records to the stream; retrying");
+                        self.failing = true;
+                    }
+                    if !last || std::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        }
+    }
+}
+
+fn write_stdout(line: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let written = out
-        .write_all(line)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
-    if let Err(e) = written {
-        tracing::warn!(error = %e, "cannot stream an audit record to standard output");
-    }
+    out.write_all(line)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// The local syslog protocol: one datagram per message on a Unix socket,
@@ -211,22 +269,90 @@ impl Syslog {
         }
     }
 
-    fn send(&mut self, path: &Path, line: &[u8]) {
+    fn send(&mut self, path: &Path, line: &[u8]) -> std::io::Result<()> {
         let mut message = Vec::with_capacity(self.prefix.len() + line.len());
         message.extend_from_slice(self.prefix.as_bytes());
         message.extend_from_slice(line);
         let socket = match &self.socket {
             Some(socket) => socket,
-            None => match std::os::unix::net::UnixDatagram::unbound() {
-                Ok(socket) => self.socket.insert(socket),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open a socket for syslog");
-                    return;
-                }
-            },
+            None => {
+                let socket = std::os::unix::net::UnixDatagram::unbound()?;
+                socket.set_write_timeout(Some(SEND_TIMEOUT))?;
+                self.socket.insert(socket)
+            }
         };
-        if let Err(e) = socket.send_to(&message, path) {
-            tracing::warn!(error = %e, socket = %path.display(), bytes = message.len(), "cannot send an audit record to syslog");
+        socket.send_to(&message, path).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(log: &Path, i: u32) {
+        let run = RunInfo::new(
+            PluginRef {
+                name: "report".to_owned(),
+                version: "1.0.0".to_owned(),
+                sha256: String::new(),
+            },
+            "contoso",
+            "",
+        );
+        let event = Event::Service(ServiceEvent {
+            action: format!("test.{i}"),
+            reference: None,
+            refused: None,
+            message: None,
+        });
+        AuditLog::open(log)
+            .unwrap()
+            .append(Entry::new(&run, &event))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_syslog_that_stops_reading_delays_the_stream_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let socket_path = dir.path().join("log");
+        let receiver = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+        let mut streamer = Streamer {
+            follower: exorun_audit::Follower::from_end(&log).unwrap(),
+            sink: StreamSink::Syslog(socket_path),
+            syslog: Syslog::new(),
+            pending: std::collections::VecDeque::new(),
+            failing: false,
+        };
+        // More records than a datagram socket queues by default (10).
+        for i in 0..40 {
+            record(&log, i);
         }
+        let started = std::time::Instant::now();
+        streamer.step(false);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "a step waited {:?} for a reader",
+            started.elapsed()
+        );
+        assert!(streamer.failing);
+        // The reader comes back: every record arrives once, in order.
+        receiver.set_nonblocking(true).unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while got.len() < 40 && std::time::Instant::now() < deadline {
+            while let Ok(n) = receiver.recv(&mut buf) {
+                let text = String::from_utf8(buf[..n].to_vec()).unwrap();
+                let json = &text[text.find('{').unwrap()..];
+                let value: serde_json::Value = serde_json::from_str(json).unwrap();
+                got.push(value["action"].as_str().unwrap().to_owned());
+            }
+            streamer.step(false);
+        }
+        let expected: Vec<String> = (0..40).map(|i| format!("test.{i}")).collect();
+        assert_eq!(got, expected);
+        assert!(streamer.pending.is_empty());
+        assert!(!streamer.failing);
     }
 }
