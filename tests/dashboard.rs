@@ -87,6 +87,21 @@ async fn screenshot(browser: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// The element once it is on the page. Retries every error, since a find
+/// made while a form's submission navigates is aborted by the navigation.
+async fn appears(browser: &Client, css: &str, seconds: u64) -> fantoccini::elements::Element {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        match browser.find(Locator::Css(css)).await {
+            Ok(element) => return element,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                panic!("{css} did not appear within {seconds} s: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 async fn click(browser: &Client, css: &str) {
     browser
         .find(Locator::Css(css))
@@ -142,12 +157,7 @@ async fn log_in(browser: &Client, base: &str, user: &str) {
         .await
         .unwrap();
     click(browser, "#login").await;
-    browser
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#who"))
-        .await
-        .unwrap();
+    appears(browser, "#who", 20).await;
     assert!(text(browser, "#who").await.starts_with(user));
 }
 
@@ -162,16 +172,8 @@ async fn start_run(browser: &Client, plugin: &str) -> String {
         .await
         .unwrap();
     click(browser, "#run-start").await;
-    browser
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("#run"))
+    appears(browser, "#run", 30)
         .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#run"))
-        .await
-        .unwrap()
         .attr("data-id")
         .await
         .unwrap()
@@ -211,12 +213,7 @@ async fn a_run_watched_live_and_a_plan_approved_by_a_second_person_in_the_browse
         .await
         .unwrap();
     click(&browser, "#login").await;
-    let error = browser
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#login-error"))
-        .await
-        .unwrap();
+    let error = appears(&browser, "#login-error", 20).await;
     assert_eq!(
         error.text().await.unwrap(),
         "the user name or password is wrong"
@@ -251,29 +248,16 @@ async fn a_run_watched_live_and_a_plan_approved_by_a_second_person_in_the_browse
     browser.goto(&format!("{base}/runs")).await.unwrap();
     let what_if = start_run(&browser, "forwarding-cleanup").await;
     assert_ne!(what_if, run);
-    browser
-        .wait()
-        .at_most(Duration::from_secs(120))
-        .for_element(Locator::Css("#run-plan"))
-        .await
-        .unwrap();
+    appears(&browser, "#run-plan", 120).await;
     assert_eq!(text(&browser, "#run-status").await, "awaiting-approval");
     click(&browser, "#run-plan").await;
-    browser
-        .wait()
-        .for_element(Locator::Css("#plan"))
-        .await
-        .unwrap();
+    appears(&browser, "#plan", 30).await;
     // An operator sees the plan but cannot approve it.
     assert!(browser.find(Locator::Css("#plan-approve")).await.is_err());
     screenshot(&browser, "3-plan-as-requester").await;
     let plan_url = browser.current_url().await.unwrap();
     click(&browser, "#logout").await;
-    browser
-        .wait()
-        .for_element(Locator::Css("#login"))
-        .await
-        .unwrap();
+    appears(&browser, "#login", 30).await;
 
     // bob, an approver, reviews the plan grouped by object and approves it.
     log_in(&browser, &base, "bob").await;
@@ -286,12 +270,7 @@ async fn a_run_watched_live_and_a_plan_approved_by_a_second_person_in_the_browse
     assert_eq!(text(&browser, "#plan-status").await, "pending");
     screenshot(&browser, "4-plan-for-approver").await;
     click(&browser, "#plan-approve").await;
-    browser
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("#run"))
-        .await
-        .unwrap();
+    appears(&browser, "#run", 30).await;
     assert_eq!(
         wait_text(&browser, "#run-status", &["succeeded", "failed"]).await,
         "succeeded"
