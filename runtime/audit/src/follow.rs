@@ -31,10 +31,9 @@ impl Follower {
     /// Follows the log from its current end: records already in it are
     /// not returned.
     pub fn from_end(path: impl AsRef<Path>) -> Result<Follower, AuditError> {
-        let path = path.as_ref().to_owned();
-        let file = crate::segment::open_active(&path)?;
-        let offset = end_of_last_line(&file, &path)?;
-        Ok(Follower { path, file, offset })
+        let mut follower = Follower::from_start(path)?;
+        follower.offset = end_of_last_line(&follower.file, &follower.path)?;
+        Ok(follower)
     }
 
     /// Follows the log from its first byte (the active file's; segments
@@ -72,27 +71,21 @@ impl Follower {
 
     /// Complete lines from `offset` to the end of the current file.
     fn drain(&mut self) -> Result<Vec<Vec<u8>>, AuditError> {
-        let io = AuditError::io(&self.path);
-        let len = self
-            .file
-            .metadata()
-            .map_err(AuditError::io(&self.path))?
-            .len();
+        let io = |e| AuditError::io(&self.path)(e);
+        let len = self.file.metadata().map_err(io)?.len();
         if len < self.offset {
-            // A torn tail we stopped at was cut off by the next append;
-            // what follows starts at a line boundary at or before `len`.
+            // Writers only ever cut a torn tail, which lies after every
+            // complete line: the file was cut by someone else (which
+            // `verify` reports). Go on from its last line.
+            tracing::warn!(path = %self.path.display(), "the audit log was cut short while it was followed");
             self.offset = end_of_last_line(&self.file, &self.path)?;
-            if len < self.offset {
-                self.offset = len;
-            }
         }
         if len == self.offset {
             return Ok(Vec::new());
         }
         let mut bytes = Vec::new();
         let mut file = &self.file;
-        file.seek(SeekFrom::Start(self.offset))
-            .map_err(AuditError::io(&self.path))?;
+        file.seek(SeekFrom::Start(self.offset)).map_err(io)?;
         file.take(len - self.offset)
             .read_to_end(&mut bytes)
             .map_err(io)?;

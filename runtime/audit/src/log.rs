@@ -2,6 +2,7 @@
 //! processes and threads can share one log without interleaving or losing
 //! lines.
 
+use std::borrow::Borrow;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -272,26 +273,44 @@ pub(crate) fn chain_tail(file: &File, path: &Path) -> Result<Tail, AuditError> {
 }
 
 /// An OS file lock (`flock` on Linux) held until dropped. It excludes other
-/// processes and other handles in this process alike.
-pub(crate) struct Locked<'a>(&'a File);
+/// processes and other handles in this process alike. It holds the file
+/// itself (`File`) or a borrow of it (`&File`).
+pub(crate) struct Locked<F: Borrow<File>>(Option<F>);
 
-impl<'a> Locked<'a> {
-    pub(crate) fn exclusive(file: &'a File) -> std::io::Result<Self> {
-        file.lock()?;
-        Ok(Locked(file))
+impl<F: Borrow<File>> Locked<F> {
+    pub(crate) fn exclusive(file: F) -> std::io::Result<Self> {
+        file.borrow().lock()?;
+        Ok(Locked(Some(file)))
     }
 
-    pub(crate) fn shared(file: &'a File) -> std::io::Result<Self> {
-        file.lock_shared()?;
-        Ok(Locked(file))
+    pub(crate) fn shared(file: F) -> std::io::Result<Self> {
+        file.borrow().lock_shared()?;
+        Ok(Locked(Some(file)))
+    }
+
+    /// Releases the lock and hands the file back.
+    pub(crate) fn unlock(mut self) -> F {
+        let file = self.0.take().expect("a held lock has its file");
+        let _ = file.borrow().unlock();
+        file
     }
 }
 
-impl Drop for Locked<'_> {
+impl<F: Borrow<File>> std::ops::Deref for Locked<F> {
+    type Target = File;
+
+    fn deref(&self) -> &File {
+        self.0.as_ref().expect("a held lock has its file").borrow()
+    }
+}
+
+impl<F: Borrow<File>> Drop for Locked<F> {
     fn drop(&mut self) {
         // Closing the file would release it too; an error here leaves
         // nothing to do.
-        let _ = self.0.unlock();
+        if let Some(file) = &self.0 {
+            let _ = file.borrow().unlock();
+        }
     }
 }
 

@@ -2,17 +2,16 @@
 //! iterator. It does not verify (that is [`crate::verify`]'s job) and
 //! passes over torn lines silently, since they hold no record.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::chain::looks_torn;
 use crate::error::AuditError;
-use crate::log::Locked;
 use crate::record::MAX_LINE_BYTES;
 use crate::record::Record;
-use crate::segment::{is_at_path, segments};
+use crate::segment::{open_locked, segments};
 use crate::time::format_rfc3339_millis;
 
 /// Which records to return; every field that is set must match.
@@ -45,16 +44,11 @@ pub struct Query {
 /// Opens a log for reading with a filter.
 pub fn query(path: impl AsRef<Path>, filter: Filter) -> Result<Query, AuditError> {
     let log = path.as_ref().to_owned();
-    let (active, segments) = loop {
-        let file = File::open(&log).map_err(AuditError::io(&log))?;
-        let lock = Locked::shared(&file).map_err(AuditError::io(&log))?;
-        if !is_at_path(&file, &log).map_err(AuditError::io(&log))? {
-            continue;
-        }
-        let segments = segments(&log)?;
-        drop(lock);
-        break (file, segments);
-    };
+    // Listed under the lock, so that no rotation moves a file meanwhile.
+    let locked =
+        open_locked(&log, OpenOptions::new().read(true), false).map_err(AuditError::io(&log))?;
+    let segments = segments(&log)?;
+    let active = locked.unlock();
     let mut files: Vec<(PathBuf, Option<File>)> =
         segments.into_iter().map(|(_, path)| (path, None)).collect();
     files.push((log, Some(active)));

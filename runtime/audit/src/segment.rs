@@ -105,6 +105,28 @@ pub(crate) fn is_at_path(_file: &File, _path: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// Opens the active log with `options` and locks it, shared or exclusive.
+/// A rotation can rename the file between the open and the lock; then it
+/// is opened again, so the file returned is the one at `path` for as long
+/// as the lock is held.
+pub(crate) fn open_locked(
+    path: &Path,
+    options: &OpenOptions,
+    exclusive: bool,
+) -> std::io::Result<Locked<File>> {
+    loop {
+        let file = options.open(path)?;
+        let locked = if exclusive {
+            Locked::exclusive(file)?
+        } else {
+            Locked::shared(file)?
+        };
+        if is_at_path(&locked, path)? {
+            return Ok(locked);
+        }
+    }
+}
+
 /// Opens (creating) the active log the way every writer does.
 pub(crate) fn open_active(path: &Path) -> Result<File, AuditError> {
     let existed = path.exists();
@@ -126,42 +148,35 @@ pub(crate) fn open_active(path: &Path) -> Result<File, AuditError> {
 /// in a complete record.
 pub fn rotate(log: impl AsRef<Path>) -> Result<Option<PathBuf>, AuditError> {
     let log = log.as_ref();
-    loop {
-        let file = match OpenOptions::new().read(true).append(true).open(log) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(AuditError::io(log)(e)),
-        };
-        let _lock = Locked::exclusive(&file).map_err(AuditError::io(log))?;
-        if !is_at_path(&file, log).map_err(AuditError::io(log))? {
-            // Rotated by someone else between our open and our lock.
-            continue;
-        }
-        let tail = read_tail(&file, log)?;
-        if tail.seq == 0 {
-            return Ok(None);
-        }
-        let len = file.metadata().map_err(AuditError::io(log))?.len();
-        if tail.end < len {
-            file.set_len(tail.end).map_err(AuditError::io(log))?;
-        }
-        file.sync_all().map_err(AuditError::io(log))?;
-        let segment = segment_path(log, tail.seq);
-        if segment.exists() {
-            return Err(AuditError::Io {
-                path: segment,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "a segment for these records exists already; the log's chain is not what \
-                     rotation expects, run `exorun audit verify`",
-                ),
-            });
-        }
-        std::fs::rename(log, &segment).map_err(AuditError::io(log))?;
-        // The empty successor, so that readers and writers find a log at
-        // the path at once.
-        open_active(log)?;
-        sync_parent(log);
-        return Ok(Some(segment));
+    let file = match open_locked(log, OpenOptions::new().read(true).append(true), true) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(AuditError::io(log)(e)),
+    };
+    let tail = read_tail(&file, log)?;
+    if tail.seq == 0 {
+        return Ok(None);
     }
+    let len = file.metadata().map_err(AuditError::io(log))?.len();
+    if tail.end < len {
+        file.set_len(tail.end).map_err(AuditError::io(log))?;
+    }
+    file.sync_all().map_err(AuditError::io(log))?;
+    let segment = segment_path(log, tail.seq);
+    if segment.exists() {
+        return Err(AuditError::Io {
+            path: segment,
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a segment for these records exists already; the log's chain is not what \
+                 rotation expects, run `exorun audit verify`",
+            ),
+        });
+    }
+    std::fs::rename(log, &segment).map_err(AuditError::io(log))?;
+    // The empty successor, so that readers and writers find a log at the
+    // path at once; the lock on the renamed file is held until then.
+    open_active(log)?;
+    sync_parent(log);
+    Ok(Some(segment))
 }

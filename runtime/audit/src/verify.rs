@@ -23,16 +23,15 @@
 //! [`Summary::unfinished`], with the writes whose intent was recorded and
 //! whose outcome was not: those may or may not have reached the tenant.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::chain::{Unsealed, inspect, looks_torn, to_hex};
 use crate::error::AuditError;
 use crate::head::{Anchor, head_path, read_head};
-use crate::log::Locked;
 use crate::record::MAX_LINE_BYTES;
-use crate::segment::{is_at_path, segments};
+use crate::segment::{open_locked, segments};
 
 /// How to use the head file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -127,6 +126,19 @@ pub enum VerifyError {
     Head { path: PathBuf, reason: String },
 }
 
+/// Listing the segments fails only as I/O does.
+impl From<AuditError> for VerifyError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Io { path, source } => VerifyError::Io { path, source },
+            other => VerifyError::Io {
+                path: PathBuf::new(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        }
+    }
+}
+
 /// A line left by an interrupted append.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornLine {
@@ -149,6 +161,8 @@ pub struct Summary {
     /// Seq of the first record checked: 1, or more when the oldest
     /// segments were archived away.
     pub first_seq: u64,
+    /// Rotated segments read before the active file.
+    pub segments: usize,
     /// Seq and hash of the last record (0 and 64 zeros for an empty log);
     /// ship this elsewhere to anchor a later verification.
     pub last: Anchor,
@@ -182,31 +196,19 @@ pub fn verify_with(
         source,
     };
     let head_file = head_path(path);
-    let (file, head, len, segments) = loop {
-        let file = File::open(path).map_err(io)?;
-        let _lock = Locked::shared(&file).map_err(io)?;
-        if !is_at_path(&file, path).map_err(io)? {
-            // Rotated between the open and the lock: this is a segment now.
-            continue;
-        }
-        let head = match options.head {
-            HeadPolicy::Ignore => None,
-            _ => read_head(&head_file).map_err(|reason| VerifyError::Head {
-                path: head_file.clone(),
-                reason,
-            })?,
-        };
-        let segments = segments(path).map_err(|e| match e {
-            AuditError::Io { path, source } => VerifyError::Io { path, source },
-            other => VerifyError::Io {
-                path: path.to_owned(),
-                source: std::io::Error::other(other.to_string()),
-            },
-        })?;
-        let len = file.metadata().map_err(io)?.len();
-        drop(_lock);
-        break (file, head, len, segments);
+    // Head, segments and length are read under one shared lock, so that
+    // they agree and no rotation moves a file meanwhile.
+    let locked = open_locked(path, OpenOptions::new().read(true), false).map_err(io)?;
+    let head = match options.head {
+        HeadPolicy::Ignore => None,
+        _ => read_head(&head_file).map_err(|reason| VerifyError::Head {
+            path: head_file.clone(),
+            reason,
+        })?,
     };
+    let segments = segments(path).map_err(VerifyError::from)?;
+    let len = locked.metadata().map_err(io)?.len();
+    let file = locked.unlock();
     if options.head == HeadPolicy::Require && head.is_none() && (len > 0 || !segments.is_empty()) {
         return Err(VerifyError::Head {
             path: head_file,
@@ -258,7 +260,7 @@ pub fn verify_with(
         oldest: segments.is_empty(),
     };
     walk.file(file, len, &place)?;
-    walk.finish(head)
+    walk.finish(head, segments.len())
 }
 
 /// Which file of the log is being read.
@@ -433,7 +435,7 @@ impl Walk {
         }
     }
 
-    fn finish(self, head: Option<Anchor>) -> Result<Summary, VerifyError> {
+    fn finish(self, head: Option<Anchor>, segments: usize) -> Result<Summary, VerifyError> {
         for (source, anchor) in &self.anchors {
             if anchor.seq > self.state.seq {
                 return Err(VerifyError::Broken {
@@ -454,6 +456,7 @@ impl Walk {
                 hash: hex_string(&self.last_hash),
             },
             first_seq: self.first_seq.unwrap_or(1),
+            segments,
             lines: self.state.lines,
             bytes: self.bytes,
             torn: self.torn,

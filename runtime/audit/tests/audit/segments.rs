@@ -110,6 +110,7 @@ fn a_log_rotated_many_times_verifies_and_queries_in_order() {
     let summary = verify(&path).unwrap();
     assert_eq!(summary.records, 14);
     assert_eq!(summary.lines, 14);
+    assert_eq!(summary.segments, 3);
     let seqs: Vec<u64> = query(&path, Filter::default())
         .unwrap()
         .map(|r| r.unwrap().seq)

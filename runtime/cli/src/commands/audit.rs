@@ -126,7 +126,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     match exorun_audit::verify_with(&path, &options) {
         Ok(summary) => {
-            let files = exorun_audit::segments(&path).map(|s| s.len()).unwrap_or(0);
+            let files = summary.segments;
             println!(
                 "{}: ok, {} records{}, chain intact{}; last record {}:{}",
                 path.display(),
