@@ -8,7 +8,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use exorun_e2e::{PASSWORD, ServeDir, which};
+use exorun_e2e::publisher::{NAME, Publisher, with_wider};
+use exorun_e2e::{PASSWORD, Registry, RegistrySetup, ServeDir, which};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -172,12 +173,15 @@ async fn start_run(browser: &Client, plugin: &str) -> String {
         .await
         .unwrap();
     click(browser, "#run-start").await;
-    appears(browser, "#run", 30)
-        .await
-        .attr("data-id")
-        .await
-        .unwrap()
-        .unwrap()
+    // Read again when the page was still changing under the first read.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(id)) = appears(browser, "#run", 30).await.attr("data-id").await {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "the run page never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -308,5 +312,121 @@ async fn a_run_watched_live_and_a_plan_approved_by_a_second_person_in_the_browse
         csp.starts_with("default-src 'none'; script-src 'self'"),
         "{csp}"
     );
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_admin_trusts_a_publisher_and_installs_and_upgrades_through_consent_screens() {
+    let registry = Registry::start(RegistrySetup::default());
+    let publisher = Publisher::new();
+    let v1 = publisher.version("0.1.0", |t| t);
+    let v2 = publisher.version("0.2.0", with_wider);
+    let reference = publisher.publish(&registry, &v1, "0.1.0", true);
+    let dir = ServeDir::new(&format!(
+        "trust-policy = \"trust.toml\"\n[[registry]]\nhost = \"{}\"\nplain-http = true\n",
+        registry.address
+    ));
+    let service = dir.start();
+    let base = service.url.clone();
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+    log_in(&browser, &base, "ada").await;
+
+    // Trust the publisher's key for its namespace.
+    browser.goto(&format!("{base}/trust")).await.unwrap();
+    appears(&browser, "#trust-form", 20).await;
+    for (css, value) in [
+        ("#trust-key", publisher.public_key()),
+        ("#trust-publisher", "Contoso IT".to_owned()),
+        ("#trust-namespaces", "contoso".to_owned()),
+    ] {
+        browser
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .send_keys(&value)
+            .await
+            .unwrap();
+    }
+    click(&browser, "#trust-submit").await;
+    appears(
+        &browser,
+        &format!("#trust button[data-key='{}']", publisher.key_id()),
+        20,
+    )
+    .await;
+    screenshot(&browser, "7-trust").await;
+
+    // Ask for the install: the consent screen shows who signed it and
+    // everything it may do; nothing is installed before the click.
+    browser.goto(&format!("{base}/plugins")).await.unwrap();
+    browser
+        .find(Locator::Css("#install-source"))
+        .await
+        .unwrap()
+        .send_keys(&reference)
+        .await
+        .unwrap();
+    click(&browser, "#install-submit").await;
+    appears(&browser, "#consent", 60).await;
+    assert_eq!(
+        text(&browser, "#consent-signer").await,
+        format!("Contoso IT ({})", publisher.key_id())
+    );
+    assert!(
+        text(&browser, "#consent-permissions")
+            .await
+            .contains("Get-InboxRule")
+    );
+    screenshot(&browser, "8-consent-install").await;
+    let (_, plugins) = service.call(Some("vic"), "GET", "/plugins", None).await;
+    assert!(!plugins.to_string().contains(NAME));
+    click(&browser, "#consent-accept").await;
+    let section = format!("#plugin-{NAME} .version");
+    appears(&browser, &section, 30).await;
+    assert_eq!(text(&browser, &section).await, "0.1.0");
+
+    // An upgrade that widens says so in red before it is accepted.
+    publisher.publish(&registry, &v2, "0.2.0", true);
+    click(&browser, &format!("#plugin-{NAME} .plugin-upgrade")).await;
+    appears(&browser, "#consent-changes li.widens", 60).await;
+    assert_eq!(
+        text(&browser, "#consent-changes").await,
+        "WIDENS new parameter Get-Mailbox -RecipientTypeDetails: one of [UserMailbox, SharedMailbox]"
+    );
+    screenshot(&browser, "9-consent-upgrade").await;
+    click(&browser, "#consent-accept").await;
+    appears(&browser, &section, 30).await;
+    assert_eq!(wait_text(&browser, &section, &["0.2.0"]).await, "0.2.0");
+
+    // A second tenant, simulated, added from the Tenants page.
+    browser.goto(&format!("{base}/tenants")).await.unwrap();
+    appears(&browser, "#tenant-form", 20).await;
+    browser
+        .find(Locator::Css("#tenant-name"))
+        .await
+        .unwrap()
+        .send_keys("fabrikam")
+        .await
+        .unwrap();
+    click(&browser, "#tenant-simulated").await;
+    click(&browser, "#tenant-submit").await;
+    appears(&browser, "#tenant-fabrikam .tenant-remove", 60).await;
+    assert!(
+        text(&browser, "#tenant-fabrikam")
+            .await
+            .contains("added by user:ada"),
+        "{}",
+        text(&browser, "#tenant-fabrikam").await
+    );
+    screenshot(&browser, "10-tenants").await;
+
+    // The audit page names ada for both decisions.
+    browser
+        .goto(&format!("{base}/audit?action=plugin.accept"))
+        .await
+        .unwrap();
+    let rows = text(&browser, "#audit tbody").await;
+    assert_eq!(rows.matches("user:ada").count(), 2, "{rows}");
     browser.close().await.unwrap();
 }

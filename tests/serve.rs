@@ -886,3 +886,202 @@ async fn a_run_end_the_history_cannot_take_is_kept_and_written_once_it_can() {
     }
     service.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn an_admin_adds_a_tenant_runs_against_it_and_removes_it_once_nothing_needs_it() {
+    let dir = ServeDir::new("");
+    let service = dir.start();
+    let fabrikam = json!({"name": "fabrikam", "simulated": true, "sim_mailboxes": 20, "max_concurrent_runs": 1});
+
+    // Only an admin, and only what can be served.
+    let (status, body) = service.post("alice", "/tenants", fabrikam.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "alice has the role operator; managing tenants needs the admin role"
+    );
+    for (bad, expected) in [
+        (
+            json!({"name": "../x", "simulated": true}),
+            "tenant name '../x' must be",
+        ),
+        (json!({"name": "x"}), "give profile"),
+        (
+            json!({"name": "x", "profile": "p", "simulated": true}),
+            "not both",
+        ),
+        (
+            json!({"name": "x", "simulated": true, "sim_mailboxes": 0}),
+            "1 to 100000 mailboxes",
+        ),
+        (
+            json!({"name": "x", "simulated": true, "max_concurrent_runs": 0}),
+            "at least 1",
+        ),
+        (
+            json!({"name": "x", "simulated": true, "secret": "y"}),
+            "unknown field `secret`",
+        ),
+    ] {
+        let (status, body) = service.post("ada", "/tenants", bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "{bad}: {body}"
+        );
+    }
+    let (status, body) = service
+        .post(
+            "ada",
+            "/tenants",
+            json!({"name": "northwind", "profile": "no-such-profile-e2e"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("tenant 'northwind' cannot sign in: ")
+            && message.ends_with("; nothing was added"),
+        "{message}"
+    );
+
+    let (status, body) = service.post("ada", "/tenants", fabrikam.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["tenant"]["added_by"], "user:ada");
+    for taken in [
+        fabrikam.clone(),
+        json!({"name": "contoso", "simulated": true}),
+    ] {
+        let (status, body) = service.post("ada", "/tenants", taken).await;
+        assert_eq!(status, 409, "{body}");
+    }
+    let tenants = service.get("vic", "/tenants").await;
+    let added = tenants["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "fabrikam")
+        .cloned()
+        .expect("fabrikam is served");
+    assert_eq!(added["added_by"], "user:ada");
+    assert_eq!(added["max_concurrent_runs"], 1);
+    assert_eq!(added["source"], "simulated (20 mailboxes, seed 1)");
+
+    // A run against it, under its own limit.
+    let (status, body) = service
+        .post(
+            "alice",
+            "/runs",
+            json!({"plugin": "mailbox-report", "tenant": "fabrikam"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let run = service
+        .wait_for(
+            body["run"]["id"].as_str().unwrap(),
+            &["succeeded", "failed"],
+        )
+        .await;
+    assert_eq!(run["run"]["status"], "succeeded", "{run}");
+
+    // Nothing that still needs it can be left without it.
+    let schedule = json!({"name": "fab-nightly", "plugin": "mailbox-report", "tenant": "fabrikam", "cron": "0 2 * * *"});
+    let (status, body) = service.post("ada", "/schedules", schedule).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = service
+        .call(Some("ada"), "DELETE", "/tenants/fabrikam", None)
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "schedule(s) fab-nightly run against tenant 'fabrikam': delete them first"
+    );
+    let (status, _) = service
+        .call(Some("ada"), "DELETE", "/schedules/fab-nightly", None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = service
+        .call(Some("ada"), "DELETE", "/tenants/contoso", None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("config")),
+        "{body}"
+    );
+    let (status, body) = service
+        .post("ada", "/tenants/fabrikam/reconnect", json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["connected"], true);
+
+    // Kept across a restart, then removed.
+    service.terminate();
+    let service = dir.start();
+    let tenants = service.get("vic", "/tenants").await;
+    assert!(tenants.to_string().contains("\"fabrikam\""), "{tenants}");
+    let (status, body) = service
+        .call(Some("ada"), "DELETE", "/tenants/fabrikam", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = service
+        .post(
+            "alice",
+            "/runs",
+            json!({"plugin": "mailbox-report", "tenant": "fabrikam"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = service
+        .call(Some("ada"), "DELETE", "/tenants/fabrikam", None)
+        .await;
+    assert_eq!(status, 404);
+    drop(service);
+    let records = dir.audit();
+    let decided = |decision: &str| -> Vec<(String, String, String)> {
+        records
+            .iter()
+            .filter(|r| {
+                r["kind"] == "service"
+                    && r["decision"] == decision
+                    && r["action"]
+                        .as_str()
+                        .is_some_and(|a| a.starts_with("tenant."))
+            })
+            .map(|r| {
+                (
+                    r["action"].as_str().unwrap().to_owned(),
+                    r["operator"].as_str().unwrap().to_owned(),
+                    r["rule"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let allowed: Vec<(String, String, String)> = [
+        ("tenant.add", "user:ada", ""),
+        ("tenant.reconnect", "user:ada", ""),
+        ("tenant.remove", "user:ada", ""),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(decided("allowed"), allowed);
+    let refused: Vec<String> = decided("denied")
+        .into_iter()
+        .map(|(a, who, rule)| format!("{a} {who} {rule}"))
+        .collect();
+    // Every refusal is audited, but for the body that does not parse
+    // (refused before it names anything).
+    assert_eq!(refused.len(), 11, "{refused:?}");
+    assert_eq!(refused[0], "tenant.add user:alice role");
+    assert!(
+        refused.contains(&"tenant.remove user:ada config".to_owned()),
+        "{refused:?}"
+    );
+    assert!(
+        refused.contains(&"tenant.remove user:ada conflict".to_owned()),
+        "{refused:?}"
+    );
+}

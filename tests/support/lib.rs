@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
 
 mod arena;
+pub mod publisher;
 mod registry;
 mod serve_harness;
 mod sim_harness;

@@ -22,6 +22,7 @@
 pub mod artifact;
 mod error;
 pub mod fetch;
+pub mod install;
 pub mod layout;
 pub mod media;
 pub mod name;

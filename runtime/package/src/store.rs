@@ -194,22 +194,14 @@ impl Store {
     }
 
     /// Writes a checked package (and its signature) into the store. A
-    /// folder already there is kept: the digest names its content.
+    /// folder already there is kept when it holds exactly these bytes, and
+    /// replaced when it does not.
     pub fn put(
         &self,
         package: &Package,
         signature: Option<&Signature>,
     ) -> Result<PathBuf, PackageError> {
         let folder = self.folder(&package.digest)?;
-        if folder.is_dir() {
-            return Ok(folder);
-        }
-        let parent = folder.parent().unwrap_or(&self.root).to_owned();
-        create_private_dir(&parent)?;
-        let temp = tempfile::Builder::new()
-            .prefix(".incoming-")
-            .tempdir_in(&parent)
-            .map_err(PackageError::io("creating a folder in", &parent))?;
         let artifact = &package.artifact;
         let mut files: Vec<(&str, &[u8])> = vec![
             ("manifest.json", &artifact.manifest.bytes),
@@ -221,6 +213,24 @@ impl Store {
             files.push(("signature.json", &signature.payload));
             files.push(("signature.minisig", signature.minisig.as_bytes()));
         }
+        if folder.is_dir() {
+            // Kept only when it holds exactly these bytes: a folder edited
+            // in place would otherwise outlive every fresh download.
+            let intact = files
+                .iter()
+                .all(|(name, bytes)| std::fs::read(folder.join(name)).is_ok_and(|b| b == *bytes));
+            if intact {
+                return Ok(folder);
+            }
+            tracing::warn!(folder = %folder.display(), "an artifact folder in the store differs from its digest; replacing it");
+            std::fs::remove_dir_all(&folder).map_err(PackageError::io("removing", &folder))?;
+        }
+        let parent = folder.parent().unwrap_or(&self.root).to_owned();
+        create_private_dir(&parent)?;
+        let temp = tempfile::Builder::new()
+            .prefix(".incoming-")
+            .tempdir_in(&parent)
+            .map_err(PackageError::io("creating a folder in", &parent))?;
         for (name, bytes) in files {
             write_file(&temp.path().join(name), bytes)?;
         }

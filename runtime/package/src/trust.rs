@@ -88,6 +88,44 @@ impl TrustPolicy {
         &self.path
     }
 
+    /// Reads the policy under an exclusive lock (`<file>.lock` beside it),
+    /// lets `change` edit it, and writes it back when `change` succeeded
+    /// and changed something:
+    /// two editors (`exorun trust` and the service's admin API) never lose
+    /// each other's keys.
+    pub fn edit<R>(
+        path: &Path,
+        change: impl FnOnce(&mut TrustPolicy) -> Result<R, PackageError>,
+    ) -> Result<R, PackageError> {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::store::create_private_dir(parent)?;
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let guard = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&lock_path)
+        }
+        .map_err(PackageError::io("opening", &lock_path))?;
+        guard
+            .lock()
+            .map_err(PackageError::io("locking", &lock_path))?;
+        let mut policy = TrustPolicy::load(path)?;
+        let before = policy.keys.clone();
+        let result = change(&mut policy)?;
+        if policy.keys != before {
+            policy.save()?;
+        }
+        Ok(result)
+    }
+
     pub fn keys(&self) -> &[TrustedKey] {
         &self.keys
     }
@@ -250,7 +288,46 @@ fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::pattern_matches;
+    use super::{TrustPolicy, pattern_matches};
+
+    #[test]
+    fn two_editors_at_once_keep_each_others_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trust.toml");
+        let keys: Vec<crate::signing::PublicKey> = (0..16)
+            .map(|_| {
+                let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+                crate::signing::PublicKey::parse(&pair.pk.to_box().unwrap().to_string()).unwrap()
+            })
+            .collect();
+        std::thread::scope(|scope| {
+            for half in keys.chunks(8) {
+                let path = &path;
+                scope.spawn(move || {
+                    for (i, key) in half.iter().enumerate() {
+                        TrustPolicy::edit(path, |policy| {
+                            policy.add(
+                                key,
+                                &format!("publisher {i}"),
+                                &["contoso".to_owned()],
+                                "now",
+                            )
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let policy = TrustPolicy::load(&path).unwrap();
+        assert_eq!(policy.keys().len(), 16);
+        // A change that fails writes nothing.
+        let before = std::fs::read(&path).unwrap();
+        let refused = TrustPolicy::edit(&path, |policy| {
+            policy.add(&keys[0], "someone else", &["contoso".to_owned()], "now")
+        });
+        assert!(refused.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
 
     #[test]
     fn namespace_patterns_match_segment_by_segment() {

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use exorun_audit::{AuditLog, Entry, Event, PluginRef, RunInfo, ServiceEvent};
+use exorun_audit::{AuditLog, Entry, Event, PackageEvent, PluginRef, RunInfo, ServiceEvent};
 
 /// Appends service records to the audit log.
 #[derive(Clone, Debug)]
@@ -67,6 +67,24 @@ impl ServiceAudit {
             refused: action.refused.map(str::to_owned),
             message: action.message,
         });
+        self.append(run, event).await
+    }
+
+    /// Records a decision on a plugin (install, upgrade, uninstall, a
+    /// refusal) as `exorun install` does, naming the person behind it.
+    pub async fn record_package(
+        &self,
+        actor: &str,
+        plugin: PluginRef,
+        event: PackageEvent,
+    ) -> Result<(), String> {
+        let run = RunInfo::new(plugin, "", "")
+            .operator(actor)
+            .run_id(uuid::Uuid::new_v4().to_string());
+        self.append(run, Event::Package(event)).await
+    }
+
+    async fn append(&self, run: RunInfo, event: Event) -> Result<(), String> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             let mut log = AuditLog::open(&path).map_err(|e| e.to_string())?;

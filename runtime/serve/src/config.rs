@@ -40,6 +40,11 @@ struct Raw {
     tls: Option<RawTls>,
     data_dir: Spanned<PathBuf>,
     plugins_dir: Option<PathBuf>,
+    trust_policy: Option<PathBuf>,
+    #[serde(default)]
+    allow_unsigned_plugins: bool,
+    #[serde(default, rename = "registry")]
+    registries: Vec<Spanned<RawRegistry>>,
     #[serde(default)]
     audit: RawAudit,
     #[serde(default)]
@@ -57,6 +62,17 @@ struct Raw {
 struct RawTls {
     certificate: PathBuf,
     key: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRegistry {
+    host: String,
+    #[serde(default)]
+    plain_http: bool,
+    ca: Option<PathBuf>,
+    user: Option<String>,
+    password_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -173,11 +189,26 @@ pub struct ServeConfig {
     pub tls: Option<Tls>,
     pub data_dir: PathBuf,
     pub plugins_dir: PathBuf,
+    /// Whose signatures admins may install plugins from.
+    pub trust_policy: PathBuf,
+    /// Whether an admin may consent to a plugin nobody signed.
+    pub allow_unsigned_plugins: bool,
+    /// The registries plugins may be installed from; the service reaches
+    /// no other (an admin cannot make it fetch an arbitrary address).
+    pub registries: Vec<RegistryConfig>,
     pub audit: AuditConfig,
     pub limits: Limits,
     pub tenants: Vec<TenantConfig>,
     pub plugins: Vec<PluginConfig>,
     pub schedules: Vec<ScheduleConfig>,
+}
+
+/// One registry plugins come from, and how to reach it.
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    /// `host[:port]`, as references name it.
+    pub host: String,
+    pub settings: exorun_package::store::RegistrySettings,
 }
 
 #[derive(Clone, Debug)]
@@ -232,6 +263,9 @@ pub struct TenantConfig {
     pub name: String,
     pub source: TenantSource,
     pub max_concurrent_runs: u32,
+    /// `None`: declared in serve.toml; else the admin who added it through
+    /// the API (`user:ada`).
+    pub added_by: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -398,6 +432,7 @@ impl ServeConfig {
                 name: t.name.clone(),
                 source,
                 max_concurrent_runs: t.max_concurrent_runs.unwrap_or(limits.per_tenant),
+                added_by: None,
             });
         }
 
@@ -452,6 +487,46 @@ impl ServeConfig {
             });
         }
 
+        let mut registries: Vec<RegistryConfig> = Vec::new();
+        for spanned in &raw.registries {
+            let r = spanned.get_ref();
+            let at = |message: String| invalid(spanned.span(), message);
+            let host = r.host.trim();
+            let valid = !host.is_empty()
+                && host.len() <= 255
+                && host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                });
+            if !valid {
+                return Err(at(format!(
+                    "[[registry]] host = \"{}\" must be a host name or address with an optional port, like \"registry.contoso.com\" or \"127.0.0.1:5000\"",
+                    r.host.escape_default()
+                )));
+            }
+            if registries.iter().any(|o| o.host == host) {
+                return Err(at(format!("[[registry]] '{host}' is declared twice")));
+            }
+            if r.plain_http && !is_loopback_host(host) {
+                return Err(at(format!(
+                    "[[registry]] '{host}': plain-http is only for a registry on this machine (127.0.0.1, ::1 or localhost); reach others over HTTPS, with ca = \"<file>\" for a private CA"
+                )));
+            }
+            if r.password_file.is_some() != r.user.is_some() {
+                return Err(at(format!(
+                    "[[registry]] '{host}': user and password-file go together"
+                )));
+            }
+            registries.push(RegistryConfig {
+                host: host.to_owned(),
+                settings: exorun_package::store::RegistrySettings {
+                    plain_http: r.plain_http,
+                    ca: r.ca.as_deref().map(&relative),
+                    user: r.user.clone(),
+                    password_file: r.password_file.as_deref().map(&relative),
+                },
+            });
+        }
+
         let rotate_bytes = match &raw.audit.rotate_megabytes {
             None => 64 * 1024 * 1024,
             Some(mb) if *mb.get_ref() == 0 || *mb.get_ref() > 1024 * 1024 => {
@@ -471,6 +546,12 @@ impl ServeConfig {
                 .plugins_dir
                 .map(|p| relative(&p))
                 .unwrap_or_else(|| data_dir.join("plugins")),
+            trust_policy: raw
+                .trust_policy
+                .map(|p| relative(&p))
+                .unwrap_or_else(|| data_dir.join("trust.toml")),
+            allow_unsigned_plugins: raw.allow_unsigned_plugins,
+            registries,
             audit: AuditConfig {
                 log: raw
                     .audit
@@ -510,6 +591,11 @@ impl ServeConfig {
             })
     }
 
+    /// The registry a reference's host names, if serve.toml declares it.
+    pub fn registry(&self, host: &str) -> Option<&RegistryConfig> {
+        self.registries.iter().find(|r| r.host == host)
+    }
+
     pub fn history_path(&self) -> PathBuf {
         self.data_dir.join("history.sqlite")
     }
@@ -521,6 +607,21 @@ impl ServeConfig {
     pub fn outputs_dir(&self) -> PathBuf {
         self.data_dir.join("outputs")
     }
+}
+
+/// A host (with an optional port) on this machine.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Names of tenants, plugins and schedules end up in URLs, file names and
@@ -660,5 +761,70 @@ mod tests {
         let err = parse("data-dir = \"/x\"\n[[tenant]]\nname = \"../etc\"\nsimulated = true\n")
             .unwrap_err();
         assert!(err.to_string().contains("tenant name '../etc'"), "{err}");
+    }
+
+    #[test]
+    fn reads_registries_and_the_trust_policy_beside_the_config() {
+        let config = parse(&format!(
+            "trust-policy = \"keys/trust.toml\"\n{BASE}[[registry]]\nhost = \"127.0.0.1:5000\"\nplain-http = true\n[[registry]]\nhost = \"registry.contoso.com\"\nca = \"ca.pem\"\nuser = \"exorun\"\npassword-file = \"/run/secrets/registry\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.trust_policy,
+            Path::new("/etc/exorun/keys/trust.toml")
+        );
+        assert!(!config.allow_unsigned_plugins);
+        let local = config.registry("127.0.0.1:5000").unwrap();
+        assert!(local.settings.plain_http);
+        let remote = config.registry("registry.contoso.com").unwrap();
+        assert_eq!(
+            remote.settings.ca.as_deref(),
+            Some(Path::new("/etc/exorun/ca.pem"))
+        );
+        assert_eq!(remote.settings.user.as_deref(), Some("exorun"));
+        assert!(config.registry("registry.contoso.com:443").is_none());
+        let defaults = parse(BASE).unwrap();
+        assert_eq!(defaults.trust_policy, defaults.data_dir.join("trust.toml"));
+        assert!(defaults.registries.is_empty());
+    }
+
+    #[test]
+    fn refuses_plain_http_to_another_machine_and_a_user_without_a_password_file() {
+        for (registry, expected) in [
+            (
+                "host = \"registry.contoso.com\"\nplain-http = true",
+                "plain-http is only for a registry on this machine",
+            ),
+            (
+                "host = \"localhost:5000\"\nuser = \"exorun\"",
+                "user and password-file go together",
+            ),
+            (
+                "host = \"https://registry.contoso.com\"",
+                "must be a host name or address",
+            ),
+            ("host = \"\"", "must be a host name or address"),
+            (
+                "host = \"r.example\"\npassword = \"hunter2\"",
+                "unknown field `password`",
+            ),
+        ] {
+            let err = parse(&format!("{BASE}[[registry]]\n{registry}\n")).unwrap_err();
+            assert!(err.to_string().contains(expected), "{registry}: {err}");
+        }
+        for loopback in ["127.0.0.1:5000", "[::1]:5000", "localhost", "::1"] {
+            parse(&format!(
+                "{BASE}[[registry]]\nhost = \"{loopback}\"\nplain-http = true\n"
+            ))
+            .unwrap_or_else(|e| panic!("{loopback}: {e}"));
+        }
+        let err = parse(&format!(
+            "{BASE}[[registry]]\nhost = \"r.example\"\n[[registry]]\nhost = \"r.example\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("'r.example' is declared twice"),
+            "{err}"
+        );
     }
 }

@@ -20,6 +20,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod consent;
 pub mod dashboard;
 pub mod listen;
 mod plan_view;
@@ -28,6 +29,7 @@ pub mod queue;
 pub mod schedule;
 pub mod service;
 pub mod store;
+pub mod tenant_admin;
 pub mod tenants;
 pub mod watch;
 

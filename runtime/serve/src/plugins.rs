@@ -25,6 +25,8 @@ pub struct PluginInfo {
     pub inputs: Vec<InputInfo>,
     /// The permissions as `exorun inspect --json` shows them.
     pub permissions: serde_json::Value,
+    /// The same as `exorun inspect` prints them.
+    pub permission_lines: Vec<String>,
     /// Why the installed plugin cannot be loaded, if it cannot.
     pub error: Option<String>,
     pub writes: bool,
@@ -52,6 +54,11 @@ impl Plugins {
             sandbox,
             compiled: tokio::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The store of installed plugins and its lock.
+    pub fn store(&self) -> &PluginStore {
+        &self.store
     }
 
     pub fn sandbox(&self) -> &Sandbox {
@@ -106,7 +113,7 @@ impl Plugins {
             let store = self.store.clone();
             let current = entry.current.clone();
             let manifest = tokio::task::spawn_blocking(move || store.load(&current)).await?;
-            let (inputs, permissions, writes, error) = match &manifest {
+            let (inputs, permissions, permission_lines, writes, error) = match &manifest {
                 Ok(m) => (
                     m.inputs()
                         .iter()
@@ -119,12 +126,14 @@ impl Plugins {
                         })
                         .collect(),
                     m.grants().permissions_json(),
+                    m.grants().permission_lines(),
                     !m.capabilities().is_read_only(),
                     None,
                 ),
                 Err(e) => (
                     Vec::new(),
                     serde_json::Value::Null,
+                    Vec::new(),
                     false,
                     Some(e.to_string()),
                 ),
@@ -145,6 +154,7 @@ impl Plugins {
                 pending_upgrade: entry.pending.map(|p| p.version.version),
                 inputs,
                 permissions,
+                permission_lines,
                 writes,
                 error,
             });

@@ -102,9 +102,11 @@ pub struct Service {
     pub config: ServeConfig,
     pub store: Store,
     pub queue: Arc<dyn RunQueue>,
-    pub tenants: Tenants,
+    pub tenants: Arc<Tenants>,
     pub plugins: Plugins,
     pub audit: ServiceAudit,
+    /// Plugin installs and upgrades waiting on their consent screens.
+    pub consents: crate::consent::Consents,
     pub clock: Arc<dyn Clock>,
     leader: Arc<dyn Leader>,
     running: Mutex<HashMap<String, (CancelRun, Arc<RunWatch>)>>,
@@ -118,22 +120,27 @@ pub struct Service {
     runs_done: Notify,
 }
 
-struct ConfigLimits(ServeConfig);
+/// The queue's limits: serve.toml's, and each tenant's own (also of a
+/// tenant added through the API).
+struct ConfigLimits {
+    config: ServeConfig,
+    tenants: Arc<Tenants>,
+}
 
 impl crate::queue::Limits for ConfigLimits {
     fn total(&self) -> u32 {
-        self.0.limits.max_concurrent_runs
+        self.config.limits.max_concurrent_runs
     }
     fn per_tenant(&self, tenant: &str) -> u32 {
-        self.0
-            .tenant(tenant)
-            .map_or(self.0.limits.per_tenant, |t| t.max_concurrent_runs)
+        self.tenants
+            .config(tenant)
+            .map_or(self.config.limits.per_tenant, |t| t.max_concurrent_runs)
     }
     fn per_plugin(&self, plugin: &str) -> u32 {
-        self.0
+        self.config
             .plugin(plugin)
             .max_concurrent_runs
-            .unwrap_or(self.0.limits.per_plugin)
+            .unwrap_or(self.config.limits.per_plugin)
     }
 }
 
@@ -159,12 +166,19 @@ impl Service {
                 .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
         }
         let store = Store::open(&config.history_path())?;
-        let queue: Arc<dyn RunQueue> =
-            Arc::new(LocalQueue::new(Arc::new(ConfigLimits(config.clone()))));
+        let tenants = Arc::new(Tenants::new(
+            crate::tenant_admin::served_tenants(&config, &store)?,
+            parts.connector,
+        ));
+        let queue: Arc<dyn RunQueue> = Arc::new(LocalQueue::new(Arc::new(ConfigLimits {
+            config: config.clone(),
+            tenants: tenants.clone(),
+        })));
         let service = Arc::new(Service {
-            tenants: Tenants::new(config.tenants.clone(), parts.connector),
+            tenants,
             plugins: Plugins::new(config.plugins_dir.clone(), parts.sandbox),
             audit: ServiceAudit::new(&config.audit.log),
+            consents: crate::consent::Consents::default(),
             store,
             queue,
             clock: parts.clock,
@@ -471,6 +485,7 @@ impl Service {
                 tracing::warn!(error = %e, "cannot forget old runs");
             }
             self.rotate_audit_if_large().await;
+            self.expire_consents().await;
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(30)) => {}
                 () = self.stop.cancelled() => return,
@@ -510,7 +525,7 @@ impl Service {
 
     /// Records an action the service takes on its own; a failure is
     /// logged (the action has happened already).
-    async fn audit_quiet(&self, action: Action<'_>) {
+    pub(crate) async fn audit_quiet(&self, action: Action<'_>) {
         if let Err(e) = self.audit.record(action).await {
             tracing::error!(error = %e, "cannot write the audit trail");
         }
@@ -570,7 +585,7 @@ impl Service {
             ));
         }
         if self.tenants.config(&request.tenant).is_none() {
-            let known: Vec<&str> = self.tenants.names().collect();
+            let known = self.tenants.names();
             let e = ActionError::Invalid(format!(
                 "the service has no tenant '{}'; it serves: {}",
                 request.tenant,
@@ -656,7 +671,7 @@ impl Service {
     pub async fn run(&self, id: &str) -> Result<RunRow, ActionError> {
         let owned = id.to_owned();
         self.store
-            .call(move |c| crate::store::runs::get_run(c, &owned))
+            .read(move |c| crate::store::runs::get_run(c, &owned))
             .await?
             .ok_or_else(|| ActionError::NotFound(format!("there is no run '{id}'")))
     }
@@ -926,7 +941,7 @@ impl Service {
                 // Only a run still queued fails here; a cancelled one stays so.
                 if let Ok(Some(row)) = self
                     .store
-                    .call(move |c| crate::store::runs::get_run(c, &owned))
+                    .read(move |c| crate::store::runs::get_run(c, &owned))
                     .await
                     && row.status == RunStatus::Queued
                 {

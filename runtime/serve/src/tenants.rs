@@ -44,6 +44,8 @@ pub trait Connector: Send + Sync {
 pub struct TenantStatus {
     pub name: String,
     pub source: String,
+    /// `None`: declared in serve.toml; else who added it through the API.
+    pub added_by: Option<String>,
     pub max_concurrent_runs: u32,
     pub connected: bool,
     pub app_id: Option<String>,
@@ -53,8 +55,11 @@ pub struct TenantStatus {
     pub running: u32,
 }
 
+/// The tenants the service serves: serve.toml's, and those an admin added
+/// through the API (`crate::tenant_admin`), which can come and go while
+/// the service runs.
 pub struct Tenants {
-    configs: Vec<TenantConfig>,
+    configs: parking_lot::RwLock<Vec<TenantConfig>>,
     connector: Arc<dyn Connector>,
     live: tokio::sync::Mutex<HashMap<String, Arc<Connected>>>,
     errors: parking_lot::Mutex<HashMap<String, String>>,
@@ -63,19 +68,59 @@ pub struct Tenants {
 impl Tenants {
     pub fn new(configs: Vec<TenantConfig>, connector: Arc<dyn Connector>) -> Self {
         Tenants {
-            configs,
+            configs: parking_lot::RwLock::new(configs),
             connector,
             live: tokio::sync::Mutex::new(HashMap::new()),
             errors: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn config(&self, name: &str) -> Option<&TenantConfig> {
-        self.configs.iter().find(|t| t.name == name)
+    pub fn config(&self, name: &str) -> Option<TenantConfig> {
+        self.configs.read().iter().find(|t| t.name == name).cloned()
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.configs.iter().map(|t| t.name.as_str())
+    pub fn names(&self) -> Vec<String> {
+        self.configs.read().iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Serves one more tenant, with the connection that showed it signs
+    /// in; a name taken is refused.
+    pub async fn add(&self, config: TenantConfig, connected: Connected) -> Result<(), String> {
+        let name = config.name.clone();
+        {
+            let mut configs = self.configs.write();
+            if configs.iter().any(|t| t.name == name) {
+                return Err(format!("a tenant named '{name}' exists already"));
+            }
+            configs.push(config);
+        }
+        self.live.lock().await.insert(name, Arc::new(connected));
+        Ok(())
+    }
+
+    /// Stops serving a tenant: no new run finds it; runs holding its
+    /// connection finish with it.
+    pub async fn remove(&self, name: &str) -> Option<TenantConfig> {
+        let removed = {
+            let mut configs = self.configs.write();
+            let index = configs.iter().position(|t| t.name == name)?;
+            configs.remove(index)
+        };
+        self.disconnect(name).await;
+        self.errors.lock().remove(name);
+        Some(removed)
+    }
+
+    /// Forgets the tenant's connection (its token cache and limiter state):
+    /// the next run signs in afresh, with the profile as it is now.
+    /// Whether there was one.
+    pub async fn disconnect(&self, name: &str) -> bool {
+        self.live.lock().await.remove(name).is_some()
+    }
+
+    /// Connects a tenant that is not served yet, to check that it can be.
+    pub async fn connect_new(&self, config: &TenantConfig) -> anyhow::Result<Connected> {
+        self.connector.connect(config).await
     }
 
     /// The tenant's connection, made now if it was not yet (a failure is
@@ -88,7 +133,7 @@ impl Tenants {
         if let Some(c) = live.get(name) {
             return Ok(c.clone());
         }
-        match self.connector.connect(config).await {
+        match self.connector.connect(&config).await {
             Ok(connected) => {
                 let connected = Arc::new(connected);
                 live.insert(name.to_owned(), connected.clone());
@@ -105,7 +150,8 @@ impl Tenants {
     pub async fn status(&self, running: &HashMap<String, u32>) -> Vec<TenantStatus> {
         let live = self.live.lock().await;
         let errors = self.errors.lock().clone();
-        self.configs
+        let configs = self.configs.read().clone();
+        configs
             .iter()
             .map(|t| {
                 let c = live.get(&t.name);
@@ -117,6 +163,7 @@ impl Tenants {
                             format!("simulated ({mailboxes} mailboxes, seed {seed})")
                         }
                     },
+                    added_by: t.added_by.clone(),
                     max_concurrent_runs: t.max_concurrent_runs,
                     connected: c.is_some(),
                     app_id: c.map(|c| c.target.app_id.clone()),

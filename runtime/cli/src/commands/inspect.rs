@@ -56,17 +56,6 @@ fn is_shared(arg: &Path) -> bool {
     }
 }
 
-/// What a manifest grants, capability by capability, as `exorun inspect`
-/// prints it (and the consent screen of `exorun install`).
-pub fn permission_lines(manifest: &Manifest) -> Vec<String> {
-    let mut lines = Vec::new();
-    for section in REGISTRY.iter().map(|c| c.describe(manifest.grants())) {
-        lines.push(String::new());
-        lines.extend(section.text);
-    }
-    lines
-}
-
 /// Whether the component on disk is the one the manifest pins.
 fn digest_state(manifest: &Manifest) -> &'static str {
     let Some(pinned) = &manifest.plugin.sha256 else {
@@ -142,7 +131,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         "sha256     {} ({state})",
         plugin.sha256.as_deref().unwrap_or("-")
     );
-    for line in permission_lines(&manifest) {
+    for line in manifest.grants().permission_lines() {
         println!("{line}");
     }
     if args.effective {

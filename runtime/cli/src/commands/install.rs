@@ -11,17 +11,18 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use exorun_audit::{PackageEvent, PluginRef};
 use exorun_cmdlet::Escaped;
-use exorun_package::fetch::{Fetch, Fetched, fetch};
+use exorun_package::fetch::{Fetch, fetch};
+use exorun_package::install::{
+    self, Candidate, InstallError, InstallProposal, Proposal, UpgradeProposal, signer_text,
+};
 use exorun_package::layout::Bundle;
-use exorun_package::signing::Signature;
-use exorun_package::store::{Locked, LockedVersion, Pending};
-use exorun_package::trust::{Signer, TrustPolicy};
+use exorun_package::store::LockedVersion;
+use exorun_package::trust::TrustPolicy;
 use exorun_package::{Package, PackageError, RegistryRef};
-use exorun_policy::{Ceilings, Change, Direction, Grants};
+use exorun_policy::{Ceilings, Change, Direction};
 use serde_json::json;
 
 use crate::commands::audit::AuditLogArg;
-use crate::commands::inspect::permission_lines;
 use crate::installed::{StoreArg, TrustArg};
 use crate::sharing::{RegistryArgs, ask, audit, open_source};
 
@@ -98,17 +99,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// A fetched artifact whose signature the trust policy accepted (or that
-/// the operator allowed unsigned).
-struct Checked {
-    package: Package,
-    signature: Option<Signature>,
-    signer: Option<Signer>,
-    origin: String,
-    name: String,
-}
-
-/// Why a plugin was refused, with the digest when it got that far.
+/// A plugin refused, as the CLI reports it.
 struct Refusal {
     error: anyhow::Error,
     digest: Option<String>,
@@ -126,61 +117,53 @@ impl<E: Into<anyhow::Error>> From<E> for Refusal {
     }
 }
 
+impl Refusal {
+    /// The library's refusal, with the flag that lifts it where one does.
+    fn from_install(refusal: install::Refusal) -> Refusal {
+        let error = match *refusal.error {
+            InstallError::Downgrade { target, installed } => anyhow::anyhow!(
+                "{target} is lower than the installed {installed}; a downgrade can bring back fixed flaws: pass --allow-downgrade if you mean it"
+            ),
+            InstallError::AlreadyInstalled {
+                name,
+                version,
+                digest,
+            } => anyhow::anyhow!(
+                "{name} is installed already at {version} ({digest}); move to another version with `exorun upgrade {name}`"
+            ),
+            other => other.into(),
+        };
+        Refusal {
+            error,
+            digest: refusal.digest,
+            signer: refusal.signer,
+        }
+    }
+}
+
+/// Checks the artifact and warns when it is unsigned and allowed.
 async fn check(
     source: &dyn Fetch,
     trust: &TrustPolicy,
     allow_unsigned: bool,
-) -> Result<Checked, Refusal> {
-    let Fetched { package, signature } = fetch(source).await?;
-    let digest = package.digest.clone();
-    let signer = match &signature {
-        Some(signature) => Some(
-            trust
-                .check(signature, source.name(), &digest)
-                .map_err(|e| Refusal {
-                    error: e.into(),
-                    digest: Some(digest.clone()),
-                    signer: signature
-                        .key_id()
-                        .ok()
-                        .map(|key| format!("key {key} (not accepted)")),
-                })?,
-        ),
-        None if allow_unsigned => {
-            eprintln!(
-                "exorun: warning: {} is UNSIGNED: nobody vouches for what it does; installing because of --allow-unsigned",
-                source.name()
-            );
-            None
-        }
-        None => {
-            return Err(Refusal {
-                error: exorun_package::signing::SignatureError::Unsigned {
-                    name: source.name().to_string(),
-                }
-                .into(),
-                digest: Some(digest),
-                signer: Some("unsigned".to_owned()),
-            });
-        }
-    };
-    Ok(Checked {
-        package,
-        signature,
-        signer,
-        origin: source.origin(),
-        name: source.name().to_string(),
-    })
+) -> Result<Candidate, Refusal> {
+    let candidate = install::check(source, trust, allow_unsigned)
+        .await
+        .map_err(Refusal::from_install)?;
+    if candidate.signer.is_none() {
+        eprintln!(
+            "exorun: warning: {} is UNSIGNED: nobody vouches for what it does; installing because of --allow-unsigned",
+            source.name()
+        );
+    }
+    Ok(candidate)
 }
 
-/// A bundle that was read and refused for what it holds (links, foreign
-/// entries, sizes), as opposed to a path or reference that is simply
-/// wrong: the first is a refusal, audited; the second an error.
+/// A bundle refused for what it holds, as opposed to a wrong path.
 fn is_hostile_bundle(error: &anyhow::Error) -> bool {
-    matches!(
-        error.downcast_ref::<PackageError>(),
-        Some(PackageError::Bundle(_) | PackageError::TooLarge { .. })
-    )
+    error
+        .downcast_ref::<PackageError>()
+        .is_some_and(install::is_hostile_bundle)
 }
 
 fn plugin_ref(package: &Package) -> PluginRef {
@@ -191,34 +174,15 @@ fn plugin_ref(package: &Package) -> PluginRef {
     }
 }
 
-/// The audit record of a decision on a checked artifact.
 /// The audit record of a decision on one version, as the lock names it.
 fn decision(action: &str, version: &LockedVersion, message: Option<String>) -> PackageEvent {
     PackageEvent {
         action: action.to_owned(),
         reference: version.reference.clone(),
         digest: Some(version.digest.clone()),
-        signer: Some(signer_of(version)),
+        signer: Some(signer_text(version)),
         permissions: Some(version.permissions.clone()),
         message,
-    }
-}
-
-/// `<publisher> (<key id>)`, or `unsigned`.
-fn signer_of(version: &LockedVersion) -> String {
-    version
-        .signer
-        .as_ref()
-        .map_or_else(|| "unsigned".to_owned(), ToString::to_string)
-}
-
-fn locked_version(checked: &Checked) -> LockedVersion {
-    LockedVersion {
-        reference: checked.origin.clone(),
-        version: checked.package.version().to_string(),
-        digest: checked.package.digest.clone(),
-        signer: checked.signer.clone(),
-        permissions: checked.package.permissions_sha256(),
     }
 }
 
@@ -252,12 +216,12 @@ fn refused(
 
 /// The consent screen: where it comes from, who signed it, and everything
 /// it may do, as `exorun inspect` shows it.
-fn show(checked: &Checked) {
-    let signer = match &checked.signer {
+fn show(candidate: &Candidate) {
+    let signer = match &candidate.signer {
         Some(signer) => signer.to_string(),
         None => "NOBODY (unsigned, allowed by --allow-unsigned)".to_owned(),
     };
-    show_package(&checked.package, &checked.origin, &signer);
+    show_package(&candidate.package, &candidate.origin, &signer);
 }
 
 fn show_package(package: &Package, origin: &str, signer: &str) {
@@ -272,7 +236,7 @@ fn show_package(package: &Package, origin: &str, signer: &str) {
     println!("From       {}", Escaped(origin));
     println!("Digest     {}", package.digest);
     println!("Signed by  {}", Escaped(signer));
-    for line in permission_lines(&package.manifest) {
+    for line in package.manifest.grants().permission_lines() {
         println!("{line}");
     }
     if let Err(above) = package.manifest.within(&Ceilings::default()) {
@@ -337,36 +301,31 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
         version: source.version().to_string(),
         sha256: String::new(),
     };
-    let checked = match check(source.as_ref(), &trust, args.allow_unsigned).await {
-        Ok(checked) => checked,
+    let candidate = match check(source.as_ref(), &trust, args.allow_unsigned).await {
+        Ok(candidate) => candidate,
         Err(refusal) => {
             return refused(&audit_path, unknown, &source.origin(), refusal, "install");
         }
     };
-    let plugin = plugin_ref(&checked.package);
+    let plugin = plugin_ref(&candidate.package);
     let mut lock = store.lock()?;
-    if let Some(existing) = lock.get(checked.package.name()) {
-        if existing.current.digest == checked.package.digest {
+    let from_registry = std::fs::symlink_metadata(&args.source).is_err();
+    let registry = from_registry.then(|| args.places.registry.settings());
+    let proposal = match Proposal::install(&store, &lock, &candidate, registry) {
+        Ok(InstallProposal::New(proposal)) => proposal,
+        Ok(InstallProposal::Already(existing)) => {
             println!(
                 "{} {} is installed already ({}).",
                 existing.name, existing.current.version, existing.current.digest
             );
             return Ok(ExitCode::SUCCESS);
         }
-        let refusal = Refusal {
-            error: anyhow::anyhow!(
-                "{} is installed already at {} ({}); move to another version with `exorun upgrade {}`",
-                existing.name,
-                existing.current.version,
-                existing.current.digest,
-                existing.name
-            ),
-            digest: Some(checked.package.digest.clone()),
-            signer: None,
-        };
-        return refused(&audit_path, plugin, &checked.origin, refusal, "install");
-    }
-    show(&checked);
+        Err(refusal) => {
+            let refusal = Refusal::from_install(refusal);
+            return refused(&audit_path, plugin, &candidate.origin, refusal, "install");
+        }
+    };
+    show(&candidate);
     let consent = if args.yes {
         "consented with --yes"
     } else {
@@ -375,40 +334,28 @@ async fn install_async(args: InstallArgs) -> anyhow::Result<ExitCode> {
     if !args.yes
         && !ask(&format!(
             "Install {} {} with exactly these permissions?",
-            checked.package.name(),
-            checked.package.version()
+            candidate.package.name(),
+            candidate.package.version()
         ))
     {
+        proposal.discard(&store, &lock)?;
         let refusal = Refusal {
             error: anyhow::anyhow!("the operator did not consent"),
-            digest: Some(checked.package.digest.clone()),
+            digest: Some(candidate.package.digest.clone()),
             signer: None,
         };
-        return refused(&audit_path, plugin, &checked.origin, refusal, "install");
+        return refused(&audit_path, plugin, &candidate.origin, refusal, "install");
     }
-    store.put(&checked.package, checked.signature.as_ref())?;
-    let version = locked_version(&checked);
-    let from_registry = std::fs::symlink_metadata(&args.source).is_err();
-    lock.plugins.push(Locked {
-        name: checked.package.name().to_owned(),
-        package: checked.name.clone(),
-        current: version.clone(),
-        installed: jiff::Timestamp::now().to_string(),
-        pending: None,
-        registry: from_registry.then(|| args.places.registry.settings()),
-    });
-    lock.save()?;
+    proposal.commit(&store, &mut lock, &jiff::Timestamp::now().to_string())?;
+    let version = &proposal.version;
     audit(
         &audit_path,
         plugin,
-        decision("install", &version, Some(consent.to_owned())),
+        decision("install", version, Some(consent.to_owned())),
     )?;
     println!(
         "Installed {} {} ({}). Run it with: exorun run {}",
-        checked.package.name(),
-        version.version,
-        version.digest,
-        checked.package.name()
+        proposal.name, version.version, version.digest, proposal.name
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -434,7 +381,7 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
         sha256: current.plugin.sha256.clone().unwrap_or_default(),
     };
     if let Some(digest) = &args.approve {
-        return approve(&args, &audit_path, &store, &mut lock, entry, digest);
+        return approve(&args, &audit_path, &store, &mut lock, digest);
     }
     let trust = TrustPolicy::load(&args.places.trust.path())?;
     let installed = semver::Version::parse(&entry.current.version)
@@ -517,19 +464,12 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
         println!("{} is at {} already.", entry.name, installed);
         return Ok(ExitCode::SUCCESS);
     }
-    let checked = if target < installed && !args.allow_downgrade {
-        Err(Refusal {
-            error: anyhow::anyhow!(
-                "{target} is lower than the installed {installed}; a downgrade can bring back fixed flaws: pass --allow-downgrade if you mean it"
-            ),
-            digest: None,
-            signer: None,
-        })
-    } else {
-        check(source.as_ref(), &trust, args.allow_unsigned).await
+    let candidate = match install::check_direction(&installed, &target, args.allow_downgrade) {
+        Err(error) => Err(Refusal::from_install(error.into())),
+        Ok(()) => check(source.as_ref(), &trust, args.allow_unsigned).await,
     };
-    let checked = match checked {
-        Ok(checked) => checked,
+    let candidate = match candidate {
+        Ok(candidate) => candidate,
         Err(refusal) => {
             return refused(
                 &audit_path,
@@ -540,45 +480,44 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let version = locked_version(&checked);
-    let mut changes = Grants::compare(current.grants(), checked.package.manifest.grants());
-    let key_id = |v: &LockedVersion| v.signer.as_ref().map(|s| s.key_id.clone());
-    if key_id(&entry.current) != key_id(&version) {
-        changes.push(Change::widens(format!(
-            "signer: {} → {}",
-            signer_of(&entry.current),
-            signer_of(&version)
-        )));
-    }
+    let plugin = plugin_ref(&candidate.package);
+    let proposal = match Proposal::upgrade(
+        &store,
+        &lock,
+        &entry.name,
+        &candidate,
+        args.allow_downgrade,
+        reached,
+    ) {
+        Ok(UpgradeProposal::New(proposal)) => proposal,
+        Ok(UpgradeProposal::AtAlready(_)) => {
+            println!("{} is at {} already.", entry.name, installed);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(refusal) => {
+            let refusal = Refusal::from_install(refusal);
+            return refused(&audit_path, plugin, &candidate.origin, refusal, "upgrade");
+        }
+    };
+    let version = &proposal.version;
     println!(
         "Upgrade {} {} → {} ({})",
-        entry.name, installed, target, checked.package.digest
+        entry.name, installed, target, version.digest
     );
-    print_changes(&changes);
-    let plugin = plugin_ref(&checked.package);
-    store.put(&checked.package, checked.signature.as_ref())?;
-    let widens: Vec<String> = changes
-        .iter()
-        .filter(|c| c.direction == Direction::Widens)
-        .map(|c| c.text.clone())
-        .collect();
+    print_changes(&proposal.changes);
+    let widens = proposal.widens();
     let approved_here = !widens.is_empty()
         && std::io::IsTerminal::is_terminal(&std::io::stdin())
         && ask("Approve these widened permissions?");
+    let now = jiff::Timestamp::now().to_string();
     if !widens.is_empty() && !approved_here {
-        let locked = lock.get_mut(&entry.name).context("lock entry vanished")?;
-        locked.pending = Some(Pending {
-            version: version.clone(),
-            held: jiff::Timestamp::now().to_string(),
-            widens: widens.clone(),
-        });
-        lock.save()?;
+        proposal.hold(&mut lock, &now)?;
         audit(
             &audit_path,
             plugin,
             decision(
                 "hold",
-                &version,
+                version,
                 Some(format!("widens: {}", widens.join("; "))),
             ),
         )?;
@@ -592,20 +531,13 @@ async fn upgrade_async(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(HELD));
     }
-    let locked = lock.get_mut(&entry.name).context("lock entry vanished")?;
-    locked.current = version.clone();
-    locked.pending = None;
-    locked.installed = jiff::Timestamp::now().to_string();
-    if reached.is_some() {
-        locked.registry = reached;
-    }
-    lock.save()?;
+    proposal.commit(&store, &mut lock, &now)?;
     audit(
         &audit_path,
         plugin,
         decision(
             "upgrade",
-            &version,
+            version,
             (!widens.is_empty()).then(|| format!("approved: {}", widens.join("; "))),
         ),
     )?;
@@ -634,41 +566,34 @@ fn approve(
     audit_path: &std::path::Path,
     store: &exorun_package::store::Store,
     lock: &mut exorun_package::store::LockGuard,
-    entry: Locked,
     digest: &str,
 ) -> anyhow::Result<ExitCode> {
-    let Some(pending) = entry.pending.clone() else {
-        bail!("{} has no upgrade waiting for approval", args.name);
-    };
-    if pending.version.digest != digest {
+    let proposal = Proposal::held(store, lock, &args.name)?;
+    if proposal.version.digest != digest {
         bail!(
             "the upgrade waiting for approval is {}, not {digest}; approve exactly the digest `exorun upgrade` showed",
-            pending.version.digest
+            proposal.version.digest
         );
     }
-    let manifest = store.load(&pending.version)?;
-    let plugin = PluginRef {
-        name: entry.name.clone(),
-        version: pending.version.version.clone(),
-        sha256: manifest.plugin.sha256.clone().unwrap_or_default(),
-    };
-    let locked = lock.get_mut(&entry.name).context("lock entry vanished")?;
-    locked.current = pending.version.clone();
-    locked.pending = None;
-    locked.installed = jiff::Timestamp::now().to_string();
-    lock.save()?;
+    let manifest = proposal.manifest(store)?;
+    proposal.commit(store, lock, &jiff::Timestamp::now().to_string())?;
+    let version = &proposal.version;
     audit(
         audit_path,
-        plugin,
+        PluginRef {
+            name: proposal.name.clone(),
+            version: version.version.clone(),
+            sha256: manifest.plugin.sha256.clone().unwrap_or_default(),
+        },
         decision(
             "upgrade",
-            &pending.version,
-            Some(format!("approved: {}", pending.widens.join("; "))),
+            version,
+            Some(format!("approved: {}", proposal.widens().join("; "))),
         ),
     )?;
     println!(
         "Approved: {} is now {} ({}).",
-        entry.name, pending.version.version, pending.version.digest
+        proposal.name, version.version, version.digest
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -689,26 +614,18 @@ pub fn uninstall(args: UninstallArgs) -> anyhow::Result<ExitCode> {
     let audit_path = args.audit.path()?;
     let store = args.store.store()?;
     let mut lock = store.lock()?;
-    let Some(index) = lock.plugins.iter().position(|p| p.name == args.name) else {
+    let Some(entry) = lock.get(&args.name) else {
         bail!(
             "no installed plugin is named '{}' (`exorun list` shows them)",
             Escaped(&args.name)
         );
     };
     let sha256 = store
-        .load(&lock.plugins[index].current)
+        .load(&entry.current)
         .ok()
         .and_then(|m| m.plugin.sha256)
         .unwrap_or_default();
-    let entry = lock.plugins.remove(index);
-    lock.save()?;
-    let mut removed = 0;
-    let held = entry.pending.as_ref().map(|h| h.version.digest.as_str());
-    for digest in std::iter::once(entry.current.digest.as_str()).chain(held) {
-        if store.remove_unused(&lock, digest)? {
-            removed += 1;
-        }
-    }
+    let (entry, removed) = install::uninstall(&store, &mut lock, &args.name)?;
     audit(
         &audit_path,
         PluginRef {

@@ -76,16 +76,17 @@ fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
         );
         namespaces.push("*".to_owned());
     }
-    let mut policy = TrustPolicy::load(&args.trust.path())?;
+    let path = args.trust.path();
     let now = jiff::Timestamp::now().to_string();
-    policy.add(&key, &args.publisher, &namespaces, &now)?;
-    policy.save()?;
+    TrustPolicy::edit(&path, |policy| {
+        policy.add(&key, &args.publisher, &namespaces, &now)
+    })?;
     println!(
         "Trusted key {} of {} for namespaces [{}] ({})",
         key.key_id,
         Escaped(&args.publisher),
         namespaces.join(", "),
-        policy.path().display()
+        path.display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -112,15 +113,13 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn remove(args: RemoveArgs) -> anyhow::Result<ExitCode> {
-    let mut policy = TrustPolicy::load(&args.trust.path())?;
-    let removed = policy.remove(&args.key);
+    let removed = TrustPolicy::edit(&args.trust.path(), |policy| Ok(policy.remove(&args.key)))?;
     if removed.is_empty() {
         bail!(
             "no trusted key has id or publisher '{}' (`exorun trust list` shows them)",
             Escaped(&args.key)
         );
     }
-    policy.save()?;
     for key in removed {
         println!(
             "Removed key {} of {}; plugins it signed stay installed but are not upgraded with it",

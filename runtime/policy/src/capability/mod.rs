@@ -210,6 +210,18 @@ impl Grants {
         serde_json::Value::Object(out)
     }
 
+    /// Everything these grants allow as text, capability by capability,
+    /// each section after an empty line: what `exorun inspect` prints and
+    /// every consent screen (CLI and dashboard) shows.
+    pub fn permission_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for section in REGISTRY.iter().map(|c| c.describe(self)) {
+            lines.push(String::new());
+            lines.extend(section.text);
+        }
+        lines
+    }
+
     /// SHA-256 of [`Grants::permissions_json`] (compact JSON), lowercase
     /// hex: what an operator consented to, recorded in the lock file. Two
     /// manifests that differ only in `[plugin]` text have the same digest.

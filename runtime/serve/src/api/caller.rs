@@ -65,7 +65,7 @@ impl FromRequestParts<AppState> for Caller {
             let now = now_text();
             let check = service
                 .store
-                .call(move |c| crate::store::users::check_token(c, &sha, &now))
+                .read(move |c| crate::store::users::check_token(c, &sha, &now))
                 .await?;
             let refused = |rule: &'static str, message: &str| (rule, message.to_owned());
             let (rule, message) = match check {
@@ -113,7 +113,7 @@ impl FromRequestParts<AppState> for Caller {
         let lookup = sha.clone();
         let Some((session, user)) = service
             .store
-            .call(move |c| crate::store::users::get_session(c, &lookup, &now))
+            .read(move |c| crate::store::users::get_session(c, &lookup, &now))
             .await?
         else {
             return Err(ApiError::unauthenticated(

@@ -233,7 +233,7 @@ pub async fn list_runs(
     let runs = state
         .service
         .store
-        .call(move |c| crate::store::runs::list_runs(c, &filter))
+        .read(move |c| crate::store::runs::list_runs(c, &filter))
         .await?;
     Ok(Json(json!({"runs": runs})))
 }
@@ -271,7 +271,21 @@ pub async fn start_run(
 
 /// A run with its live counts (the history lags by a flush) and denials.
 pub async fn run_json(state: &AppState, id: &str) -> Result<Value, ApiError> {
-    let mut run = state.service.run(id).await?;
+    // The run and its denials in one read: what every status poll asks.
+    let owned = id.to_owned();
+    let (run, denials) = state
+        .service
+        .store
+        .read(move |c| {
+            let run = crate::store::runs::get_run(c, &owned)?;
+            let denials = match &run {
+                Some(_) => crate::store::runs::denials(c, &owned)?,
+                None => Vec::new(),
+            };
+            Ok((run, denials))
+        })
+        .await?;
+    let mut run = run.ok_or_else(|| ActionError::NotFound(format!("there is no run '{id}'")))?;
     if let Some(live) = state.service.live_counts(id) {
         run.calls = live.calls;
         run.denied = live.denied;
@@ -280,12 +294,6 @@ pub async fn run_json(state: &AppState, id: &str) -> Result<Value, ApiError> {
         run.progress_done = live.progress_done;
         run.progress_total = live.progress_total;
     }
-    let owned = id.to_owned();
-    let denials = state
-        .service
-        .store
-        .call(move |c| crate::store::runs::denials(c, &owned))
-        .await?;
     Ok(json!({"run": run, "denials": denials, "has_output": run.output.is_some()}))
 }
 
@@ -315,7 +323,7 @@ pub async fn run_log(
     let lines = state
         .service
         .store
-        .call(move |c| {
+        .read(move |c| {
             crate::store::runs::logs(c, &id, q.after.unwrap_or(0), q.limit.unwrap_or(1000))
         })
         .await?;
@@ -389,7 +397,7 @@ pub async fn list_plans(
     let plans = state
         .service
         .store
-        .call(move |c| crate::store::runs::list_plans(c, status))
+        .read(move |c| crate::store::runs::list_plans(c, status))
         .await?;
     Ok(Json(json!({"plans": plans})))
 }
@@ -478,7 +486,7 @@ pub async fn list_schedules(
     let schedules = state
         .service
         .store
-        .call(|c| crate::store::schedules::list_schedules(c))
+        .read(crate::store::schedules::list_schedules)
         .await?;
     Ok(Json(json!({"schedules": schedules})))
 }

@@ -5,6 +5,7 @@
 //! What a role may do is decided in [`crate::service`], not here, so the
 //! API and the dashboard cannot differ.
 
+mod admin;
 mod caller;
 mod error;
 mod handlers;
@@ -12,7 +13,7 @@ mod handlers;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 pub use caller::{Caller, peer};
 pub use error::ApiError;
@@ -53,8 +54,19 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(handlers::login))
         .route("/logout", post(handlers::logout))
         .route("/me", get(handlers::me))
-        .route("/tenants", get(handlers::tenants))
-        .route("/plugins", get(handlers::plugins))
+        .route("/tenants", get(handlers::tenants).post(admin::add_tenant))
+        .route("/tenants/{name}", delete(admin::remove_tenant))
+        .route("/tenants/{name}/reconnect", post(admin::reconnect_tenant))
+        .route("/plugins", get(handlers::plugins).post(admin::install))
+        .route("/plugins/{name}", delete(admin::uninstall))
+        .route("/plugins/{name}/upgrade", post(admin::upgrade))
+        .route("/plugins/{name}/held", post(admin::review_held))
+        .route("/consents", get(admin::consents))
+        .route("/consents/{id}", get(admin::consent))
+        .route("/consents/{id}/accept", post(admin::accept))
+        .route("/consents/{id}/decline", post(admin::decline))
+        .route("/trust", get(admin::trust).post(admin::trust_add))
+        .route("/trust/{key}", delete(admin::trust_remove))
         .route("/runs", get(handlers::list_runs).post(handlers::start_run))
         .route("/runs/{id}", get(handlers::get_run))
         .route("/runs/{id}/log", get(handlers::run_log))

@@ -134,6 +134,103 @@ function scheduleToggles() {
   }
 }
 
+function pluginActions() {
+  const form = document.getElementById("install-form");
+  form?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const data = await api("POST", "/plugins", { source: document.getElementById("install-source").value });
+      window.location.href = "/consents/" + data.consent.id;
+    } catch (e) { show("install-error", e.message); }
+  });
+  for (const box of document.querySelectorAll(".actions[data-name]")) {
+    const name = box.dataset.name;
+    const error = (text) => { box.querySelector(".plugin-error").textContent = text; };
+    box.querySelector(".plugin-upgrade")?.addEventListener("click", async () => {
+      const to = box.querySelector(".upgrade-to").value.trim();
+      try {
+        const data = await api("POST", `/plugins/${encodeURIComponent(name)}/upgrade`, to ? { to } : {});
+        window.location.href = "/consents/" + data.consent.id;
+      } catch (e) { error(e.message); }
+    });
+    box.querySelector(".plugin-held")?.addEventListener("click", async () => {
+      try {
+        const data = await api("POST", `/plugins/${encodeURIComponent(name)}/held`);
+        window.location.href = "/consents/" + data.consent.id;
+      } catch (e) { error(e.message); }
+    });
+    box.querySelector(".plugin-uninstall")?.addEventListener("click", async () => {
+      if (!window.confirm(`Uninstall ${name}? Its schedules stop finding it.`)) return;
+      try { await api("DELETE", `/plugins/${encodeURIComponent(name)}`); window.location.reload(); }
+      catch (e) { error(e.message); }
+    });
+  }
+}
+
+function consentActions() {
+  const el = document.getElementById("consent");
+  if (!el) return;
+  const id = el.dataset.id;
+  document.getElementById("consent-accept")?.addEventListener("click", async () => {
+    try {
+      await api("POST", `/consents/${id}/accept`, { digest: el.dataset.digest });
+      window.location.href = "/plugins";
+    } catch (e) { show("consent-error", e.message); }
+  });
+  document.getElementById("consent-decline")?.addEventListener("click", async () => {
+    try { await api("POST", `/consents/${id}/decline`); window.location.href = "/plugins"; }
+    catch (e) { show("consent-error", e.message); }
+  });
+}
+
+function trustActions() {
+  document.getElementById("trust-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const namespaces = document.getElementById("trust-namespaces").value
+      .split(",").map((s) => s.trim()).filter((s) => s !== "");
+    try {
+      await api("POST", "/trust", {
+        public_key: document.getElementById("trust-key").value,
+        publisher: document.getElementById("trust-publisher").value,
+        namespaces,
+      });
+      window.location.reload();
+    } catch (e) { show("trust-error", e.message); }
+  });
+  for (const button of document.querySelectorAll(".trust-remove")) {
+    button.addEventListener("click", async () => {
+      try { await api("DELETE", `/trust/${encodeURIComponent(button.dataset.key)}`); window.location.reload(); }
+      catch (e) { show("trust-error", e.message); }
+    });
+  }
+}
+
+function tenantActions() {
+  document.getElementById("tenant-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const profile = document.getElementById("tenant-profile").value.trim();
+    const limit = document.getElementById("tenant-limit").value;
+    const body = { name: document.getElementById("tenant-name").value.trim() };
+    if (profile !== "") body.profile = profile;
+    if (document.getElementById("tenant-simulated").checked) body.simulated = true;
+    if (limit !== "") body.max_concurrent_runs = Number(limit);
+    try { await api("POST", "/tenants", body); window.location.reload(); }
+    catch (e) { show("tenant-error", e.message); }
+  });
+  for (const cell of document.querySelectorAll(".tenant-actions")) {
+    const name = encodeURIComponent(cell.dataset.name);
+    cell.querySelector(".tenant-reconnect")?.addEventListener("click", async () => {
+      try { await api("POST", `/tenants/${name}/reconnect`); window.location.reload(); }
+      catch (e) { show("tenant-error", e.message); }
+    });
+    cell.querySelector(".tenant-remove")?.addEventListener("click", async () => {
+      if (!window.confirm(`Stop serving ${cell.dataset.name}?`)) return;
+      try { await api("DELETE", `/tenants/${name}`); window.location.reload(); }
+      catch (e) { show("tenant-error", e.message); }
+    });
+  }
+}
+
 document.getElementById("logout")?.addEventListener("click", async () => {
   try { await api("POST", "/logout"); } finally { window.location.href = "/login"; }
 });
@@ -142,3 +239,7 @@ startRunForm();
 followRun();
 planActions();
 scheduleToggles();
+pluginActions();
+consentActions();
+trustActions();
+tenantActions();

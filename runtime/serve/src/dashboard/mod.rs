@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login_form))
         .route("/tenants", get(tenants_page))
         .route("/plugins", get(plugins_page))
+        .route("/consents/{id}", get(consent_page))
+        .route("/trust", get(trust_page))
         .route("/schedules", get(schedules_page))
         .route("/runs", get(runs_page))
         .route("/runs/{id}", get(run_page))
@@ -105,6 +107,7 @@ fn layout(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
                         a href="/plans" { "Plans" }
                         a href="/schedules" { "Schedules" }
                         a href="/plugins" { "Plugins" }
+                        a href="/trust" { "Trust" }
                         a href="/tenants" { "Tenants" }
                         a href="/audit" { "Audit" }
                         span.who #who { (caller.actor.name) " (" (caller.actor.role) ")" }
@@ -202,17 +205,21 @@ async fn tenants_page(State(state): State<AppState>, caller: Result<Caller, ApiE
     let caller = caller.map_err(to_login)?;
     let running = state.service.queue.running_by_tenant();
     let tenants = state.service.tenants.status(&running).await;
+    let admin = caller.actor.role >= Role::Admin;
     Ok(render(
         "Tenants",
         &caller,
         html! {
             table #tenants {
-                thead { tr { th { "Name" } th { "Connection" } th { "State" } th { "App" } th { "Running" } th { "Details" } } }
+                thead { tr { th { "Name" } th { "Connection" } th { "State" } th { "App" } th { "Running" } th { "Details" } @if admin { th {} } } }
                 tbody {
                     @for t in &tenants {
-                        tr {
+                        tr id=(format!("tenant-{}", t.name)) {
                             td { (t.name) }
-                            td { (t.source) }
+                            td {
+                                (t.source)
+                                @if let Some(by) = &t.added_by { br; small { "added by " (by) } } @else { br; small { "serve.toml" } }
+                            }
                             td {
                                 @if let Some(e) = &t.last_error { span.bad { "failing: " (e) } }
                                 @else if t.connected { span.good { "connected" } }
@@ -221,8 +228,25 @@ async fn tenants_page(State(state): State<AppState>, caller: Result<Caller, ApiE
                             td { (t.app_id.clone().unwrap_or_default()) }
                             td { (t.running) " of " (t.max_concurrent_runs) }
                             td { @for (k, v) in &t.details { div { (k) ": " (v) } } }
+                            @if admin {
+                                td.tenant-actions data-name=(t.name) {
+                                    button.tenant-reconnect type="button" { "Sign in again" }
+                                    @if t.added_by.is_some() { button.tenant-remove type="button" { "Remove" } }
+                                }
+                            }
                         }
                     }
+                }
+            }
+            div.error #tenant-error {}
+            @if admin {
+                h2 { "Add a tenant" }
+                form #tenant-form {
+                    label { "Name " input #tenant-name required placeholder="fabrikam"; }
+                    label { "Connection profile " input #tenant-profile placeholder="saved by exorun connect --save-profile"; }
+                    label { input #tenant-simulated type="checkbox"; " Simulated tenant" }
+                    label { "Runs at once " input #tenant-limit type="number" min="1" placeholder=(state.service.config.limits.per_tenant); }
+                    button #tenant-submit type="submit" { "Add" }
                 }
             }
         },
@@ -237,11 +261,28 @@ async fn plugins_page(State(state): State<AppState>, caller: Result<Caller, ApiE
         .list(&state.service.config)
         .await
         .map_err(|e| failure(ApiError::unavailable(format!("{e:#}"))))?;
+    let consents = state.service.consents();
+    let admin = caller.actor.role >= Role::Admin;
     Ok(render(
         "Plugins",
         &caller,
         html! {
-            @if plugins.is_empty() { p { "No plugin is installed. Install one with " code { "exorun install --plugins-dir " (state.service.config.plugins_dir.display()) } "." } }
+            @if admin {
+                form #install-form {
+                    label { "Install from a registry " input #install-source name="source" size="60" placeholder="registry.contoso.com/contoso/mailbox-report:1.0.0" required; }
+                    button #install-submit type="submit" { "Show what it may do" }
+                    div.error #install-error {}
+                }
+            }
+            @if !consents.is_empty() {
+                h2 { "Waiting for consent" }
+                ul #consents {
+                    @for c in &consents {
+                        li { a href=(format!("/consents/{}", c.id)) { (c.kind) " " (c.plugin) " " (c.version) } " asked by " (c.requested_by) ", until " (c.expires) }
+                    }
+                }
+            }
+            @if plugins.is_empty() { p { "No plugin is installed." } }
             @for p in &plugins {
                 section.plugin id=(format!("plugin-{}", p.name)) {
                     h2 { (p.name) " " span.version { (p.version) } }
@@ -252,11 +293,121 @@ async fn plugins_page(State(state): State<AppState>, caller: Result<Caller, ApiE
                         dt { "Installed" } dd { (p.installed) }
                         dt { "Writes" } dd { @if p.writes { "yes" } @else { "no (read-only)" } }
                         dt { "Approval" } dd { @if p.approval == crate::config::Approval::TwoPerson { "two-person" } @else { "none" } }
-                        @if let Some(v) = &p.pending_upgrade { dt { "Held upgrade" } dd { (v) } }
+                        @if let Some(v) = &p.pending_upgrade { dt { "Held upgrade" } dd { (v) " (widens permissions)" } }
                         @if let Some(e) = &p.error { dt { "Problem" } dd.bad { (e) } }
                     }
+                    @if admin {
+                        div.actions data-name=(p.name) {
+                            input.upgrade-to placeholder="version (default: the highest)" size="24";
+                            button.plugin-upgrade type="button" { "Upgrade" }
+                            @if p.pending_upgrade.is_some() {
+                                button.plugin-held type="button" { "Review held upgrade" }
+                            }
+                            button.plugin-uninstall type="button" { "Uninstall" }
+                            span.error.plugin-error {}
+                        }
+                    }
                     h3 { "Permissions" }
-                    pre.permissions { (serde_json::to_string_pretty(&p.permissions).unwrap_or_default()) }
+                    pre.permissions { @for line in &p.permission_lines { (line) "\n" } }
+                }
+            }
+        },
+    ))
+}
+
+async fn consent_page(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<String>,
+) -> Page {
+    let caller = caller.map_err(to_login)?;
+    let screen = state.service.consent(&id).map_err(|e| failure(e.into()))?;
+    let verb = match screen.kind {
+        "install" => "Install",
+        _ => "Upgrade",
+    };
+    let title = format!("{verb} {} {}", screen.plugin, screen.version);
+    Ok(render(
+        &title,
+        &caller,
+        html! {
+            div #consent data-id=(screen.id) data-digest=(screen.digest) {
+                dl {
+                    dt { "Plugin" } dd { (screen.plugin) " " (screen.version) }
+                    @if let Some(from) = &screen.from_version { dt { "Installed now" } dd { (from) } }
+                    @if !screen.description.is_empty() { dt { "Description" } dd { (screen.description) } }
+                    @if !screen.authors.is_empty() { dt { "Authors" } dd { (screen.authors.join(", ")) } }
+                    dt { "From" } dd { (screen.origin) }
+                    dt { "Digest" } dd { code #consent-digest { (screen.digest) } }
+                    dt { "Signed by" } dd #consent-signer class=(if screen.unsigned { "bad" } else { "" }) {
+                        @if screen.unsigned { "NOBODY: unsigned (allow-unsigned-plugins is on in serve.toml)" } @else { (screen.signer) }
+                    }
+                    dt { "Asked by" } dd { (screen.requested_by) }
+                    dt { "Expires" } dd { (screen.expires) }
+                }
+                @if let Some(above) = &screen.above_ceiling {
+                    p.note { "Note: " (above) "; runs need a higher ceiling." }
+                }
+                @if screen.kind != "install" {
+                    h2 { "What changes" }
+                    @if screen.changes.is_empty() { p #consent-changes { "Permissions unchanged." } }
+                    @else {
+                        ul #consent-changes {
+                            @for c in &screen.changes {
+                                li class=(c.direction) { strong { (c.direction.to_uppercase()) } " " (c.text) }
+                            }
+                        }
+                    }
+                }
+                h2 { "Everything it may do" }
+                pre.permissions #consent-permissions { @for line in &screen.permission_lines { (line) "\n" } }
+                @if caller.actor.role >= Role::Admin {
+                    div.actions {
+                        button #consent-accept type="button" { (verb) " with exactly these permissions" }
+                        button #consent-decline type="button" { "Decline" }
+                    }
+                }
+                div.error #consent-error {}
+            }
+        },
+    ))
+}
+
+async fn trust_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = caller.map_err(to_login)?;
+    let keys = state
+        .service
+        .trusted_keys()
+        .await
+        .map_err(|e| failure(e.into()))?;
+    let admin = caller.actor.role >= Role::Admin;
+    Ok(render(
+        "Trust",
+        &caller,
+        html! {
+            p { "Plugins install only when signed by one of these keys, for a namespace it is trusted for (" code { (state.service.config.trust_policy.display()) } ")." }
+            table #trust {
+                thead { tr { th { "Key id" } th { "Publisher" } th { "Namespaces" } th { "Added" } @if admin { th {} } } }
+                tbody {
+                    @for k in &keys {
+                        tr {
+                            td { code { (k.key_id) } }
+                            td { (k.publisher) }
+                            td { (k.namespaces.join(", ")) }
+                            td { (k.added) }
+                            @if admin { td { button.trust-remove type="button" data-key=(k.key_id) { "Remove" } } }
+                        }
+                    }
+                }
+            }
+            @if admin {
+                h2 { "Trust a publisher key" }
+                form #trust-form {
+                    label { "Public key (minisign.pub) " textarea #trust-key rows="2" cols="60" required {} }
+                    label { "Publisher " input #trust-publisher required; }
+                    label { "Namespaces (comma-separated) " input #trust-namespaces placeholder="contoso, contoso-*" required; }
+                    button #trust-submit type="submit" { "Trust" }
+                    div.error #trust-error {}
                 }
             }
         },
@@ -268,7 +419,7 @@ async fn schedules_page(State(state): State<AppState>, caller: Result<Caller, Ap
     let schedules = state
         .service
         .store
-        .call(|c| crate::store::schedules::list_schedules(c))
+        .read(crate::store::schedules::list_schedules)
         .await
         .map_err(|e| failure(e.into()))?;
     Ok(render(
@@ -331,7 +482,7 @@ async fn runs_page(
     let runs = state
         .service
         .store
-        .call(move |c| crate::store::runs::list_runs(c, &filter))
+        .read(move |c| crate::store::runs::list_runs(c, &filter))
         .await
         .map_err(|e| failure(e.into()))?;
     let plugins = state
@@ -340,7 +491,7 @@ async fn runs_page(
         .list(&state.service.config)
         .await
         .unwrap_or_default();
-    let tenants: Vec<String> = state.service.tenants.names().map(str::to_owned).collect();
+    let tenants = state.service.tenants.names();
     Ok(render(
         "Runs",
         &caller,
@@ -432,7 +583,7 @@ async fn plans_page(State(state): State<AppState>, caller: Result<Caller, ApiErr
     let plans = state
         .service
         .store
-        .call(|c| crate::store::runs::list_plans(c, None))
+        .read(|c| crate::store::runs::list_plans(c, None))
         .await
         .map_err(|e| failure(e.into()))?;
     Ok(render(

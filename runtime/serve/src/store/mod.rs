@@ -11,6 +11,7 @@ pub use rusqlite;
 pub mod runs;
 pub mod schedules;
 mod schema;
+pub mod tenants;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -58,10 +59,51 @@ impl From<rusqlite::Error> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// The history database, shared by the service's parts.
+/// The history database, shared by the service's parts: one connection
+/// that writes, and a few read-only ones. In WAL mode readers run beside
+/// each other and beside the writer, so a hundred clients polling a run's
+/// status do not queue behind one another or behind the runs' own writes.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+/// Read-only connections, handed out to whoever finds one free.
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+/// How many read-only connections the store keeps.
+const READERS: usize = 4;
+
+impl Readers {
+    fn open(path: &Path) -> rusqlite::Result<Readers> {
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conns = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let conn = Connection::open_with_flags(path, flags)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conns.push(Mutex::new(conn));
+        }
+        Ok(Readers {
+            conns,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// A free connection if there is one, else the next in turn.
+    fn with<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..self.conns.len() {
+            if let Some(conn) = self.conns[(start + i) % self.conns.len()].try_lock() {
+                return f(&conn);
+            }
+        }
+        f(&self.conns[start % self.conns.len()].lock())
+    }
 }
 
 impl Store {
@@ -90,9 +132,24 @@ impl Store {
                 source,
             })?;
         restrict_permissions(path);
+        let readers = Readers::open(path).map_err(open)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(readers),
         })
+    }
+
+    /// Runs a read-only `f` on a reader connection on a blocking thread.
+    /// It sees every transaction the writer committed before it started.
+    pub async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(|e| StoreError::Sql(format!("a database task failed: {e}")))?
     }
 
     /// Runs `f` on the connection on a blocking thread.

@@ -5,8 +5,9 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
 CREATE TABLE users (
     name          TEXT PRIMARY KEY,
     role          TEXT NOT NULL,
@@ -134,7 +135,24 @@ CREATE TABLE schedule_fires (
     PRIMARY KEY (schedule, slot)
 ) STRICT, WITHOUT ROWID;
 "#,
-    )])
+        ),
+        // Tenants an admin added through the API; serve.toml's are not kept
+        // here (the file stays their one source).
+        M::up(
+            r#"
+CREATE TABLE tenants (
+    name                TEXT PRIMARY KEY,
+    profile             TEXT,
+    sim_mailboxes       INTEGER,
+    sim_seed            INTEGER,
+    max_concurrent_runs INTEGER NOT NULL,
+    added_by            TEXT NOT NULL,
+    added_at            TEXT NOT NULL,
+    CHECK ((profile IS NULL) <> (sim_mailboxes IS NULL))
+) STRICT;
+"#,
+        ),
+    ])
 }
 
 #[cfg(test)]
