@@ -340,10 +340,16 @@ impl Service {
             permissions: None,
             message: Some(error.to_string()),
         };
+        self.package_record(actor, plugin, event).await;
+        error
+    }
+
+    /// Records a decision already taken; a failure is logged (the
+    /// decision stands, and the `plugin.*` record before it names it).
+    async fn package_record(&self, actor: &str, plugin: PluginRef, event: PackageEvent) {
         if let Err(e) = self.audit.record_package(actor, plugin, event).await {
             tracing::error!(error = %e, "cannot write the audit trail");
         }
-        error
     }
 
     /// The registry a reference names, reached as serve.toml says; the
@@ -580,13 +586,7 @@ impl Service {
                 permissions: None,
                 message: Some(format!("installed {}", entry.current.digest)),
             };
-            if let Err(e) = self
-                .audit
-                .record_package(&label, current.clone(), event)
-                .await
-            {
-                tracing::error!(error = %e, "cannot write the audit trail");
-            }
+            self.package_record(&label, current.clone(), event).await;
         }
         let target = match to {
             Some(version) => version,
@@ -745,9 +745,7 @@ impl Service {
             permissions: Some(proposal.version.permissions.clone()),
             message: Some(message),
         };
-        if let Err(e) = self.audit.record_package(&label, plugin, event).await {
-            tracing::error!(error = %e, "cannot write the audit trail");
-        }
+        self.package_record(&label, plugin, event).await;
         Ok(screen)
     }
 
@@ -834,9 +832,7 @@ impl Service {
             )),
         };
         let plugin = plugin_ref(&entry.name, &entry.current.version, &component);
-        if let Err(e) = self.audit.record_package(&label, plugin, event).await {
-            tracing::error!(error = %e, "cannot write the audit trail");
-        }
+        self.package_record(&label, plugin, event).await;
         Ok(())
     }
 
