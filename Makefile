@@ -3,7 +3,8 @@
 # plugins), componentize-py in .venv (Python plugins), componentize-js and
 # esbuild under sdk/js/node_modules from its lock file (JavaScript plugins),
 # Microsoft's Node.js OAuth clients the simulator is tested with, and, from
-# Debian, the docker-registry and minisign the sharing tests run for real.
+# Debian, the docker-registry, minisign, Chromium and nats-server the tests
+# run for real.
 #
 #   make demo   real automations against the built-in simulated tenant
 #   make test   the whole suite (lint + unit + end-to-end)
@@ -33,9 +34,10 @@ setup: toolchains node-clients system-packages
 # Real components the tests start on 127.0.0.1: Debian's docker-registry
 # (distribution 2.8, the OCI registry plugins are published to), minisign
 # (whose `minisign -V` must accept exorun's signatures), and headless
-# Chromium with its ChromeDriver (the dashboard's end-to-end tests), each
-# as package:command.
-DEBIAN_PACKAGES := docker-registry:docker-registry minisign:minisign chromium:chromium chromium-driver:chromedriver
+# Chromium with its ChromeDriver (the dashboard's end-to-end tests), and
+# nats-server (2.9, JetStream: the tenant budget shared across machines),
+# each as package:command.
+DEBIAN_PACKAGES := docker-registry:docker-registry minisign:minisign chromium:chromium chromium-driver:chromedriver nats-server:nats-server
 system-packages:
 	@missing=""; for pc in $(DEBIAN_PACKAGES); do command -v $${pc#*:} >/dev/null || missing="$$missing $${pc%%:*}"; done; \
 	if [ -n "$$missing" ]; then \

@@ -11,6 +11,9 @@
 //! in one state folder (as every process of one user does), and 3 with a
 //! state folder each (clients that know nothing of each other, as on
 //! different machines: only the AIMD share makes them converge).
+//! Last, 3 with a state folder each that share their pacing through NATS
+//! JetStream (`--pace-nats`, a `nats-server -js` on 127.0.0.1), as
+//! exorun on three machines would.
 //! `EXORUN_BENCH_ROUNDS` repeats each setting (default 1).
 
 use std::process::{Command, Stdio};
@@ -32,11 +35,23 @@ struct Outcome {
     rates: Vec<f64>,
 }
 
+/// How the processes share their pacing.
+#[derive(Clone, Copy, PartialEq)]
+enum Sharing {
+    /// One state folder: the file every process of a user shares.
+    Folder,
+    /// A state folder each: nothing shared.
+    Nothing,
+    /// A state folder each, pacing shared through NATS.
+    Nats,
+}
+
 fn experiment(
     runtime: &tokio::runtime::Runtime,
     exorun: &std::path::Path,
     processes: usize,
-    shared: bool,
+    sharing: Sharing,
+    nats: &exorun_e2e::Nats,
 ) -> Outcome {
     let h = runtime.block_on(SimHarness::start_with(
         "plugins/forwarding-audit",
@@ -54,15 +69,20 @@ fn experiment(
     let started = Instant::now();
     let children: Vec<_> = (0..processes)
         .map(|i| {
-            let state = if shared {
+            let state = if sharing == Sharing::Folder {
                 h.path("state")
             } else {
                 h.path(&format!("state-{i}"))
             };
-            let child = Command::new(exorun)
+            let mut command = Command::new(exorun);
+            command
                 .args(["run", &h.plugin, "--quiet", "--out"])
                 .arg(h.path(&format!("out-{i}.csv")))
-                .args(&args)
+                .args(&args);
+            if sharing == Sharing::Nats {
+                command.args(["--pace-nats", &nats.url]);
+            }
+            let child = command
                 .env("XDG_STATE_HOME", state)
                 .env("XDG_DATA_HOME", h.path("data"))
                 .env("EXORUN_CACHE_DIR", &compile_cache().dir)
@@ -110,14 +130,20 @@ fn main() {
     let runtime = exorun_e2e::bench_runtime();
     let rounds = exorun_e2e::bench_rounds(1);
     // One warm-up run fills the compile cache.
-    let _ = experiment(&runtime, &exorun, 1, true);
+    let nats = exorun_e2e::Nats::start();
+    let _ = experiment(&runtime, &exorun, 1, Sharing::Folder, &nats);
     println!(
         "{MAILBOXES} mailboxes, budget {BUDGET} calls/s (bucket of {BUDGET}); forwarding-audit makes {} calls a run",
         MAILBOXES + 3
     );
-    for (processes, shared) in [(3, true), (10, true), (3, false)] {
+    for (processes, sharing) in [
+        (3, Sharing::Folder),
+        (10, Sharing::Folder),
+        (3, Sharing::Nothing),
+        (3, Sharing::Nats),
+    ] {
         for _ in 0..rounds {
-            let o = experiment(&runtime, &exorun, processes, shared);
+            let o = experiment(&runtime, &exorun, processes, sharing, &nats);
             let ideal = o.calls as f64 / BUDGET;
             let mean = o.rates.iter().sum::<f64>() / o.rates.len() as f64;
             let spread = o
@@ -127,10 +153,10 @@ fn main() {
                 .fold(0.0, f64::max);
             println!(
                 "{processes:>2} processes, {}: {} ok, {} failed; wall {:.2} s = {:.3} × calls/budget ({} calls, ideal {:.2} s); shares within ±{:.1} % of equal; {:.1} throttled per 1,000 calls ({} 429s)",
-                if shared {
-                    "shared state     "
-                } else {
-                    "a state each     "
+                match sharing {
+                    Sharing::Folder => "shared state     ",
+                    Sharing::Nothing => "a state each     ",
+                    Sharing::Nats => "shared via NATS  ",
                 },
                 o.ok,
                 o.failed,

@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, Object, PageStream};
 
 mod arena;
+mod nats;
 pub mod publisher;
 mod registry;
 mod serve_harness;
 mod sim_harness;
 pub use arena::{Arena, denial_rules};
+pub use nats::Nats;
 pub use registry::{Registry, RegistrySetup, which};
 pub use serve_harness::{PASSWORD, ServeDir, Serving};
 pub use sim_harness::{SimHarness, run_blocking};

@@ -101,6 +101,16 @@ pub struct TenantArgs {
         help_heading = "Connection"
     )]
     max_throttle_wait: u64,
+    /// Share each tenant's budget with every exorun, on any machine, that
+    /// names the same NATS JetStream server (the default shares it with
+    /// this user's exorun processes on this machine).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "EXORUN_PACE_NATS",
+        help_heading = "Connection"
+    )]
+    pub pace_nats: Option<String>,
 }
 
 impl TenantArgs {
@@ -428,10 +438,37 @@ fn client_settings(options: ConnectOptions, args: &TenantArgs) -> ConnectOptions
         max_throttle_wait: Duration::from_secs(args.max_throttle_wait),
         ..RetryPolicy::default()
     });
+    if let Some(url) = &args.pace_nats {
+        match nats_pacing(url) {
+            Ok(maker) => return options.pace_sharing(PaceSharing::Store(maker)),
+            Err(e) => tracing::warn!(
+                url = %url,
+                error = %e,
+                "cannot start the NATS link for shared pacing; pacing with this machine's processes only"
+            ),
+        }
+    }
     match profiles::pace_dir() {
         Some(dir) => options.pace_sharing(PaceSharing::Folder(dir)),
         None => options,
     }
+}
+
+/// One NATS link per URL for the whole process: every connection to every
+/// tenant shares it (a store per tenant and app, one key each).
+fn nats_pacing(
+    url: &str,
+) -> std::io::Result<Arc<dyn exorun_exchange::client::limiter::PaceStoreMaker>> {
+    static MAKERS: std::sync::LazyLock<
+        parking_lot::Mutex<std::collections::HashMap<String, Arc<exorun_nats::NatsPaceMaker>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut makers = MAKERS.lock();
+    if let Some(maker) = makers.get(url) {
+        return Ok(maker.clone());
+    }
+    let maker = Arc::new(exorun_nats::NatsPaceMaker::start(url)?);
+    makers.insert(url.to_owned(), maker.clone());
+    Ok(maker)
 }
 
 pub fn is_pfx(path: &Path) -> bool {

@@ -43,6 +43,7 @@ struct Raw {
     trust_policy: Option<PathBuf>,
     #[serde(default)]
     allow_unsigned_plugins: bool,
+    pace_nats: Option<Spanned<String>>,
     #[serde(default, rename = "registry")]
     registries: Vec<Spanned<RawRegistry>>,
     #[serde(default)]
@@ -196,6 +197,9 @@ pub struct ServeConfig {
     /// The registries plugins may be installed from; the service reaches
     /// no other (an admin cannot make it fetch an arbitrary address).
     pub registries: Vec<RegistryConfig>,
+    /// A NATS JetStream server through which every exorun (other services,
+    /// `exorun run` on other machines) shares each tenant's budget.
+    pub pace_nats: Option<String>,
     pub audit: AuditConfig,
     pub limits: Limits,
     pub tenants: Vec<TenantConfig>,
@@ -527,6 +531,21 @@ impl ServeConfig {
             });
         }
 
+        let pace_nats = match &raw.pace_nats {
+            None => None,
+            Some(url) => {
+                let text = url.get_ref().trim();
+                if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(invalid(
+                        url.span(),
+                        "pace-nats must be a NATS server URL, like \"nats://127.0.0.1:4222\""
+                            .to_owned(),
+                    ));
+                }
+                Some(text.to_owned())
+            }
+        };
+
         let rotate_bytes = match &raw.audit.rotate_megabytes {
             None => 64 * 1024 * 1024,
             Some(mb) if *mb.get_ref() == 0 || *mb.get_ref() > 1024 * 1024 => {
@@ -552,6 +571,7 @@ impl ServeConfig {
                 .unwrap_or_else(|| data_dir.join("trust.toml")),
             allow_unsigned_plugins: raw.allow_unsigned_plugins,
             registries,
+            pace_nats,
             audit: AuditConfig {
                 log: raw
                     .audit
@@ -826,5 +846,20 @@ mod tests {
             err.to_string().contains("'r.example' is declared twice"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn reads_pace_nats_and_refuses_one_that_is_not_a_url() {
+        let config = parse(&format!("pace-nats = \"nats://10.0.0.5:4222\"\n{BASE}")).unwrap();
+        assert_eq!(config.pace_nats.as_deref(), Some("nats://10.0.0.5:4222"));
+        assert_eq!(parse(BASE).unwrap().pace_nats, None);
+        for bad in ["", "nats://a b:4222"] {
+            let err = parse(&format!("pace-nats = \"{bad}\"\n{BASE}")).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("pace-nats must be a NATS server URL"),
+                "{err}"
+            );
+        }
     }
 }

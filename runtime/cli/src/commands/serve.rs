@@ -175,15 +175,19 @@ fn users(config: &ServeConfig, command: UserCommand) -> anyhow::Result<ExitCode>
 }
 
 /// Connections as `exorun run` makes them.
-struct CliConnector;
+struct CliConnector {
+    /// serve.toml's `pace-nats`: tenant budgets shared through NATS.
+    pace_nats: Option<String>,
+}
 
 #[async_trait::async_trait]
 impl Connector for CliConnector {
     async fn connect(&self, config: &TenantConfig) -> anyhow::Result<Connected> {
-        let args = match &config.source {
+        let mut args = match &config.source {
             TenantSource::Profile(name) => TenantArgs::for_profile(name),
             TenantSource::Simulated { mailboxes, seed } => TenantArgs::simulated(*mailboxes, *seed),
         };
+        args.pace_nats = self.pace_nats.clone();
         let tenant = tenant::connect(&args).await?;
         let policy = operator_policy::load(
             &PolicyArgs::default(),
@@ -275,10 +279,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
     let address = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let grace = config.limits.grace;
+    let pace_nats = config.pace_nats.clone();
     let service = Service::open(
         config,
         Parts {
-            connector: Arc::new(CliConnector),
+            connector: Arc::new(CliConnector { pace_nats }),
             sandbox: Arc::new(sandbox),
             clock: Arc::new(SystemClock),
             leader: Arc::new(AlwaysLeader),

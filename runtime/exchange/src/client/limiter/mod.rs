@@ -43,7 +43,7 @@ use exorun_cmdlet::RunShare;
 use crate::shared::Registry;
 use crate::time_util::parse_iso8601_utc;
 use pace::{PaceRules, PaceState, RateReading};
-pub use store::{InProcess, PaceStore, SharedFile, unix_nanos};
+pub use store::{InProcess, PaceStore, PaceStoreMaker, SharedFile, unix_nanos};
 
 /// Tuning of a [`TenantLimiter`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,7 +95,7 @@ impl LimiterConfig {
 }
 
 /// Who shares one tenant's pacing state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub enum PaceSharing {
     /// The runs of this process.
     #[default]
@@ -104,7 +104,23 @@ pub enum PaceSharing {
     /// per tenant and app in this folder (the CLI's
     /// `$XDG_STATE_HOME/exorun/pace`).
     Folder(PathBuf),
+    /// Every client of the store this makes, on any machine (NATS
+    /// JetStream: `exorun_nats::NatsPaceMaker`).
+    Store(Arc<dyn PaceStoreMaker>),
 }
+
+impl PartialEq for PaceSharing {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (PaceSharing::Process, PaceSharing::Process) => true,
+            (PaceSharing::Folder(a), PaceSharing::Folder(b)) => a == b,
+            (PaceSharing::Store(a), PaceSharing::Store(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for PaceSharing {}
 
 /// The process-local concurrency state.
 struct Concurrency {
@@ -232,6 +248,7 @@ impl TenantLimiter {
         REGISTRY.get_or_make(key, || {
             let store: Box<dyn PaceStore> = match sharing {
                 PaceSharing::Process => Box::new(InProcess::default()),
+                PaceSharing::Store(maker) => maker.make(&name, config.pace_rules()),
                 PaceSharing::Folder(dir) => match SharedFile::open(dir, &name, config.pace_rules()) {
                     Ok(file) => Box::new(file),
                     Err(e) => {

@@ -39,6 +39,12 @@ pub trait PaceStore: Send + Sync {
     }
 }
 
+/// Makes the store of one tenant and app (named by the Exchange base,
+/// tenant and app id) for a sharing scheme that lives outside this crate.
+pub trait PaceStoreMaker: Send + Sync + std::fmt::Debug {
+    fn make(&self, name: &str, rules: PaceRules) -> Box<dyn PaceStore>;
+}
+
 /// The present as Unix nanoseconds.
 pub fn unix_nanos() -> u64 {
     SystemTime::now()
