@@ -27,6 +27,19 @@ fn machine(nats: &Nats, name: &str) -> NatsPace {
     NatsPace::new(link, name, rules())
 }
 
+/// The keys in the pacing bucket, read through a connection of the test's
+/// own.
+async fn pace_keys(url: &str) -> Vec<String> {
+    let client = async_nats::connect(url).await.unwrap();
+    let kv = async_nats::jetstream::new(client)
+        .get_key_value(PACE_BUCKET)
+        .await
+        .unwrap();
+    futures::TryStreamExt::try_collect(kv.keys().await.unwrap())
+        .await
+        .unwrap()
+}
+
 #[test]
 fn two_machines_take_their_slots_from_one_schedule() {
     let nats = Nats::start();
@@ -161,14 +174,7 @@ async fn runs_on_separate_machines_share_one_budget_through_nats_and_none_fails(
         h.sim.invoke_requests()
     );
     // The shared state is one key for the tenant and app, in the bucket.
-    let client = async_nats::connect(&nats.url).await.unwrap();
-    let kv = async_nats::jetstream::new(client)
-        .get_key_value(PACE_BUCKET)
-        .await
-        .unwrap();
-    let keys: Vec<String> = futures::TryStreamExt::try_collect(kv.keys().await.unwrap())
-        .await
-        .unwrap();
+    let keys = pace_keys(&nats.url).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(keys[0].starts_with("pace."), "{keys:?}");
 }
@@ -183,14 +189,7 @@ async fn the_service_paces_its_tenants_through_nats_when_serve_toml_says_so() {
         .await;
     let run = service.wait_for(&id, &["succeeded", "failed"]).await;
     assert_eq!(run["run"]["status"], "succeeded", "{run}");
-    let client = async_nats::connect(&nats.url).await.unwrap();
-    let kv = async_nats::jetstream::new(client)
-        .get_key_value(PACE_BUCKET)
-        .await
-        .unwrap();
-    let keys: Vec<String> = futures::TryStreamExt::try_collect(kv.keys().await.unwrap())
-        .await
-        .unwrap();
+    let keys = pace_keys(&nats.url).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     let stderr = service.terminate();
     assert!(!stderr.contains("pacing this process alone"), "{stderr}");
