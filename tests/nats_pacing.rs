@@ -194,3 +194,24 @@ async fn the_service_paces_its_tenants_through_nats_when_serve_toml_says_so() {
     let stderr = service.terminate();
     assert!(!stderr.contains("pacing this process alone"), "{stderr}");
 }
+
+#[test]
+fn a_nats_url_with_a_password_is_refused_before_anything_runs() {
+    let plugin = exorun_e2e::built_plugin("plugins/mailbox-report");
+    let out = exorun_e2e::exorun_in(
+        &exorun_e2e::repo_root(),
+        &[
+            "run",
+            plugin.parent().unwrap().to_str().unwrap(),
+            "--pace-nats",
+            "nats://ops:hunter2@127.0.0.1:4222",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("must not carry a user or password"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+}

@@ -188,6 +188,11 @@ impl Tenant {
 }
 
 pub async fn connect(args: &TenantArgs) -> anyhow::Result<Tenant> {
+    // Checked here rather than by the argument parser, whose error would
+    // repeat the value, password and all.
+    if let Some(url) = &args.pace_nats {
+        exorun_nats::check_url(url).map_err(|e| anyhow::anyhow!("--pace-nats: {e}"))?;
+    }
     if !args.any_connection_setting() {
         return connect_simulated(args).await;
     }

@@ -18,3 +18,67 @@ mod pace;
 
 pub use link::{LinkError, NatsLink};
 pub use pace::{NatsPace, NatsPaceMaker, PACE_BUCKET};
+
+/// Checks a NATS server URL as given in a flag or a config file: a host
+/// and port, with `nats://` or `tls://` or no scheme. A user or password in
+/// it is refused: it would show in the process list, in logs and in error
+/// messages (NATS authentication is not supported yet).
+pub fn check_url(text: &str) -> Result<(), String> {
+    let invalid = || {
+        format!(
+            "'{}' is not a NATS server URL like nats://127.0.0.1:4222",
+            text.escape_default()
+        )
+    };
+    if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let rest = match text.split_once("://") {
+        Some(("nats" | "tls", rest)) => rest,
+        Some(_) => return Err(invalid()),
+        None => text,
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(
+            "the NATS URL must not carry a user or password: it would show in the process list and in logs (NATS authentication is not supported yet)"
+                .to_owned(),
+        );
+    }
+    if authority.is_empty() {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn accepts_host_and_port_and_refuses_credentials_and_other_schemes() {
+        for good in [
+            "nats://127.0.0.1:4222",
+            "tls://nats.contoso.com:4222",
+            "localhost:4222",
+        ] {
+            check_url(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in ["", "http://nats:4222", "nats://", "nats://a b:4222"] {
+            assert!(
+                check_url(bad)
+                    .unwrap_err()
+                    .contains("is not a NATS server URL"),
+                "{bad}"
+            );
+        }
+        for secret in ["nats://user:hunter2@nats:4222", "nats://token@nats:4222"] {
+            let error = check_url(secret).unwrap_err();
+            assert!(
+                error.contains("must not carry a user or password"),
+                "{error}"
+            );
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
+}

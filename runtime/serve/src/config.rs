@@ -535,13 +535,8 @@ impl ServeConfig {
             None => None,
             Some(url) => {
                 let text = url.get_ref().trim();
-                if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(invalid(
-                        url.span(),
-                        "pace-nats must be a NATS server URL, like \"nats://127.0.0.1:4222\""
-                            .to_owned(),
-                    ));
-                }
+                exorun_nats::check_url(text)
+                    .map_err(|e| invalid(url.span(), format!("pace-nats: {e}")))?;
                 Some(text.to_owned())
             }
         };
@@ -856,10 +851,16 @@ mod tests {
         for bad in ["", "nats://a b:4222"] {
             let err = parse(&format!("pace-nats = \"{bad}\"\n{BASE}")).unwrap_err();
             assert!(
-                err.to_string()
-                    .contains("pace-nats must be a NATS server URL"),
+                err.to_string().contains("is not a NATS server URL"),
                 "{err}"
             );
         }
+        let err = parse(&format!(
+            "pace-nats = \"nats://ops:hunter2@10.0.0.5:4222\"\n{BASE}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("must not carry a user or password"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }
