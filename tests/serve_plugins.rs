@@ -212,6 +212,26 @@ async fn an_admin_installs_a_signed_plugin_only_through_its_consent_screen() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = accept(&service, "ada", &screen, &digest).await;
     assert_eq!(status, 404, "{body}");
+    // The wrong digest, the approver and the second accept are refusals
+    // on the record.
+    let refused: Vec<String> = dir
+        .audit()
+        .iter()
+        .filter(|r| {
+            r["kind"] == "service" && r["action"] == "plugin.accept" && r["decision"] == "denied"
+        })
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["operator"].as_str().unwrap(),
+                r["rule"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        ["user:ada conflict", "user:bob role", "user:ada not-found"]
+    );
     assert_eq!(service.get("vic", "/consents").await["consents"], json!([]));
 
     let plugin = &installed(&service).await[0];

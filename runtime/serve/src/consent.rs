@@ -692,7 +692,24 @@ impl Service {
                 "consenting to a plugin",
             )
             .await?;
-        let waiting = self.consents.take(id, digest)?;
+        // A digest other than the one shown is refused, and recorded: it
+        // is someone consenting to an artifact they were not shown.
+        let waiting = match self.consents.take(id, digest) {
+            Ok(waiting) => waiting,
+            Err(e) => {
+                return Err(self
+                    .refuse(
+                        Action {
+                            actor: &label,
+                            action: "plugin.accept",
+                            reference: Some(format!("consent/{id}")),
+                            ..Action::default()
+                        },
+                        e,
+                    )
+                    .await);
+            }
+        };
         let Waiting {
             screen,
             proposal,
