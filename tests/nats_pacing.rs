@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
-use exorun_e2e::{Nats, SimHarness, run_blocking};
+use exorun_e2e::{Nats, SimHarness};
 use exorun_exchange::client::limiter::PaceStore;
 use exorun_exchange::client::limiter::pace::PaceRules;
 use exorun_nats::{NatsLink, NatsPace, PACE_BUCKET};
-use exorun_sim::ThrottleConfig;
 
 fn rules() -> PaceRules {
     PaceRules {
@@ -128,38 +127,14 @@ async fn runs_on_separate_machines_share_one_budget_through_nats_and_none_fails(
     // Three runs of 302 calls each against 150 calls a second, each with
     // a state folder of its own, as on three machines: only NATS links
     // their pacing.
-    let h = SimHarness::start_with("plugins/forwarding-audit", 300, 5, |config| {
-        config.throttle = ThrottleConfig {
-            budget_per_second: 150.0,
-            burst: 150.0,
-            max_concurrency: 1_000_000,
-        };
-    })
-    .await;
-    let runs: Vec<_> = (0..3)
-        .map(|i| {
-            let out = h.path(&format!("audit-{i}.csv"));
-            let mut command = h.command(&[
-                "run",
-                &h.plugin,
-                "--quiet",
-                "--out",
-                out.to_str().unwrap(),
-                "--pace-nats",
-                &nats.url,
-            ]);
-            command.env("XDG_STATE_HOME", h.path(&format!("state-{i}")));
-            tokio::spawn(async move {
-                let done = run_blocking(command).await;
-                let output = std::fs::read_to_string(&out).unwrap_or_default();
-                (done.code, done.stderr, output)
-            })
-        })
-        .collect();
-    let mut results = Vec::new();
-    for run in runs {
-        results.push(run.await.unwrap());
-    }
+    let h = SimHarness::throttled_audit(300, 150.0).await;
+    let results = h
+        .concurrent_audits(
+            3,
+            |i| Some(h.path(&format!("state-{i}"))),
+            &["--pace-nats", &nats.url],
+        )
+        .await;
     for (code, stderr, _) in &results {
         assert_eq!(*code, 0, "{stderr}");
         assert!(!stderr.contains("pacing this process alone"), "{stderr}");

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use exorun_cmdlet::{Backend, Call, CmdletError, PageStream, run_deadline};
-use exorun_e2e::{SimHarness, built_plugin, run_blocking};
+use exorun_e2e::{SimHarness, built_plugin};
 use exorun_sandbox::{Plugin, RunRequest, Sandbox};
-use exorun_sim::ThrottleConfig;
 use exorun_sim_tenant::{Caller, GenerateOptions, InProcessBackend, Tenant};
 
 /// Records the run deadline each call sees.
@@ -72,55 +71,12 @@ async fn every_call_of_a_run_sees_the_runs_deadline() {
     assert_eq!(run_deadline(), None);
 }
 
-/// A simulated tenant that refills `per_second` calls a second into a
-/// bucket of the same size, with forwarding-audit built.
-async fn throttled_tenant(mailboxes: usize, per_second: f64) -> SimHarness {
-    SimHarness::start_with("plugins/forwarding-audit", mailboxes, 5, |config| {
-        config.throttle = ThrottleConfig {
-            budget_per_second: per_second,
-            burst: per_second,
-            max_concurrency: 1_000_000,
-        };
-    })
-    .await
-}
-
-/// Runs forwarding-audit `n` times at once; `state(i)` names the state
-/// folder of run `i` (`None`: the shared test one). Returns each run's exit
-/// code, stderr and output.
-async fn concurrent_audits(
-    h: &SimHarness,
-    n: usize,
-    state: impl Fn(usize) -> Option<std::path::PathBuf>,
-) -> Vec<(i32, String, String)> {
-    let runs: Vec<_> = (0..n)
-        .map(|i| {
-            let out = h.path(&format!("audit-{i}.csv"));
-            let mut command =
-                h.command(&["run", &h.plugin, "--quiet", "--out", out.to_str().unwrap()]);
-            if let Some(dir) = state(i) {
-                command.env("XDG_STATE_HOME", dir);
-            }
-            tokio::spawn(async move {
-                let done = run_blocking(command).await;
-                let output = std::fs::read_to_string(&out).unwrap_or_default();
-                (done.code, done.stderr, output)
-            })
-        })
-        .collect();
-    let mut results = Vec::new();
-    for run in runs {
-        results.push(run.await.unwrap());
-    }
-    results
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_runs_share_one_budget_and_none_fails() {
     // Three runs of 302 calls each against 150 calls a second: each alone
     // would spend the whole budget.
-    let h = throttled_tenant(300, 150.0).await;
-    let results = concurrent_audits(&h, 3, |_| None).await;
+    let h = SimHarness::throttled_audit(300, 150.0).await;
+    let results = h.concurrent_audits(3, |_| None, &[]).await;
     for (code, stderr, _) in &results {
         assert_eq!(*code, 0, "{stderr}");
     }
@@ -157,8 +113,10 @@ async fn concurrent_runs_share_one_budget_and_none_fails() {
 async fn runs_that_share_nothing_still_all_finish() {
     // Separate state folders: each run paces alone and learns of the
     // others only through the tenant's 429s and rate headers.
-    let h = throttled_tenant(200, 150.0).await;
-    let results = concurrent_audits(&h, 3, |i| Some(h.path(&format!("state-{i}")))).await;
+    let h = SimHarness::throttled_audit(200, 150.0).await;
+    let results = h
+        .concurrent_audits(3, |i| Some(h.path(&format!("state-{i}"))), &[])
+        .await;
     for (code, stderr, _) in &results {
         assert_eq!(*code, 0, "{stderr}");
     }

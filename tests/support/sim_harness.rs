@@ -20,6 +20,56 @@ pub struct SimHarness {
 }
 
 impl SimHarness {
+    /// A tenant of `mailboxes` that refills `per_second` calls a second
+    /// into a bucket of the same size, with forwarding-audit built.
+    pub async fn throttled_audit(mailboxes: usize, per_second: f64) -> SimHarness {
+        Self::start_with("plugins/forwarding-audit", mailboxes, 5, |config| {
+            config.throttle = exorun_sim::ThrottleConfig {
+                budget_per_second: per_second,
+                burst: per_second,
+                max_concurrency: 1_000_000,
+            };
+        })
+        .await
+    }
+
+    /// Runs the plugin `n` times at once, each with `extra` arguments;
+    /// `state(i)` names the state folder of run `i` (`None`: the shared
+    /// test one). Returns each run's exit code, stderr and output.
+    pub async fn concurrent_audits(
+        &self,
+        n: usize,
+        state: impl Fn(usize) -> Option<PathBuf>,
+        extra: &[&str],
+    ) -> Vec<(i32, String, String)> {
+        let runs: Vec<_> = (0..n)
+            .map(|i| {
+                let out = self.path(&format!("audit-{i}.csv"));
+                let mut command = self.command(&[
+                    "run",
+                    &self.plugin,
+                    "--quiet",
+                    "--out",
+                    out.to_str().unwrap(),
+                ]);
+                command.args(extra);
+                if let Some(dir) = state(i) {
+                    command.env("XDG_STATE_HOME", dir);
+                }
+                tokio::spawn(async move {
+                    let done = run_blocking(command).await;
+                    let output = std::fs::read_to_string(&out).unwrap_or_default();
+                    (done.code, done.stderr, output)
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for run in runs {
+            results.push(run.await.unwrap());
+        }
+        results
+    }
+
     /// A generated tenant of `mailboxes` and the plugin in `rel`, built.
     pub async fn start(rel: &str, mailboxes: usize, seed: u64) -> SimHarness {
         Self::start_with(rel, mailboxes, seed, |_| {}).await

@@ -65,16 +65,7 @@ impl RegistryArgs {
     }
 
     pub fn options(&self) -> anyhow::Result<RegistryOptions> {
-        let password = match &self.registry_password_file {
-            Some(file) => Some(read_secret_file(file, "the registry password")?),
-            None => None,
-        };
-        Ok(RegistryOptions {
-            plain_http: self.plain_http,
-            ca_file: self.registry_ca.clone(),
-            username: self.registry_user.clone(),
-            password,
-        })
+        Ok(self.settings().options()?)
     }
 
     pub fn registry(&self, reference: &RegistryRef) -> anyhow::Result<Registry> {

@@ -36,6 +36,30 @@ pub struct RegistryOptions {
     pub password: Option<SecretString>,
 }
 
+impl crate::store::RegistrySettings {
+    /// How to reach the registry these settings name (the lock's, or
+    /// serve.toml's `[[registry]]`), the password read from the first line
+    /// of its file now.
+    pub fn options(&self) -> Result<RegistryOptions, PackageError> {
+        let password = match &self.password_file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(PackageError::io("reading the registry password from", file))?;
+                Some(SecretString::from(
+                    text.lines().next().unwrap_or("").to_owned(),
+                ))
+            }
+            None => None,
+        };
+        Ok(RegistryOptions {
+            plain_http: self.plain_http,
+            ca_file: self.ca.clone(),
+            username: self.user.clone(),
+            password,
+        })
+    }
+}
+
 /// One repository of one registry, at one version.
 pub struct Registry {
     client: oci_client::Client,

@@ -21,7 +21,7 @@ use exorun_package::install::{
     self, Candidate, InstallError, InstallProposal, Proposal, ProposalKind, Refusal,
     UpgradeProposal,
 };
-use exorun_package::remote::{Registry, RegistryOptions};
+use exorun_package::remote::Registry;
 use exorun_package::signing::{PublicKey, SignatureError};
 use exorun_package::store::RegistrySettings;
 use exorun_package::trust::{TrustPolicy, TrustedKey};
@@ -32,7 +32,6 @@ use serde::Serialize;
 
 use crate::audit::Action;
 use crate::service::{ActionError, Actor, Service};
-use crate::store::Role;
 
 /// How long a consent screen can be accepted.
 pub const CONSENT_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -168,9 +167,7 @@ impl Consents {
         self.prune(&mut all);
         all.remove(id).ok_or_else(|| not_waiting(id))
     }
-}
 
-impl Consents {
     /// The screens that expired since the last call.
     fn take_expired(&self) -> Vec<Waiting> {
         {
@@ -203,7 +200,12 @@ fn change_views(proposal: &Proposal) -> Vec<ChangeView> {
         .collect()
 }
 
-fn screen(proposal: &Proposal, manifest: &Manifest, requested_by: &str) -> Screen {
+/// The screen of `proposal`, and when it expires.
+fn screen(
+    proposal: &Proposal,
+    manifest: &Manifest,
+    requested_by: &str,
+) -> (Screen, jiff::Timestamp) {
     let now = jiff::Timestamp::now();
     let expires = now
         .checked_add(jiff::SignedDuration::try_from(CONSENT_LIFETIME).unwrap_or_default())
@@ -219,7 +221,7 @@ fn screen(proposal: &Proposal, manifest: &Manifest, requested_by: &str) -> Scree
             above.asked, above.what, above.ceiling
         )
     });
-    Screen {
+    let screen = Screen {
         id: uuid::Uuid::new_v4().to_string(),
         kind,
         plugin: proposal.name.clone(),
@@ -239,7 +241,8 @@ fn screen(proposal: &Proposal, manifest: &Manifest, requested_by: &str) -> Scree
         requested_by: requested_by.to_owned(),
         created: crate::store::time_text(now),
         expires: crate::store::time_text(expires),
-    }
+    };
+    (screen, expires)
 }
 
 /// The refusal's rule and the API's answer for an install error.
@@ -298,30 +301,6 @@ async fn blocking<R: Send + 'static>(
 }
 
 impl Service {
-    async fn require_admin(
-        &self,
-        actor: &Actor,
-        action: &str,
-        reference: Option<String>,
-        doing: &str,
-    ) -> Result<String, ActionError> {
-        let label = actor.label();
-        if let Err(e) = actor.require(Role::Admin, doing) {
-            return Err(self
-                .refuse(
-                    Action {
-                        actor: &label,
-                        action,
-                        reference,
-                        ..Action::default()
-                    },
-                    e,
-                )
-                .await);
-        }
-        Ok(label)
-    }
-
     /// Records a refused artifact as `exorun install` does, then returns
     /// what the API answers.
     async fn refuse_package(
@@ -353,11 +332,26 @@ impl Service {
     }
 
     /// The registry a reference names, reached as serve.toml says; the
-    /// service reaches no registry its config does not name.
-    fn registry(
+    /// service reaches no registry its config does not name. Any failure
+    /// is recorded as `refused`, with the reference.
+    async fn registry(
         &self,
         reference: &RegistryRef,
+        refused: Action<'_>,
     ) -> Result<(Registry, RegistrySettings), ActionError> {
+        match self.reach(reference) {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                let action = Action {
+                    reference: Some(reference.to_string()),
+                    ..refused
+                };
+                Err(self.refuse(action, e).await)
+            }
+        }
+    }
+
+    fn reach(&self, reference: &RegistryRef) -> Result<(Registry, RegistrySettings), ActionError> {
         let Some(config) = self.config.registry(&reference.registry) else {
             return Err(ActionError::Refused {
                 rule: "registry",
@@ -368,27 +362,9 @@ impl Service {
             });
         };
         let settings = config.settings.clone();
-        let password = match &settings.password_file {
-            None => None,
-            Some(file) => {
-                let text = std::fs::read_to_string(file).map_err(|e| {
-                    ActionError::Unavailable(format!(
-                        "reading the password file of registry {} ({}): {e}",
-                        reference.registry,
-                        file.display()
-                    ))
-                })?;
-                Some(secrecy::SecretString::from(
-                    text.lines().next().unwrap_or("").to_owned(),
-                ))
-            }
-        };
-        let options = RegistryOptions {
-            plain_http: settings.plain_http,
-            ca_file: settings.ca.clone(),
-            username: settings.user.clone(),
-            password,
-        };
+        let options = settings.options().map_err(|e| {
+            ActionError::Unavailable(format!("registry {}: {e}", reference.registry))
+        })?;
         let registry =
             Registry::new(reference, &options).map_err(|e| ActionError::Invalid(e.to_string()))?;
         Ok((registry, settings))
@@ -421,7 +397,7 @@ impl Service {
         proposal: Proposal,
         manifest: &Manifest,
     ) -> Result<Screen, ActionError> {
-        let screen = screen(&proposal, manifest, actor);
+        let (screen, expires) = screen(&proposal, manifest, actor);
         self.audit_or_refuse(Action {
             actor,
             action: "plugin.consent",
@@ -438,7 +414,7 @@ impl Service {
             screen: screen.clone(),
             proposal,
             component: manifest.plugin.sha256.clone().unwrap_or_default(),
-            expires: crate::store::parse_time(&screen.expires).unwrap_or_default(),
+            expires,
         })?;
         Ok(screen)
     }
@@ -453,9 +429,12 @@ impl Service {
         let label = self
             .require_admin(
                 actor,
-                "plugin.install",
-                Some(source.chars().take(300).collect()),
                 "installing a plugin",
+                Action {
+                    action: "plugin.install",
+                    reference: Some(source.chars().take(300).collect()),
+                    ..Action::default()
+                },
             )
             .await?;
         let reference = match RegistryRef::parse(source) {
@@ -468,22 +447,12 @@ impl Service {
             }
         };
         let unknown = plugin_ref(&reference.package.name, &reference.version.to_string(), "");
-        let (registry, settings) = match self.registry(&reference) {
-            Ok(found) => found,
-            Err(e) => {
-                return Err(self
-                    .refuse(
-                        Action {
-                            actor: &label,
-                            action: "plugin.install",
-                            reference: Some(reference.to_string()),
-                            ..Action::default()
-                        },
-                        e,
-                    )
-                    .await);
-            }
+        let refused = Action {
+            actor: &label,
+            action: "plugin.install",
+            ..Action::default()
         };
+        let (registry, settings) = self.registry(&reference, refused).await?;
         let candidate = self.candidate(&label, unknown, &registry).await?;
         let store = self.plugins.store().clone();
         let (candidate, proposed) = blocking(move || {
@@ -532,9 +501,12 @@ impl Service {
         let label = self
             .require_admin(
                 actor,
-                "plugin.upgrade",
-                Some(format!("plugin/{name}")),
                 "upgrading a plugin",
+                Action {
+                    action: "plugin.upgrade",
+                    reference: Some(format!("plugin/{name}")),
+                    ..Action::default()
+                },
             )
             .await?;
         let store = self.plugins.store().clone();
@@ -556,23 +528,13 @@ impl Service {
                 self.config.plugins_dir.display()
             ))
         })?;
-        let (registry, settings) = match self.registry(&base) {
-            Ok(found) => found,
-            Err(e) => {
-                return Err(self
-                    .refuse(
-                        Action {
-                            actor: &label,
-                            action: "plugin.upgrade",
-                            plugin: Some(name),
-                            reference: Some(base.to_string()),
-                            ..Action::default()
-                        },
-                        e,
-                    )
-                    .await);
-            }
+        let refused = Action {
+            actor: &label,
+            action: "plugin.upgrade",
+            plugin: Some(name),
+            ..Action::default()
         };
+        let (registry, settings) = self.registry(&base, refused).await?;
         let unavailable = |e: PackageError| ActionError::Unavailable(e.to_string());
         // The installed version's tag must still point where it did.
         if let Some(now) = registry.digest().await.map_err(unavailable)?
@@ -658,9 +620,12 @@ impl Service {
         let label = self
             .require_admin(
                 actor,
-                "plugin.approve-held",
-                Some(format!("plugin/{name}")),
                 "approving a held upgrade",
+                Action {
+                    action: "plugin.approve-held",
+                    reference: Some(format!("plugin/{name}")),
+                    ..Action::default()
+                },
             )
             .await?;
         let store = self.plugins.store().clone();
@@ -687,9 +652,12 @@ impl Service {
         let label = self
             .require_admin(
                 actor,
-                "plugin.accept",
-                Some(format!("consent/{id}")),
                 "consenting to a plugin",
+                Action {
+                    action: "plugin.accept",
+                    reference: Some(format!("consent/{id}")),
+                    ..Action::default()
+                },
             )
             .await?;
         // A digest other than the one shown is refused, and recorded: it
@@ -771,9 +739,12 @@ impl Service {
         let label = self
             .require_admin(
                 actor,
-                "plugin.decline",
-                Some(format!("consent/{id}")),
                 "declining a plugin",
+                Action {
+                    action: "plugin.decline",
+                    reference: Some(format!("consent/{id}")),
+                    ..Action::default()
+                },
             )
             .await?;
         let Waiting {
@@ -810,9 +781,12 @@ impl Service {
         let label = self
             .require_admin(
                 actor,
-                "plugin.uninstall",
-                Some(format!("plugin/{name}")),
                 "uninstalling a plugin",
+                Action {
+                    action: "plugin.uninstall",
+                    reference: Some(format!("plugin/{name}")),
+                    ..Action::default()
+                },
             )
             .await?;
         self.audit_or_refuse(Action {
@@ -917,7 +891,14 @@ impl Service {
         namespaces: Vec<String>,
     ) -> Result<TrustedKey, ActionError> {
         let label = self
-            .require_admin(actor, "trust.add", None, "changing the trust policy")
+            .require_admin(
+                actor,
+                "changing the trust policy",
+                Action {
+                    action: "trust.add",
+                    ..Action::default()
+                },
+            )
             .await?;
         let action = Action {
             actor: &label,
@@ -981,12 +962,15 @@ impl Service {
         let label = self
             .require_admin(
                 actor,
-                "trust.remove",
-                Some(format!(
-                    "key/{}",
-                    key_or_publisher.chars().take(200).collect::<String>()
-                )),
                 "changing the trust policy",
+                Action {
+                    action: "trust.remove",
+                    reference: Some(format!(
+                        "key/{}",
+                        key_or_publisher.chars().take(200).collect::<String>()
+                    )),
+                    ..Action::default()
+                },
             )
             .await?;
         let known = self.trusted_keys().await?.iter().any(|k| {
@@ -1043,7 +1027,7 @@ mod tests {
             "[plugin]\nname = \"p\"\nversion = \"1.0.0\"\ncomponent = \"p.wasm\"\n",
         )
         .unwrap();
-        let mut screen = screen(&proposal, &manifest, "user:ada");
+        let (mut screen, _) = screen(&proposal, &manifest, "user:ada");
         screen.id = id.to_owned();
         Waiting {
             screen,

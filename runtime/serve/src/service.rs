@@ -133,8 +133,8 @@ impl crate::queue::Limits for ConfigLimits {
     }
     fn per_tenant(&self, tenant: &str) -> u32 {
         self.tenants
-            .config(tenant)
-            .map_or(self.config.limits.per_tenant, |t| t.max_concurrent_runs)
+            .max_concurrent_runs(tenant)
+            .unwrap_or(self.config.limits.per_tenant)
     }
     fn per_plugin(&self, plugin: &str) -> u32 {
         self.config
@@ -539,6 +539,29 @@ impl Service {
                 "the audit trail cannot be written ({e}); nothing was done"
             ))
         })
+    }
+
+    /// Checks that `actor` is an admin; otherwise records the refusal of
+    /// `action` (its actor filled in) and returns it. The actor's label.
+    pub async fn require_admin(
+        &self,
+        actor: &Actor,
+        doing: &str,
+        action: Action<'_>,
+    ) -> Result<String, ActionError> {
+        let label = actor.label();
+        if let Err(e) = actor.require(crate::store::Role::Admin, doing) {
+            return Err(self
+                .refuse(
+                    Action {
+                        actor: &label,
+                        ..action
+                    },
+                    e,
+                )
+                .await);
+        }
+        Ok(label)
     }
 
     /// Records a refusal, then returns it.

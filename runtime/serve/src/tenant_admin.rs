@@ -8,7 +8,7 @@
 use crate::audit::Action;
 use crate::config::{ServeConfig, TenantConfig, TenantSource, check_name};
 use crate::service::{ActionError, Actor, Service};
-use crate::store::{PlanStatus, Role, RunFilter, RunStatus, Store};
+use crate::store::{PlanStatus, RunFilter, RunStatus, Store};
 
 /// Tenants an admin may add through the API (each may start a simulated
 /// tenant or hold a connection): a stolen admin session cannot exhaust the
@@ -103,29 +103,6 @@ impl NewTenant {
 }
 
 impl Service {
-    async fn require_tenant_admin(
-        &self,
-        actor: &Actor,
-        action: &str,
-        tenant: &str,
-    ) -> Result<String, ActionError> {
-        let label = actor.label();
-        if let Err(e) = actor.require(Role::Admin, "managing tenants") {
-            return Err(self
-                .refuse(
-                    Action {
-                        actor: &label,
-                        action,
-                        tenant: Some(tenant),
-                        ..Action::default()
-                    },
-                    e,
-                )
-                .await);
-        }
-        Ok(label)
-    }
-
     /// Adds a tenant after checking that it signs in; kept across
     /// restarts.
     pub async fn add_tenant(
@@ -135,7 +112,15 @@ impl Service {
     ) -> Result<TenantConfig, ActionError> {
         let name = new.name.chars().take(64).collect::<String>();
         let label = self
-            .require_tenant_admin(actor, "tenant.add", &name)
+            .require_admin(
+                actor,
+                "managing tenants",
+                Action {
+                    action: "tenant.add",
+                    tenant: Some(&name),
+                    ..Action::default()
+                },
+            )
             .await?;
         let action = Action {
             actor: &label,
@@ -203,7 +188,15 @@ impl Service {
     /// running run, or plan waiting for approval needs it.
     pub async fn remove_tenant(&self, actor: &Actor, name: &str) -> Result<(), ActionError> {
         let label = self
-            .require_tenant_admin(actor, "tenant.remove", name)
+            .require_admin(
+                actor,
+                "managing tenants",
+                Action {
+                    action: "tenant.remove",
+                    tenant: Some(name),
+                    ..Action::default()
+                },
+            )
             .await?;
         let action = Action {
             actor: &label,
@@ -292,7 +285,15 @@ impl Service {
         name: &str,
     ) -> Result<Option<String>, ActionError> {
         let label = self
-            .require_tenant_admin(actor, "tenant.reconnect", name)
+            .require_admin(
+                actor,
+                "managing tenants",
+                Action {
+                    action: "tenant.reconnect",
+                    tenant: Some(name),
+                    ..Action::default()
+                },
+            )
             .await?;
         if self.tenants.config(name).is_none() {
             return Err(ActionError::NotFound(format!(

@@ -79,6 +79,16 @@ impl Tenants {
         self.configs.read().iter().find(|t| t.name == name).cloned()
     }
 
+    /// The tenant's own limit of runs at once, without copying its config
+    /// (the queue asks on every decision).
+    pub fn max_concurrent_runs(&self, name: &str) -> Option<u32> {
+        self.configs
+            .read()
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.max_concurrent_runs)
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.configs.read().iter().map(|t| t.name.clone()).collect()
     }

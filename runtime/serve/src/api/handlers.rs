@@ -545,10 +545,11 @@ fn yes() -> bool {
 }
 
 async fn admin_only(state: &AppState, caller: &Caller, action: Action<'_>) -> Result<(), ApiError> {
-    match caller.actor.require(Role::Admin, "managing schedules") {
-        Ok(()) => Ok(()),
-        Err(e) => Err(state.service.refuse(action, e).await.into()),
-    }
+    state
+        .service
+        .require_admin(&caller.actor, "managing schedules", action)
+        .await?;
+    Ok(())
 }
 
 pub async fn put_schedule(
