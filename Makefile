@@ -25,7 +25,7 @@ PYTHON_PLUGINS := plugins/autoreply-report plugins/schedule-out-of-office
 JS_PLUGINS := plugins/dg-membership-report plugins/remove-external-forwarding
 PLUGINS := $(RUST_PLUGINS) $(PYTHON_PLUGINS) $(JS_PLUGINS)
 
-.PHONY: bench-serve bench-credentials all setup toolchains wasm-target venv js-toolchain node-clients system-packages exorun plugins demo test lint bench bench-peer clean
+.PHONY: bench-serve bench-scale-out bench-credentials all setup toolchains wasm-target venv js-toolchain node-clients system-packages exorun plugins demo test lint bench bench-peer clean
 
 all: test
 
@@ -185,6 +185,11 @@ bench-peer: setup
 # page (tests/benches/serve.rs).
 bench-serve: setup
 	$(CARGO) bench -p exorun-e2e --bench serve
+
+# 1,000 runs over 5 simulated tenants through NATS JetStream, taken by 1, 2
+# and 3 workers (tests/benches/scale_out.rs).
+bench-scale-out: setup
+	$(CARGO) bench -p exorun-e2e --bench scale_out
 
 # Sign-in forms and a whole certificate rotation, timed against one
 # simulated tenant (tests/benches/credentials.sh).

@@ -778,6 +778,7 @@ async fn service_in_process(
             sandbox: std::sync::Arc::new(sandbox),
             clock: std::sync::Arc::new(exorun_serve::schedule::SystemClock),
             leader: std::sync::Arc::new(exorun_serve::schedule::AlwaysLeader),
+            instance: None,
         },
     )
     .await

@@ -175,6 +175,7 @@ fn main() {
                 sandbox: Arc::new(sandbox),
                 clock: clock.clone(),
                 leader: Arc::new(AlwaysLeader),
+                instance: None,
             },
         ))
         .expect("service");

@@ -17,7 +17,7 @@ mod sim_harness;
 pub use arena::{Arena, denial_rules};
 pub use nats::Nats;
 pub use registry::{Registry, RegistrySetup, which};
-pub use serve_harness::{PASSWORD, ServeDir, Serving};
+pub use serve_harness::{PASSWORD, ServeDir, Serving, WorkerProcess};
 pub use sim_harness::{SimHarness, run_blocking};
 
 /// The repository's root folder.
@@ -132,10 +132,17 @@ impl Backend for FakeBackend {
     }
 }
 
+static EXORUN_BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes every harness of this process run `binary` (a benchmark's release
+/// build) instead of the debug build; `false` when one was chosen already.
+pub fn use_exorun_binary(binary: PathBuf) -> bool {
+    EXORUN_BINARY.set(binary).is_ok()
+}
+
 /// The `exorun` binary, built (or found up to date) by cargo.
 pub fn exorun_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
+    EXORUN_BINARY
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = std::process::Command::new(cargo)

@@ -73,12 +73,20 @@ fn bundles() -> &'static Vec<PathBuf> {
 pub struct ServeDir {
     pub dir: tempfile::TempDir,
     pub tokens: HashMap<String, String>,
+    /// Set for the service and its workers (a profile's config file).
+    pub env: Vec<(String, PathBuf)>,
 }
 
 impl ServeDir {
     /// A folder with the test plugins installed, the users added and a
     /// serve.toml of one simulated tenant, `contoso`, plus `extra`.
     pub fn new(extra: &str) -> ServeDir {
+        Self::with_tenants(extra, "[[tenant]]\nname = \"contoso\"\nsimulated = true\n")
+    }
+
+    /// A folder as [`ServeDir::new`] makes it, with `tenants` (TOML) as
+    /// its tenants.
+    pub fn with_tenants(extra: &str, tenants: &str) -> ServeDir {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         for bundle in bundles() {
@@ -96,9 +104,7 @@ impl ServeDir {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let config = format!(
-            "listen = \"127.0.0.1:0\"\ndata-dir = \"data\"\n{extra}\n[[tenant]]\nname = \"contoso\"\nsimulated = true\n"
-        );
+        let config = format!("listen = \"127.0.0.1:0\"\ndata-dir = \"data\"\n{extra}\n{tenants}");
         std::fs::write(dir.path().join("serve.toml"), config).unwrap();
         std::fs::write(dir.path().join("password"), PASSWORD).unwrap();
         let mut tokens = HashMap::new();
@@ -127,7 +133,11 @@ impl ServeDir {
             assert!(token.starts_with("exo_"), "{token}");
             tokens.insert((*user).to_owned(), token);
         }
-        ServeDir { dir, tokens }
+        ServeDir {
+            dir,
+            tokens,
+            env: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -155,17 +165,19 @@ impl ServeDir {
         )
     }
 
-    /// Starts the service and waits for its address.
-    pub fn start(&self) -> Serving {
-        let mut child = exorun_command()
+    fn spawn(&self, args: &[&str]) -> (Child, String, std::sync::Arc<std::sync::Mutex<String>>) {
+        let mut command = exorun_command();
+        command
             .current_dir(self.path())
-            .args(["serve", "--config", "serve.toml"])
+            .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
-        // Drained as it comes, so a chatty service never blocks on a full pipe.
+        // Drained as it comes, so a chatty process never blocks on a full pipe.
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut pipe = child.stderr.take().unwrap();
         let sink = stderr.clone();
@@ -182,6 +194,45 @@ impl ServeDir {
         });
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
+        (child, line, stderr)
+    }
+
+    /// Starts `exorun worker --config <config> --name <name>` in this folder
+    /// and waits until it takes runs.
+    pub fn start_worker(&self, config: &str, name: &str) -> WorkerProcess {
+        self.start_worker_with(config, name, &[])
+    }
+
+    /// As [`ServeDir::start_worker`], with more flags.
+    pub fn start_worker_with(&self, config: &str, name: &str, extra: &[&str]) -> WorkerProcess {
+        let (mut child, line, stderr) =
+            self.spawn(&[&["worker", "--config", config, "--name", name], extra].concat());
+        if !line.starts_with(&format!("exorun worker {name}: taking runs")) {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(200));
+            panic!("the worker did not start: {line}{}", stderr.lock().unwrap());
+        }
+        WorkerProcess {
+            child,
+            stderr,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Starts the service and waits for its address.
+    pub fn start(&self) -> Serving {
+        self.start_with(&[])
+    }
+
+    /// Starts one of several service instances sharing this folder.
+    pub fn start_instance(&self, name: &str) -> Serving {
+        self.start_with(&["--instance", name])
+    }
+
+    fn start_with(&self, extra: &[&str]) -> Serving {
+        let (mut child, line, stderr) =
+            self.spawn(&[&["serve", "--config", "serve.toml"], extra].concat());
         let url = line
             .trim()
             .strip_prefix("exorun serve: listening on ")
@@ -293,6 +344,60 @@ impl Serving {
         let err = self.stderr.lock().unwrap().clone();
         assert!(status.success(), "exorun serve exited with {status}: {err}");
         err
+    }
+}
+
+/// A running `exorun worker`.
+pub struct WorkerProcess {
+    child: Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    pub name: String,
+}
+
+impl WorkerProcess {
+    /// SIGKILL: the worker dies mid-whatever, as on a lost machine.
+    pub fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then waits for the process; returns its stderr.
+    pub fn terminate(mut self) -> String {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let err = self.stderr.lock().unwrap().clone();
+        assert!(
+            status.success(),
+            "exorun worker exited with {status}: {err}"
+        );
+        err
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serving {
+    /// SIGKILL, as a machine lost; returns its stderr.
+    pub fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 }
 

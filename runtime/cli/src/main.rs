@@ -90,6 +90,8 @@ enum Command {
     Sim(commands::sim::Args),
     /// Run the automation service for a team: schedules, a queue, an HTTP API and a dashboard, with roles and two-person approval of writes.
     Serve(commands::serve::Args),
+    /// Take runs that `exorun serve` queued on NATS JetStream and run them on this machine.
+    Worker(commands::worker::Args),
 }
 
 fn main() -> ExitCode {
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
         Command::Rbac(command) => commands::rbac::main(command),
         Command::Trust(command) => commands::trust::main(command),
         Command::Serve(args) => commands::serve::main(args),
+        Command::Worker(args) => commands::worker::main(args),
     };
     match result {
         Ok(code) => code,

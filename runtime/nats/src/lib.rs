@@ -13,11 +13,51 @@
 
 #![forbid(unsafe_code)]
 
+pub mod lease;
 mod link;
 mod pace;
+pub mod work;
 
+pub use lease::Lease;
 pub use link::{LinkError, NatsLink};
 pub use pace::{NatsPace, NatsPaceMaker, PACE_BUCKET};
+pub use work::{Delivery, Work, WorkError};
+
+/// Opens a key-value bucket, making it when missing. The bucket's stream
+/// is made here as the client library's own bucket creation makes it, but
+/// without its account query: that answer's shape changed after the NATS
+/// 2.9 that Debian ships.
+pub(crate) async fn open_bucket(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    description: &str,
+    storage: async_nats::jetstream::stream::StorageType,
+    max_age: std::time::Duration,
+) -> Result<async_nats::jetstream::kv::Store, String> {
+    if let Ok(store) = js.get_key_value(bucket).await {
+        return Ok(store);
+    }
+    use async_nats::jetstream::stream;
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.to_owned()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        storage,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: 1,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("creating the key-value bucket {bucket}: {e}"))?;
+    js.get_key_value(bucket)
+        .await
+        .map_err(|e| format!("opening the key-value bucket {bucket}: {e}"))
+}
 
 /// Checks a NATS server URL as given in a flag or a config file: a host
 /// and port, with `nats://` or `tls://` or no scheme. A user or password in

@@ -215,29 +215,12 @@ async fn open(
         *client = Some(connected);
     }
     let js = async_nats::jetstream::new(client.clone().expect("connected above"));
-    if let Ok(store) = js.get_key_value(bucket).await {
-        return Ok(store);
-    }
-    // The bucket's stream, made as the client library's own bucket
-    // creation makes it, but without its account query: that answer's
-    // shape changed after the NATS 2.9 that Debian ships.
-    use async_nats::jetstream::stream;
-    js.get_or_create_stream(stream::Config {
-        name: format!("KV_{bucket}"),
-        description: Some("exorun: shared state of the tenant limiters".to_owned()),
-        subjects: vec![format!("$KV.{bucket}.>")],
-        max_messages_per_subject: 1,
-        storage: stream::StorageType::Memory,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        discard: stream::DiscardPolicy::New,
-        num_replicas: 1,
-        ..Default::default()
-    })
+    crate::open_bucket(
+        &js,
+        bucket,
+        "exorun: shared state of the tenant limiters",
+        async_nats::jetstream::stream::StorageType::Memory,
+        std::time::Duration::ZERO,
+    )
     .await
-    .map_err(|e| format!("creating the key-value bucket {bucket}: {e}"))?;
-    js.get_key_value(bucket)
-        .await
-        .map_err(|e| format!("opening the key-value bucket {bucket}: {e}"))
 }

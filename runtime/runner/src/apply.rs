@@ -137,9 +137,32 @@ pub fn check_apply(job: ApplyJob<'_>) -> Result<CheckedApply<'_>, ApplyError> {
 impl CheckedApply<'_> {
     /// Sends the plan's calls in order, each audited, stopping at the
     /// first that fails. `observers` are told before the audit trail.
-    pub async fn send(self, mut observers: Vec<Arc<dyn Observer>>) -> Result<Applied, ApplyError> {
+    pub async fn send(self, observers: Vec<Arc<dyn Observer>>) -> Result<Applied, ApplyError> {
+        self.send_from(observers, 0).await
+    }
+
+    /// As [`CheckedApply::send`], from step `done + 1` on: the first `done`
+    /// calls are known to have been applied by an earlier attempt (a worker
+    /// that stopped between two steps), so they are not sent again. Step
+    /// numbers in the report and the audit trail stay the plan's own.
+    pub async fn send_from(
+        self,
+        mut observers: Vec<Arc<dyn Observer>>,
+        done: usize,
+    ) -> Result<Applied, ApplyError> {
         let job = self.job;
-        let plan = &job.plan.plan;
+        let whole = &job.plan.plan;
+        let done = done.min(whole.calls.len());
+        let rest;
+        let plan = if done == 0 {
+            whole
+        } else {
+            rest = exorun_plan::Plan {
+                calls: whole.calls[done..].to_vec(),
+                ..whole.clone()
+            };
+            &rest
+        };
         let run = RunInfo::new(
             PluginRef {
                 name: job.manifest.plugin.name.clone(),
@@ -161,7 +184,8 @@ impl CheckedApply<'_> {
         // The plugin's scope holds for its plan too: each planned write's
         // target is resolved again now, as the tenant is today.
         let backend = exorun_sandbox::scoped(job.target.backend.clone(), job.manifest).backend;
-        let report = exorun_plan::apply(plan, backend.as_ref(), &Observers(observers)).await;
+        let mut report = exorun_plan::apply(plan, backend.as_ref(), &Observers(observers)).await;
+        report.stopped_at = report.stopped_at.map(|step| step + done);
 
         let end = match report.stopped_at {
             None => RunEndEvent::ok(),
@@ -171,7 +195,7 @@ impl CheckedApply<'_> {
                     error.map_or("failed", |e| e.kind()),
                     &format!(
                         "stopped at step {step} of {}: {}",
-                        plan.calls.len(),
+                        whole.calls.len(),
                         error.map(|e| e.to_string()).unwrap_or_default()
                     ),
                 )

@@ -44,6 +44,7 @@ struct Raw {
     #[serde(default)]
     allow_unsigned_plugins: bool,
     pace_nats: Option<Spanned<String>>,
+    queue: Option<Spanned<RawQueue>>,
     #[serde(default, rename = "registry")]
     registries: Vec<Spanned<RawRegistry>>,
     #[serde(default)]
@@ -56,6 +57,16 @@ struct Raw {
     plugins: Vec<Spanned<RawPlugin>>,
     #[serde(default, rename = "schedule")]
     schedules: Vec<Spanned<RawSchedule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawQueue {
+    nats: String,
+    ack_wait_seconds: Option<u64>,
+    max_deliver: Option<u32>,
+    lease_seconds: Option<u64>,
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -200,11 +211,27 @@ pub struct ServeConfig {
     /// A NATS JetStream server through which every exorun (other services,
     /// `exorun run` on other machines) shares each tenant's budget.
     pub pace_nats: Option<String>,
+    /// Runs go to `exorun worker`s through NATS JetStream instead of
+    /// running in the service (`[queue]`).
+    pub queue: Option<QueueConfig>,
     pub audit: AuditConfig,
     pub limits: Limits,
     pub tenants: Vec<TenantConfig>,
     pub plugins: Vec<PluginConfig>,
     pub schedules: Vec<ScheduleConfig>,
+}
+
+/// The run queue on NATS JetStream that workers take runs from.
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    pub nats: String,
+    pub delivery: exorun_nats::Delivery,
+    /// How long the instance that fires schedules holds its lease without
+    /// renewing it: how soon another takes over when it dies.
+    pub lease: Duration,
+    /// The key the service and the workers seal their messages with
+    /// (`crate::cluster::seal`).
+    pub key_file: PathBuf,
 }
 
 /// One registry plugins come from, and how to reach it.
@@ -531,8 +558,59 @@ impl ServeConfig {
             });
         }
 
-        let pace_nats = match &raw.pace_nats {
+        let queue = match &raw.queue {
             None => None,
+            Some(q) => {
+                let span = q.span();
+                let q = q.get_ref();
+                let url = q.nats.trim();
+                exorun_nats::check_url(url)
+                    .map_err(|e| invalid(span.clone(), format!("[queue] nats: {e}")))?;
+                let mut delivery = exorun_nats::Delivery::default();
+                if let Some(seconds) = q.ack_wait_seconds {
+                    if !(2..=3600).contains(&seconds) {
+                        return Err(invalid(
+                            span,
+                            "[queue] ack-wait-seconds must be between 2 and 3600".to_owned(),
+                        ));
+                    }
+                    delivery.ack_wait = Duration::from_secs(seconds);
+                }
+                if let Some(n) = q.max_deliver {
+                    if !(1..=100).contains(&n) {
+                        return Err(invalid(
+                            span,
+                            "[queue] max-deliver must be between 1 and 100".to_owned(),
+                        ));
+                    }
+                    delivery.max_deliver = n;
+                }
+                let lease = match q.lease_seconds {
+                    None => Duration::from_secs(15),
+                    Some(seconds) if (2..=600).contains(&seconds) => Duration::from_secs(seconds),
+                    Some(_) => {
+                        return Err(invalid(
+                            span,
+                            "[queue] lease-seconds must be between 2 and 600".to_owned(),
+                        ));
+                    }
+                };
+                Some(QueueConfig {
+                    nats: url.to_owned(),
+                    delivery,
+                    lease,
+                    key_file: q
+                        .key_file
+                        .as_deref()
+                        .map(&relative)
+                        .unwrap_or_else(|| relative(raw.data_dir.get_ref()).join("queue.key")),
+                })
+            }
+        };
+        let pace_nats = match &raw.pace_nats {
+            // The queue's NATS shares the tenant budgets too, unless told
+            // otherwise: workers on many machines must pace as one.
+            None => queue.as_ref().map(|q| q.nats.clone()),
             Some(url) => {
                 let text = url.get_ref().trim();
                 exorun_nats::check_url(text)
@@ -567,6 +645,7 @@ impl ServeConfig {
             allow_unsigned_plugins: raw.allow_unsigned_plugins,
             registries,
             pace_nats,
+            queue,
             audit: AuditConfig {
                 log: raw
                     .audit
@@ -841,6 +920,60 @@ mod tests {
             err.to_string().contains("'r.example' is declared twice"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn reads_the_queue_and_shares_its_nats_for_pacing_unless_told_otherwise() {
+        let config = parse(
+            "data-dir = \"/d\"\n[queue]\nnats = \"nats://nats:4222\"\nack-wait-seconds = 10\nmax-deliver = 2\nlease-seconds = 5\n[[tenant]]\nname = \"contoso\"\nsimulated = true\n",
+        )
+        .unwrap();
+        let queue = config.queue.unwrap();
+        assert_eq!(queue.nats, "nats://nats:4222");
+        assert_eq!(queue.delivery.ack_wait, Duration::from_secs(10));
+        assert_eq!(queue.delivery.max_deliver, 2);
+        assert_eq!(queue.lease, Duration::from_secs(5));
+        assert_eq!(config.pace_nats.as_deref(), Some("nats://nats:4222"));
+        let both = parse(
+            "data-dir = \"/d\"\npace-nats = \"nats://pace:4222\"\n[queue]\nnats = \"nats://nats:4222\"\n[[tenant]]\nname = \"contoso\"\nsimulated = true\n",
+        )
+        .unwrap();
+        assert_eq!(both.pace_nats.as_deref(), Some("nats://pace:4222"));
+        let defaults = both.queue.unwrap();
+        assert_eq!(defaults.delivery.ack_wait, Duration::from_secs(30));
+        assert_eq!(defaults.delivery.max_deliver, 4);
+        assert_eq!(defaults.lease, Duration::from_secs(15));
+        for (bad, says) in [
+            (
+                "nats = \"http://x\"",
+                "[queue] nats: 'http://x' is not a NATS server URL",
+            ),
+            (
+                "nats = \"nats://u:hunter2@x:4222\"",
+                "must not carry a user or password",
+            ),
+            (
+                "nats = \"nats://x:4222\"\nack-wait-seconds = 1",
+                "ack-wait-seconds must be between 2 and 3600",
+            ),
+            (
+                "nats = \"nats://x:4222\"\nmax-deliver = 0",
+                "max-deliver must be between 1 and 100",
+            ),
+            (
+                "nats = \"nats://x:4222\"\nlease-seconds = 601",
+                "lease-seconds must be between 2 and 600",
+            ),
+            ("nats = \"nats://x:4222\"\nmax-runs = 3", "unknown field"),
+        ] {
+            let err = parse(&format!(
+                "data-dir = \"/d\"\n[queue]\n{bad}\n[[tenant]]\nname = \"contoso\"\nsimulated = true\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`api`] and [`dashboard`]: HTTP, JSON and HTML.
 //! - [`tenants`], [`plugins`]: connections and installed plugins.
 //! - [`watch`]: a run's progress, logs and denials for the history.
+//! - [`cluster`]: runs on many machines, through NATS JetStream.
 //!
 //! `docs/serve.md` is the operator's guide.
 
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod consent;
 pub mod dashboard;

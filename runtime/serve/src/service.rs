@@ -102,6 +102,9 @@ pub struct Service {
     pub config: ServeConfig,
     pub store: Store,
     pub queue: Arc<dyn RunQueue>,
+    /// With serve.toml's `[queue]`: plain runs go to `exorun worker`s
+    /// through NATS instead of [`Service::queue`].
+    pub cluster: Option<Arc<crate::cluster::Dispatch>>,
     pub tenants: Arc<Tenants>,
     pub plugins: Plugins,
     pub audit: ServiceAudit,
@@ -109,6 +112,9 @@ pub struct Service {
     pub consents: crate::consent::Consents,
     pub clock: Arc<dyn Clock>,
     leader: Arc<dyn Leader>,
+    /// `serve:<instance>`: the runner named in the history for runs this
+    /// instance runs itself, when several instances share the history.
+    runner: Option<String>,
     running: Mutex<HashMap<String, (CancelRun, Arc<RunWatch>)>>,
     stopping: AtomicBool,
     stop: CancelRun,
@@ -150,6 +156,10 @@ pub struct Parts {
     pub sandbox: Arc<exorun_sandbox::Sandbox>,
     pub clock: Arc<dyn Clock>,
     pub leader: Arc<dyn Leader>,
+    /// This instance's name when several share the history (`[queue]`):
+    /// runs it runs itself are claimed in its name, and only those are
+    /// taken for interrupted when it starts again.
+    pub instance: Option<String>,
 }
 
 impl Service {
@@ -166,6 +176,7 @@ impl Service {
                 .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
         }
         let store = Store::open(&config.history_path())?;
+        let cluster = crate::cluster::Dispatch::connect(&config).await?;
         let tenants = Arc::new(Tenants::new(
             crate::tenant_admin::served_tenants(&config, &store)?,
             parts.connector,
@@ -181,8 +192,10 @@ impl Service {
             consents: crate::consent::Consents::default(),
             store,
             queue,
+            cluster,
             clock: parts.clock,
             leader: parts.leader,
+            runner: parts.instance.map(|i| format!("serve:{i}")),
             running: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             stop: CancelRun::new(),
@@ -198,9 +211,10 @@ impl Service {
     }
 
     async fn recover(&self) -> anyhow::Result<()> {
+        let runner = self.runner.clone();
         let interrupted = self
             .store
-            .call(|c| crate::store::runs::interrupt_running(c))
+            .call(move |c| crate::store::runs::interrupt_running(c, runner.as_deref()))
             .await?;
         for id in &interrupted {
             self.audit_quiet(Action {
@@ -232,7 +246,12 @@ impl Service {
             .await?;
         for row in queued {
             match self.requeue(&row).await {
-                Ok(run) => self.queue.push(run),
+                // An apply stays here: whether its plan holds a sensitive
+                // value is not looked into again.
+                Ok(run) => {
+                    let local = matches!(run.kind, RunKind::Apply { .. });
+                    self.enqueue(run, local)
+                }
                 Err(why) => {
                     let id = row.id.clone();
                     let message = why.clone();
@@ -302,6 +321,9 @@ impl Service {
         tasks.push(tokio::spawn(self.clone().dispatch()));
         tasks.push(tokio::spawn(self.clone().schedule_loop()));
         tasks.push(tokio::spawn(self.clone().housekeeping()));
+        if let Some(cluster) = &self.cluster {
+            tasks.push(tokio::spawn(cluster.clone().project(self.clone())));
+        }
         if let Some(sink) = crate::audit::StreamSink::from_config(&self.config.audit) {
             // Opened here, not in the task: every record from the start on
             // is streamed, the service's own first records included.
@@ -354,7 +376,15 @@ impl Service {
                 .now()
                 .checked_add(jiff::SignedDuration::from_secs(30))
                 .unwrap_or(self.clock.now());
-            if self.leader.is_leader().await {
+            if !self.leader.is_leader().await {
+                // Another instance fires them; look again soon, to take
+                // over quickly when it is gone.
+                wake = self
+                    .clock
+                    .now()
+                    .checked_add(jiff::SignedDuration::from_secs(1))
+                    .unwrap_or(wake);
+            } else {
                 match crate::schedule::tick(&self.store, self.clock.now()).await {
                     Ok((fired, next)) => {
                         wake = next;
@@ -429,17 +459,65 @@ impl Service {
                     ..Action::default()
                 })
                 .await;
-                self.queue.push(QueuedRun {
-                    id: run.id.clone(),
-                    plugin: run.plugin.clone(),
-                    tenant: run.tenant.clone(),
-                    kind: RunKind::Run,
-                    requested_by: run.requested_by.clone(),
-                    inputs: run.inputs_shown.clone(),
-                    schedule: run.schedule.clone(),
-                });
+                self.enqueue(
+                    QueuedRun {
+                        id: run.id.clone(),
+                        plugin: run.plugin.clone(),
+                        tenant: run.tenant.clone(),
+                        kind: RunKind::Run,
+                        requested_by: run.requested_by.clone(),
+                        inputs: run.inputs_shown.clone(),
+                        schedule: run.schedule.clone(),
+                    },
+                    false,
+                );
             }
         }
+    }
+
+    /// Puts a run in line: on NATS for the workers when the service has a
+    /// `[queue]` and the workers take it (`sensitive`: its inputs or plan
+    /// hold a sensitive value), else in the service's own queue.
+    fn enqueue(&self, run: QueuedRun, sensitive: bool) {
+        let Some(cluster) = &self.cluster else {
+            return self.queue.push(run);
+        };
+        if !crate::cluster::Dispatch::takes(&run, sensitive) {
+            return self.queue.push(run);
+        }
+        let cluster = cluster.clone();
+        let stop = self.stop.clone();
+        let RunKind::Apply { plan, .. } = &run.kind else {
+            tokio::spawn(async move { cluster.submit(&run, None, &stop).await });
+            return;
+        };
+        // An apply takes its plan file along, read here; a plan too large
+        // for a message (or unreadable) is applied by the service.
+        let (store, plans, local) = (
+            self.store.clone(),
+            self.config.plans_dir(),
+            self.queue.clone(),
+        );
+        let plan = plan.clone();
+        tokio::spawn(async move {
+            let text = async {
+                let row = store
+                    .read(move |c| crate::store::runs::get_plan(c, &plan))
+                    .await
+                    .ok()??;
+                let path = plans.join(format!("{}.plan.json", row.run_id));
+                let size = tokio::fs::metadata(&path).await.ok()?.len();
+                if size > crate::cluster::dispatch::MAX_PLAN_BYTES {
+                    return None;
+                }
+                tokio::fs::read_to_string(&path).await.ok()
+            }
+            .await;
+            match text {
+                Some(text) => cluster.submit(&run, Some(text), &stop).await,
+                None => local.push(run),
+            }
+        });
     }
 
     /// Tells the scheduler its schedules changed.
@@ -679,15 +757,22 @@ impl Service {
         self.store
             .call(move |c| crate::store::runs::insert_run(c, &insert, RunStatus::Queued))
             .await?;
-        self.queue.push(QueuedRun {
-            id: new.id.clone(),
-            plugin: new.plugin.clone(),
-            tenant: new.tenant.clone(),
-            kind,
-            requested_by: label,
-            inputs: request.inputs,
-            schedule: None,
-        });
+        let sensitive = new
+            .inputs_shown
+            .iter()
+            .any(|(_, v)| v == exorun_audit::REDACTED);
+        self.enqueue(
+            QueuedRun {
+                id: new.id.clone(),
+                plugin: new.plugin.clone(),
+                tenant: new.tenant.clone(),
+                kind,
+                requested_by: label,
+                inputs: request.inputs,
+                schedule: None,
+            },
+            sensitive,
+        );
         self.run(&new.id).await
     }
 
@@ -743,6 +828,11 @@ impl Service {
                 .store
                 .call(move |c| crate::store::runs::cancel_queued(c, &owned, &by))
                 .await;
+        }
+        if let Some(cluster) = &self.cluster
+            && let Err(e) = cluster.cancel(id, reason).await
+        {
+            tracing::error!(run_id = id, error = %e, "cannot tell the workers the run is cancelled");
         }
         let handle = self.running.lock().get(id).map(|(c, _)| c.clone());
         if let Some(cancel) = handle {
@@ -851,6 +941,9 @@ impl Service {
             return Err(self.refuse(action, e).await);
         }
         let mut apply = None;
+        // Whether the plan holds a sensitive value (it holds the values the
+        // calls send): such an apply never leaves the service.
+        let mut plan_sensitive = true;
         if approve {
             let seen = seen.unwrap_or_default().trim().to_ascii_lowercase();
             if seen != row.id {
@@ -869,7 +962,9 @@ impl Service {
                 .await
                 .map_err(|e| ActionError::Unavailable(e.to_string()))?;
             match file {
-                Ok(read) if read.sha256 == row.id => {}
+                Ok(read) if read.sha256 == row.id => {
+                    plan_sensitive = self.plan_has_sensitive_values(&row.plugin, &read).await;
+                }
                 Ok(read) => {
                     let e = ActionError::Refused {
                         rule: "plan-changed",
@@ -931,22 +1026,44 @@ impl Service {
             .await?;
         match apply {
             Some(apply) => {
-                self.queue.push(QueuedRun {
-                    id: apply.id.clone(),
-                    plugin: apply.plugin.clone(),
-                    tenant: apply.tenant.clone(),
-                    kind: RunKind::Apply {
-                        plan: row.id.clone(),
-                        approved_by: label,
+                self.enqueue(
+                    QueuedRun {
+                        id: apply.id.clone(),
+                        plugin: apply.plugin.clone(),
+                        tenant: apply.tenant.clone(),
+                        kind: RunKind::Apply {
+                            plan: row.id.clone(),
+                            approved_by: label,
+                        },
+                        requested_by: apply.requested_by.clone(),
+                        inputs: Vec::new(),
+                        schedule: None,
                     },
-                    requested_by: apply.requested_by.clone(),
-                    inputs: Vec::new(),
-                    schedule: None,
-                });
+                    plan_sensitive,
+                );
                 self.run(&apply.id).await
             }
             None => self.run(&row.run_id).await,
         }
+    }
+
+    /// Whether any call of the plan sends a sensitive value (a parameter
+    /// the plugin's manifest marks sensitive, or one named like a secret).
+    /// `true` when the manifest cannot be read.
+    async fn plan_has_sensitive_values(&self, plugin: &str, read: &exorun_plan::ReadPlan) -> bool {
+        let Ok(manifest) = self.plugins.manifest(plugin).await else {
+            return true;
+        };
+        let capabilities = manifest.capabilities();
+        read.plan.calls.iter().any(|call| {
+            let rule = capabilities.cmdlet(&call.cmdlet);
+            call.parameters.iter().any(|(name, _)| {
+                exorun_audit::is_sensitive_name(name)
+                    || rule
+                        .and_then(|r| r.parameter(name))
+                        .is_some_and(|p| p.sensitive)
+            })
+        })
     }
 
     // ----- Running -----------------------------------------------------
@@ -979,14 +1096,15 @@ impl Service {
                 return;
             }
         };
-        let (id, version, sha) = (
+        let (id, version, sha, runner) = (
             run.id.clone(),
             plugin.manifest().plugin.version.to_string(),
             plugin.sha256().to_owned(),
+            self.runner.clone(),
         );
         match self
             .store
-            .call(move |c| crate::store::runs::claim_run(c, &id, &version, &sha))
+            .call(move |c| crate::store::runs::claim_run(c, &id, &version, &sha, runner.as_deref()))
             .await
         {
             Ok(true) => {}
@@ -1104,50 +1222,7 @@ impl Service {
                     Ok(f) => f,
                     Err(e) => return failed("not-started", e.to_string(), watch.counts()),
                 };
-                let counts = watch.counts();
-                let mut end = RunEnd {
-                    status: RunStatus::Succeeded,
-                    counts,
-                    error_kind: None,
-                    error_message: None,
-                    output: None,
-                    outputs_folder: finished
-                        .report
-                        .outputs
-                        .as_ref()
-                        .map(|o| o.folder.display().to_string()),
-                    plan_id: None,
-                };
-                match &finished.report.outcome {
-                    Ok(output) => end.output = Some(cap(output)),
-                    Err(e) => {
-                        end.status = match e {
-                            RunError::Cancelled { .. } if self.is_stopping() => {
-                                RunStatus::Interrupted
-                            }
-                            RunError::Cancelled { .. } => RunStatus::Cancelled,
-                            _ => RunStatus::Failed,
-                        };
-                        end.error_kind = Some(e.kind().to_owned());
-                        end.error_message = Some(e.to_string());
-                        if end.counts.writes_unknown > 0 {
-                            watch.note(&format!(
-                                "{} write(s) were on their way when the run ended: their outcome is unknown (the audit trail has their intent)",
-                                end.counts.writes_unknown
-                            ));
-                        }
-                    }
-                }
-                if let Some(e) = &finished.plan_error {
-                    end.status = RunStatus::Failed;
-                    end.error_kind = Some("plan".to_owned());
-                    end.error_message = Some(format!("the plan was not written: {e}"));
-                }
-                if let Some(f) = &finished.audit_failure {
-                    end.status = RunStatus::Failed;
-                    end.error_kind = Some("audit-unavailable".to_owned());
-                    end.error_message = Some(format!("the audit trail is incomplete: {f}"));
-                }
+                let mut end = end_of_run(&finished, &watch, self.is_stopping());
                 if let (Some(plan), RunStatus::Succeeded) = (&finished.plan, end.status) {
                     if plan.calls > 0 {
                         self.submit_plan(run, plan, &mut end).await;
@@ -1290,35 +1365,8 @@ impl Service {
             Ok(a) => a,
             Err(e) => return failed("not-started", e.to_string(), watch.counts()),
         };
-        let counts = watch.counts();
         let _ = run;
-        let mut end = RunEnd {
-            status: RunStatus::Succeeded,
-            counts,
-            error_kind: None,
-            error_message: None,
-            output: Some(format!(
-                "applied {} of {} change(s)",
-                applied.report.calls.len() as u64 - applied.failed(),
-                read.plan.calls.len()
-            )),
-            outputs_folder: None,
-            plan_id: Some(plan_id.to_owned()),
-        };
-        if let Some(step) = applied.report.stopped_at {
-            end.status = RunStatus::Failed;
-            end.error_kind = Some("apply-stopped".to_owned());
-            end.error_message = Some(format!(
-                "stopped at step {step} of {}",
-                read.plan.calls.len()
-            ));
-        }
-        if let Some(f) = applied.audit_failure {
-            end.status = RunStatus::Failed;
-            end.error_kind = Some("audit-unavailable".to_owned());
-            end.error_message = Some(format!("the audit trail is incomplete: {f}"));
-        }
-        end
+        end_of_apply(&applied, 0, read.plan.calls.len(), plan_id, watch.counts())
     }
 
     /// Live counts of a running run (the history lags by a flush).
@@ -1383,6 +1431,92 @@ impl Service {
             tracing::warn!("the audit streamer did not finish its last records");
         }
     }
+}
+
+/// How a plain or what-if run ended, from what the runner reports: a
+/// cancelled run is `interrupted` when the service (or worker) was
+/// stopping, a failed plan or audit record fails the run.
+pub(crate) fn end_of_run(
+    finished: &exorun_runner::Finished,
+    watch: &RunWatch,
+    stopping: bool,
+) -> RunEnd {
+    let mut end = RunEnd {
+        status: RunStatus::Succeeded,
+        counts: watch.counts(),
+        error_kind: None,
+        error_message: None,
+        output: None,
+        outputs_folder: finished
+            .report
+            .outputs
+            .as_ref()
+            .map(|o| o.folder.display().to_string()),
+        plan_id: None,
+    };
+    match &finished.report.outcome {
+        Ok(output) => end.output = Some(cap(output)),
+        Err(e) => {
+            end.status = match e {
+                RunError::Cancelled { .. } if stopping => RunStatus::Interrupted,
+                RunError::Cancelled { .. } => RunStatus::Cancelled,
+                _ => RunStatus::Failed,
+            };
+            end.error_kind = Some(e.kind().to_owned());
+            end.error_message = Some(e.to_string());
+            if end.counts.writes_unknown > 0 {
+                watch.note(&format!(
+                    "{} write(s) were on their way when the run ended: their outcome is unknown (the audit trail has their intent)",
+                    end.counts.writes_unknown
+                ));
+            }
+        }
+    }
+    if let Some(e) = &finished.plan_error {
+        end.status = RunStatus::Failed;
+        end.error_kind = Some("plan".to_owned());
+        end.error_message = Some(format!("the plan was not written: {e}"));
+    }
+    if let Some(f) = &finished.audit_failure {
+        end.status = RunStatus::Failed;
+        end.error_kind = Some("audit-unavailable".to_owned());
+        end.error_message = Some(format!("the audit trail is incomplete: {f}"));
+    }
+    end
+}
+
+/// How an apply ended: `done_before` steps were applied by an earlier
+/// attempt (a worker's), `total` is the plan's.
+pub(crate) fn end_of_apply(
+    applied: &exorun_runner::Applied,
+    done_before: usize,
+    total: usize,
+    plan_id: &str,
+    counts: RunCounts,
+) -> RunEnd {
+    let mut end = RunEnd {
+        status: RunStatus::Succeeded,
+        counts,
+        error_kind: None,
+        error_message: None,
+        output: Some(format!(
+            "applied {} of {total} change(s)",
+            done_before as u64 + applied.report.calls.len() as u64 - applied.failed()
+        )),
+        outputs_folder: None,
+        plan_id: Some(plan_id.to_owned()),
+    };
+    if let Some(step) = applied.report.stopped_at {
+        end.status = RunStatus::Failed;
+        end.error_kind = Some("apply-stopped".to_owned());
+        end.error_message = Some(format!("stopped at step {step} of {total}"));
+    }
+    if let Some(f) = &applied.audit_failure {
+        end.status = RunStatus::Failed;
+        end.error_kind = Some("audit-unavailable".to_owned());
+        end.error_message = Some(format!("the audit trail is incomplete: {f}"));
+    }
+    end
 }
 
 /// The run's output as the history keeps it (the dashboard offers it for

@@ -128,6 +128,13 @@ impl Service {
             tenant: Some(&name),
             ..Action::default()
         };
+        if self.cluster.is_some() {
+            let e = ActionError::Refused {
+                rule: "config",
+                message: "this service queues runs for workers ([queue] in serve.toml), which run only the tenants their config declares: add the tenant to the serve.toml the service and the workers share".to_owned(),
+            };
+            return Err(self.refuse(action, e).await);
+        }
         let tenant = match new.checked(self.config.limits.per_tenant, &label) {
             Ok(tenant) => tenant,
             Err(e) => return Err(self.refuse(action, e).await),

@@ -25,6 +25,9 @@ struct Seen {
     denials: Vec<Denial>,
     next_log: i64,
     next_denial: i64,
+    /// Added to log and denial numbers: a second attempt of a run (on
+    /// another worker) numbers its lines after the first's.
+    base: i64,
     dropped_logs: u64,
     /// Writes sent (intent recorded) and writes whose outcome came back.
     intents: i64,
@@ -39,10 +42,35 @@ pub struct RunWatch {
 
 impl RunWatch {
     pub fn new(run_id: &str) -> Arc<RunWatch> {
+        Self::for_attempt(run_id, 1)
+    }
+
+    /// The watch of a run's `attempt`th delivery to a worker.
+    pub fn for_attempt(run_id: &str, attempt: u32) -> Arc<RunWatch> {
         Arc::new(RunWatch {
             run_id: run_id.to_owned(),
-            seen: Mutex::new(Seen::default()),
+            seen: Mutex::new(Seen {
+                base: i64::from(attempt.saturating_sub(1)) * (MAX_LOG_LINES + 1000),
+                ..Seen::default()
+            }),
         })
+    }
+
+    /// What changed since it was last taken: the counts, and the log lines
+    /// and denials not taken yet. `None` when nothing changed.
+    pub fn take_changes(&self) -> Option<(RunCounts, Vec<LogRow>, Vec<Denial>)> {
+        let mut seen = self.seen.lock();
+        if !seen.dirty {
+            return None;
+        }
+        seen.dirty = false;
+        let mut counts = seen.counts.clone();
+        counts.writes_unknown = (seen.intents - seen.outcomes).max(0);
+        Some((
+            counts,
+            std::mem::take(&mut seen.logs),
+            std::mem::take(&mut seen.denials),
+        ))
     }
 
     /// Counts so far, with the writes whose outcome is unknown.
@@ -55,17 +83,8 @@ impl RunWatch {
 
     /// Writes what changed since the last flush.
     pub async fn flush(&self, store: &Store) -> crate::store::Result<()> {
-        let (counts, logs, denials) = {
-            let mut seen = self.seen.lock();
-            if !seen.dirty {
-                return Ok(());
-            }
-            seen.dirty = false;
-            (
-                seen.counts.clone(),
-                std::mem::take(&mut seen.logs),
-                std::mem::take(&mut seen.denials),
-            )
+        let Some((counts, logs, denials)) = self.take_changes() else {
+            return Ok(());
         };
         let id = self.run_id.clone();
         store
@@ -111,7 +130,7 @@ impl RunWatch {
             return;
         }
         seen.next_log += 1;
-        let seq = seen.next_log;
+        let seq = seen.base + seen.next_log;
         let mut line = line.to_owned();
         if line.len() > MAX_LINE_BYTES {
             let mut cut = MAX_LINE_BYTES;
@@ -161,8 +180,8 @@ impl Observer for RunWatch {
             Decision::Denied { rule, message } => {
                 seen.counts.denied += 1;
                 seen.next_denial += 1;
-                let seq = seen.next_denial;
-                if seq <= 1000 {
+                let seq = seen.base + seen.next_denial;
+                if seen.next_denial <= 1000 {
                     seen.denials.push(Denial {
                         seq,
                         cmdlet: record.call.cmdlet.clone(),

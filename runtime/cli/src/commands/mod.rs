@@ -15,3 +15,4 @@ pub mod run;
 pub mod serve;
 pub mod sim;
 pub mod trust;
+pub mod worker;

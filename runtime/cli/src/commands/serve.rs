@@ -27,6 +27,10 @@ pub struct Args {
     /// Check the config file and exit.
     #[arg(long)]
     check: bool,
+    /// This instance's name, when several share one history through
+    /// serve.toml's [queue] (default: the host name).
+    #[arg(long)]
+    instance: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -90,7 +94,12 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(serve(config))
+            let instance = match args.instance {
+                Some(name) => name,
+                None => host_name(),
+            };
+            exorun_serve::config::check_name(&instance, "instance").map_err(anyhow::Error::msg)?;
+            runtime.block_on(serve(config, instance))
         }
     }
 }
@@ -175,9 +184,9 @@ fn users(config: &ServeConfig, command: UserCommand) -> anyhow::Result<ExitCode>
 }
 
 /// Connections as `exorun run` makes them.
-struct CliConnector {
+pub(crate) struct CliConnector {
     /// serve.toml's `pace-nats`: tenant budgets shared through NATS.
-    pace_nats: Option<String>,
+    pub(crate) pace_nats: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -261,7 +270,17 @@ fn live_details(connection: &exorun_exchange::Connection) -> exorun_serve::tenan
     })
 }
 
-async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
+/// The machine's name, lower-case, as instances and workers are named by
+/// default.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "exorun".to_owned())
+}
+
+async fn serve(config: ServeConfig, instance: String) -> anyhow::Result<ExitCode> {
     let tls = match &config.tls {
         Some(tls) => Some(exorun_serve::listen::acceptor(&tls.certificate, &tls.key)?),
         None => None,
@@ -280,13 +299,47 @@ async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let grace = config.limits.grace;
     let pace_nats = config.pace_nats.clone();
+    // With a [queue], instances sharing the history elect the one that
+    // fires schedules.
+    let lease = match &config.queue {
+        Some(queue) => Some(
+            exorun_nats::Lease::campaign(
+                &queue.nats,
+                exorun_serve::cluster::SCHEDULE_LEASE,
+                &instance,
+                queue.lease,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let leader: Arc<dyn exorun_serve::schedule::Leader> = match &lease {
+        Some(lease) => {
+            let watched = lease.clone();
+            let name = instance.clone();
+            tokio::spawn(async move {
+                loop {
+                    watched.changed().await;
+                    if watched.held() {
+                        eprintln!("exorun serve: instance {name} fires the schedules now");
+                    } else {
+                        eprintln!("exorun serve: instance {name} no longer fires the schedules");
+                    }
+                }
+            });
+            Arc::new(exorun_serve::cluster::LeaseLeader(lease.clone()))
+        }
+        None => Arc::new(AlwaysLeader),
+    };
+    let clustered = config.queue.is_some();
     let service = Service::open(
         config,
         Parts {
             connector: Arc::new(CliConnector { pace_nats }),
             sandbox: Arc::new(sandbox),
             clock: Arc::new(SystemClock),
-            leader: Arc::new(AlwaysLeader),
+            leader,
+            instance: clustered.then(|| instance.clone()),
         },
     )
     .await?;
@@ -307,6 +360,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
                 "exorun serve: {signal}: no new runs; running runs get {} s to finish",
                 grace.as_secs()
             );
+            if let Some(lease) = &lease {
+                lease.stop();
+            }
             service.shutdown(grace).await;
             let _ = stopped_tx.send(());
         })
@@ -326,7 +382,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,

@@ -376,6 +376,22 @@ pub struct PlansQuery {
     status: Option<String>,
 }
 
+/// Runs the workers gave up on after `max-deliver` attempts (empty
+/// without a `[queue]`).
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let dead = match &state.service.cluster {
+        None => Vec::new(),
+        Some(cluster) => cluster
+            .dead_letters(100)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("the dead letters cannot be read: {e}")))?,
+    };
+    Ok(Json(json!({"dead_letters": dead})))
+}
+
 pub async fn list_plans(
     State(state): State<AppState>,
     _caller: Caller,

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/runs/{id}/log", get(handlers::run_log))
         .route("/runs/{id}/output", get(handlers::run_output))
         .route("/runs/{id}/cancel", post(handlers::cancel_run))
+        .route("/dead-letters", get(handlers::dead_letters))
         .route("/plans", get(handlers::list_plans))
         .route("/plans/{id}", get(handlers::get_plan))
         .route("/plans/{id}/approve", post(handlers::approve_plan))

@@ -492,6 +492,10 @@ async fn runs_page(
         .await
         .unwrap_or_default();
     let tenants = state.service.tenants.names();
+    let dead = match &state.service.cluster {
+        Some(cluster) => cluster.dead_letters(20).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     Ok(render(
         "Runs",
         &caller,
@@ -520,6 +524,26 @@ async fn runs_page(
                             td { (r.calls) }
                             td { (r.denied) }
                             td { (r.created_at) }
+                        }
+                    }
+                }
+            }
+            @if !dead.is_empty() {
+                h2 { "Dead letters" }
+                p { "Runs the workers gave up on after every delivery failed." }
+                table #dead-letters {
+                    thead { tr { th { "Run" } th { "Plugin" } th { "Tenant" } th { "Attempts" } th { "Last worker" } th { "Why" } th { "When" } } }
+                    tbody {
+                        @for d in &dead {
+                            tr {
+                                td { a href=(format!("/runs/{}", d.run.run)) { (d.run.run.chars().take(8).collect::<String>()) } }
+                                td { (d.run.plugin) }
+                                td { (d.run.tenant) }
+                                td { (d.run.attempts) }
+                                td { (d.run.worker) }
+                                td { (d.run.reason) }
+                                td { (d.time) }
+                            }
                         }
                     }
                 }
@@ -554,6 +578,7 @@ async fn run_page(
                     dt { "Tenant" } dd { (run.tenant) }
                     dt { "Mode" } dd { (run.mode) }
                     dt { "Asked by" } dd { (run.requested_by) }
+                    @if let Some(w) = &run.worker { dt { "Worker" } dd #run-worker { (w) } }
                     @if let Some(s) = &run.schedule { dt { "Schedule" } dd { (s) " slot " (run.slot.clone().unwrap_or_default()) } }
                     dt { "Status" } dd { span #run-status class=(format!("status {}", run.status.as_str())) { (run.status.as_str()) } }
                     dt { "Calls" } dd #run-calls { (run.calls) }

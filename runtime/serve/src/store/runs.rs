@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Result, StoreError, now_text};
 
 /// Where a run is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunStatus {
     Queued,
@@ -122,9 +122,11 @@ pub struct RunRow {
     pub plan_id: Option<String>,
     pub apply_of: Option<String>,
     pub cancelled_by: Option<String>,
+    /// The worker that ran it, for a run taken from the NATS queue.
+    pub worker: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "seq, id, plugin, tenant, mode, requested_by, schedule, slot, inputs, status, created_at, started_at, ended_at, plugin_version, plugin_sha256, calls, denied, failed, objects, progress_done, progress_total, writes_unknown, error_kind, error_message, output, outputs_folder, plan_id, apply_of, cancelled_by";
+const RUN_COLUMNS: &str = "seq, id, plugin, tenant, mode, requested_by, schedule, slot, inputs, status, created_at, started_at, ended_at, plugin_version, plugin_sha256, calls, denied, failed, objects, progress_done, progress_total, writes_unknown, error_kind, error_message, output, outputs_folder, plan_id, apply_of, cancelled_by, worker";
 
 fn run_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     let inputs: String = r.get(8)?;
@@ -159,6 +161,7 @@ fn run_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         plan_id: r.get(26)?,
         apply_of: r.get(27)?,
         cancelled_by: r.get(28)?,
+        worker: r.get(29)?,
     })
 }
 
@@ -248,17 +251,46 @@ pub fn queued_runs(conn: &Connection) -> Result<Vec<RunRow>> {
 
 /// Moves a queued run to `running`. `false` when it was no longer queued
 /// (cancelled meanwhile, or taken by someone else): it must not start.
-pub fn claim_run(conn: &Connection, id: &str, version: &str, sha256: &str) -> Result<bool> {
+/// `runner`: the service instance (`serve:<name>`) when several share the
+/// history.
+pub fn claim_run(
+    conn: &Connection,
+    id: &str,
+    version: &str,
+    sha256: &str,
+    runner: Option<&str>,
+) -> Result<bool> {
     let changed = conn.execute(
-        "UPDATE runs SET status = 'running', started_at = ?2, plugin_version = ?3, plugin_sha256 = ?4
+        "UPDATE runs SET status = 'running', started_at = ?2, plugin_version = ?3, plugin_sha256 = ?4,
+             worker = ?5
          WHERE id = ?1 AND status = 'queued'",
-        params![id, now_text(), version, sha256],
+        params![id, now_text(), version, sha256, runner],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Moves a run a worker took to `running`, naming the worker: from
+/// `queued`, or from `running` when a second worker took it over after the
+/// first stopped answering. `false` when the run has ended (cancelled
+/// meanwhile): its events no longer change it.
+pub fn claim_run_by_worker(
+    conn: &Connection,
+    id: &str,
+    worker: &str,
+    version: &str,
+    sha256: &str,
+) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?2), plugin_version = ?3,
+             plugin_sha256 = ?4, worker = ?5
+         WHERE id = ?1 AND status IN ('queued', 'running')",
+        params![id, now_text(), version, sha256, worker],
     )?;
     Ok(changed == 1)
 }
 
 /// Counts of a run so far, for live progress and the end.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct RunCounts {
     pub calls: i64,
     pub denied: i64,
@@ -287,7 +319,7 @@ pub fn update_progress(conn: &Connection, id: &str, counts: &RunCounts) -> Resul
 }
 
 /// How a run ended, to record.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RunEnd {
     pub status: RunStatus,
     pub counts: RunCounts,
@@ -365,17 +397,21 @@ pub fn mark_cancel_requested(conn: &Connection, id: &str, by: &str) -> Result<()
 }
 
 /// Runs left `running` by a service that died: they are not started
-/// again. Returns their ids.
-pub fn interrupt_running(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT id FROM runs WHERE status = 'running'")?;
+/// again. Returns their ids. `runner`: this instance's name when several
+/// share the history; only its own runs are its to end (a worker's run is
+/// the queue's to deliver again, another instance's is that instance's).
+pub fn interrupt_running(conn: &Connection, runner: Option<&str>) -> Result<Vec<String>> {
+    let mine = "status = 'running' AND (worker IS NULL OR worker = ?1)";
+    let runner = runner.unwrap_or("");
+    let mut stmt = conn.prepare(&format!("SELECT id FROM runs WHERE {mine}"))?;
     let ids: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
+        .query_map([runner], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     conn.execute(
-        "UPDATE runs SET status = 'interrupted', ended_at = ?1, error_kind = 'interrupted',
+        &format!("UPDATE runs SET status = 'interrupted', ended_at = ?2, error_kind = 'interrupted',
              error_message = 'the service stopped while the run was running; it is not started again (see the audit trail for writes whose outcome is unknown)'
-         WHERE status = 'running'",
-        [now_text()],
+         WHERE {mine}"),
+        params![runner, now_text()],
     )?;
     Ok(ids)
 }
@@ -394,7 +430,7 @@ pub fn set_status(
 }
 
 /// One log line of a run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct LogRow {
     pub seq: i64,
     pub time: String,
@@ -432,7 +468,7 @@ pub fn logs(conn: &Connection, run_id: &str, after: i64, limit: u32) -> Result<V
 }
 
 /// A call the gate (or the scope) refused.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Denial {
     pub seq: i64,
     pub cmdlet: String,

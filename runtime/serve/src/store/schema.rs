@@ -152,6 +152,9 @@ CREATE TABLE tenants (
 ) STRICT;
 "#,
         ),
+        // The worker that ran a run taken from the NATS queue; empty for a
+        // run the service ran itself.
+        M::up("ALTER TABLE runs ADD COLUMN worker TEXT;"),
     ])
 }
 

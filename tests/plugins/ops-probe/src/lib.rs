@@ -1,5 +1,6 @@
 //! `calls` Get-Mailbox calls (a missing mailbox is fine) with progress every
-//! 100, optionally one Set-Mailbox with secret values, then `files` small
+//! 100, optionally a Set-Mailbox -DisplayName and one Set-Mailbox with
+//! secret values, then `files` small
 //! files and one file of `write-bytes` bytes in the outputs folder.
 
 use exorun_sdk::{Automation, Error, cmdlet, input, progress};
@@ -26,6 +27,15 @@ impl Automation for OpsProbe {
             if (i + 1) % 100 == 0 || i + 1 == calls {
                 progress(i + 1, Some(calls));
             }
+        }
+        let display_name = input("display-name")
+            .and_then(|i| i.as_text().map(str::to_owned))
+            .unwrap_or_default();
+        if !display_name.is_empty() {
+            cmdlet("Set-Mailbox")
+                .param("Identity", identity.as_str())
+                .param("DisplayName", display_name.as_str())
+                .invoke_raw()?;
         }
         if input("secret-call").and_then(|i| i.as_bool()).unwrap_or(false) {
             // The tenant refuses the parameters; the audit trail must still
