@@ -200,15 +200,29 @@ async fn three_workers_share_the_runs_and_never_exceed_the_tenants_limit() {
                 assert_eq!(records(&audit, id, "run-end").len(), 1, "{name} {id}");
             }
         }
-        let path = cluster
-            .dir
-            .path()
-            .join(format!("data/audit-worker-{name}.jsonl"));
-        if path.exists() {
-            let verify = exorun_e2e::exorun(&["audit", "verify", path.to_str().unwrap()]);
-            assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
-        }
     }
+    // The workers' chains, verified together.
+    let chains: Vec<String> = used
+        .iter()
+        .map(|name| {
+            cluster
+                .dir
+                .path()
+                .join(format!("data/audit-worker-{name}.jsonl"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let mut args = vec!["audit", "verify"];
+    args.extend(chains.iter().map(String::as_str));
+    let verify = exorun_e2e::exorun(&args);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    assert_eq!(
+        verify.stdout.matches(": ok, ").count(),
+        chains.len(),
+        "{}",
+        verify.stdout
+    );
     // The service's own trail names the worker of each run.
     let named: Vec<Value> = cluster
         .dir
@@ -393,8 +407,19 @@ async fn a_worker_without_the_plugin_steps_aside_and_a_run_nobody_can_run_is_a_d
         "{page}"
     );
 
-    // With a worker that has it, the next run runs there.
-    let full = cluster.dir.start_worker("serve.toml", "full");
+    // With a worker that has it, the next run runs there. This one's
+    // config has no [queue]: `--nats` names the server.
+    let text = std::fs::read_to_string(cluster.dir.path().join("serve.toml")).unwrap();
+    let start = text.find("[queue]").unwrap();
+    let end = text.find("[[tenant]]").unwrap();
+    std::fs::write(
+        cluster.dir.path().join("plain.toml"),
+        format!("{}{}", &text[..start], &text[end..]),
+    )
+    .unwrap();
+    let full = cluster
+        .dir
+        .start_worker_with("plain.toml", "full", &["--nats", &cluster.nats.url]);
     let id = service
         .start_run("alice", "ops-probe", json!({"calls": "3"}))
         .await;

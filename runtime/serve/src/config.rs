@@ -667,6 +667,26 @@ impl ServeConfig {
         })
     }
 
+    /// `--nats URL`: the run queue on this server, the file's other
+    /// `[queue]` settings kept (or their defaults). The tenant budgets
+    /// follow it unless `pace-nats` names another server.
+    pub fn set_queue_nats(&mut self, url: &str) -> Result<(), String> {
+        let url = url.trim();
+        exorun_nats::check_url(url).map_err(|e| format!("--nats: {e}"))?;
+        let old = self.queue.as_ref().map(|q| q.nats.clone());
+        if self.pace_nats.is_none() || self.pace_nats == old {
+            self.pace_nats = Some(url.to_owned());
+        }
+        let default = QueueConfig {
+            nats: String::new(),
+            delivery: exorun_nats::Delivery::default(),
+            lease: Duration::from_secs(15),
+            key_file: self.data_dir.join("queue.key"),
+        };
+        self.queue.get_or_insert(default).nats = url.to_owned();
+        Ok(())
+    }
+
     pub fn tenant(&self, name: &str) -> Option<&TenantConfig> {
         self.tenants.iter().find(|t| t.name == name)
     }
@@ -974,6 +994,27 @@ mod tests {
             assert!(err.contains(says), "{bad}: {err}");
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_nats_flag_sets_the_queue_and_refuses_credentials() {
+        let mut config = parse(BASE).unwrap();
+        config.set_queue_nats("nats://nats:4222").unwrap();
+        let queue = config.queue.clone().unwrap();
+        assert_eq!(queue.nats, "nats://nats:4222");
+        assert_eq!(queue.key_file, Path::new("/var/lib/exorun/queue.key"));
+        assert_eq!(config.pace_nats.as_deref(), Some("nats://nats:4222"));
+        let err = config
+            .set_queue_nats("nats://ops:hunter2@nats:4222")
+            .unwrap_err();
+        assert!(
+            err.starts_with("--nats: the NATS URL must not carry"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        let mut paced = parse(&format!("pace-nats = \"nats://pace:4222\"\n{BASE}")).unwrap();
+        paced.set_queue_nats("nats://nats:4222").unwrap();
+        assert_eq!(paced.pace_nats.as_deref(), Some("nats://pace:4222"));
     }
 
     #[test]

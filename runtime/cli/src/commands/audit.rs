@@ -45,9 +45,10 @@ pub struct RotateArgs {
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// The log to verify (default: --audit-log, EXORUN_AUDIT_LOG, or the
-    /// user's data folder).
-    file: Option<PathBuf>,
+    /// The logs to verify, each its own chain (default: --audit-log,
+    /// EXORUN_AUDIT_LOG, or the user's data folder). Workers' chains are
+    /// verified together this way.
+    files: Vec<PathBuf>,
     /// Also require this record (seq:hash, as a previous verify printed it
     /// or the head file holds), kept somewhere the log's writers cannot change.
     #[arg(long, value_name = "SEQ:HASH")]
@@ -104,10 +105,24 @@ fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let path = match args.file {
-        Some(file) => file,
-        None => args.audit.path()?,
+    let files = match args.files.is_empty() {
+        true => vec![args.audit.path()?],
+        false => args.files.clone(),
     };
+    if files.len() > 1 && args.expect.is_some() {
+        anyhow::bail!("--expect names the last record of one log: verify that log alone with it");
+    }
+    let mut worst = ExitCode::SUCCESS;
+    for path in files {
+        let code = verify_file(path, &args)?;
+        if code != ExitCode::SUCCESS {
+            worst = code;
+        }
+    }
+    Ok(worst)
+}
+
+fn verify_file(path: PathBuf, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut options = exorun_audit::VerifyOptions::default();
     if args.no_head {
         options.head = exorun_audit::HeadPolicy::Ignore;

@@ -31,6 +31,10 @@ pub struct Args {
     /// serve.toml's [queue] (default: the host name).
     #[arg(long)]
     instance: Option<String>,
+    /// Queue runs for `exorun worker`s on this NATS JetStream server
+    /// (nats://host:4222), as serve.toml's [queue] nats does.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -70,7 +74,10 @@ enum UserCommand {
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let config = ServeConfig::load(&args.config)?;
+    let mut config = ServeConfig::load(&args.config)?;
+    if let Some(url) = &args.nats {
+        config.set_queue_nats(url).map_err(anyhow::Error::msg)?;
+    }
     if args.check {
         println!(
             "{}: ok ({} tenant(s), {} schedule(s), listening on {})",

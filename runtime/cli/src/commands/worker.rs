@@ -31,10 +31,17 @@ pub struct Args {
     /// the data folder).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    /// The NATS JetStream server to take runs from (default: serve.toml's
+    /// [queue] nats).
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
 }
 
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let config = ServeConfig::load(&args.config)?;
+    let mut config = ServeConfig::load(&args.config)?;
+    if let Some(url) = &args.nats {
+        config.set_queue_nats(url).map_err(anyhow::Error::msg)?;
+    }
     let name = args.name.unwrap_or_else(super::serve::host_name);
     exorun_serve::config::check_name(&name, "worker").map_err(anyhow::Error::msg)?;
     let options = WorkerOptions {
