@@ -53,24 +53,8 @@ impl Cluster {
         })
         .await;
         let nats = Nats::start();
-        let info = &sim.sim.info;
-        let password = sim.path("pfx.password");
-        std::fs::write(&password, &info.client_certificate_pfx_password).unwrap();
         let profiles = sim.path("config.toml");
-        std::fs::write(
-            &profiles,
-            format!(
-                "[profiles.contoso]\norganization = \"{}\"\napp-id = \"{}\"\ncertificate-file-path = \"{}\"\ncertificate-password-file = \"{}\"\nauthority = \"{}\"\nexchange-url = \"{}\"\nca-file = \"{}\"\n",
-                info.initial_domain,
-                info.app_id,
-                info.client_certificate_pfx.display(),
-                password.display(),
-                info.login_base,
-                info.exchange_base,
-                info.ca_pem.display(),
-            ),
-        )
-        .unwrap();
+        std::fs::write(&profiles, sim.profile("contoso")).unwrap();
         let mut dir = ServeDir::with_tenants(
             &format!(
                 "{extra}[queue]\nnats = \"{}\"\nack-wait-seconds = 3\nmax-deliver = 3\nlease-seconds = 3\n",
@@ -132,6 +116,28 @@ async fn wait_until(service: &Serving, id: &str, check: impl Fn(&Value) -> bool)
         assert!(Instant::now() < deadline, "run {id}: {run}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The plan a two-person what-if run submitted, once it waits for approval.
+async fn planned(service: &Serving, what_if: &str) -> String {
+    let run = service
+        .wait_for(what_if, &["awaiting-approval", "failed"])
+        .await;
+    assert_eq!(run["run"]["status"], "awaiting-approval", "{run}");
+    run["run"]["plan_id"].as_str().unwrap().to_owned()
+}
+
+/// bob approves the plan; the id of its apply run.
+async fn approved(service: &Serving, plan_id: &str) -> String {
+    let (status, body) = service
+        .post(
+            "bob",
+            &format!("/plans/{plan_id}/approve"),
+            json!({"sha256": plan_id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["apply_run"]["id"].as_str().unwrap().to_owned()
 }
 
 /// The most runs that were running at once, from their start and end.
@@ -702,11 +708,7 @@ async fn an_apply_handed_back_between_two_steps_resumes_at_the_next_and_sends_no
     let what_if = service
         .start_run("alice", "forwarding-cleanup", json!({}))
         .await;
-    let run = service
-        .wait_for(&what_if, &["awaiting-approval", "failed"])
-        .await;
-    assert_eq!(run["run"]["status"], "awaiting-approval", "{run}");
-    let plan_id = run["run"]["plan_id"].as_str().unwrap().to_owned();
+    let plan_id = planned(&service, &what_if).await;
     let plan = service.get("vic", &format!("/plans/{plan_id}")).await;
     let changes = plan["plan"]["calls"].as_u64().unwrap() as usize;
     assert!(changes >= 4, "{plan}");
@@ -715,15 +717,7 @@ async fn an_apply_handed_back_between_two_steps_resumes_at_the_next_and_sends_no
         latency_ms: 300,
         ..Default::default()
     });
-    let (status, body) = service
-        .post(
-            "bob",
-            &format!("/plans/{plan_id}/approve"),
-            json!({"sha256": plan_id}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let apply = body["apply_run"]["id"].as_str().unwrap().to_owned();
+    let apply = approved(&service, &plan_id).await;
     assert_ne!(apply, what_if);
 
     // w1 stops (SIGTERM, a grace of one second) after two changes: the
@@ -785,20 +779,8 @@ async fn an_apply_whose_plan_holds_a_secret_never_leaves_the_service() {
     let what_if = service
         .start_run("alice", "ops-probe", json!({"secret-call": "true"}))
         .await;
-    let run = service
-        .wait_for(&what_if, &["awaiting-approval", "failed"])
-        .await;
-    assert_eq!(run["run"]["status"], "awaiting-approval", "{run}");
-    let plan_id = run["run"]["plan_id"].as_str().unwrap().to_owned();
-    let (status, body) = service
-        .post(
-            "bob",
-            &format!("/plans/{plan_id}/approve"),
-            json!({"sha256": plan_id}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let apply = body["apply_run"]["id"].as_str().unwrap().to_owned();
+    let plan_id = planned(&service, &what_if).await;
+    let apply = approved(&service, &plan_id).await;
     let run = service.wait_for(&apply, &["succeeded", "failed"]).await;
     // It ran in the service (the tenant refuses the parameters), and
     // nothing of it went through NATS.

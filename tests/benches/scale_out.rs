@@ -103,19 +103,7 @@ async fn experiment(workers: usize, runs: usize) -> Measured {
     let mut profiles = String::new();
     let mut tenants = String::new();
     for (i, sim) in sims.iter().enumerate() {
-        let info = &sim.sim.info;
-        let password = sim.path("pfx.password");
-        std::fs::write(&password, &info.client_certificate_pfx_password).unwrap();
-        profiles.push_str(&format!(
-            "[profiles.t{i}]\norganization = \"{}\"\napp-id = \"{}\"\ncertificate-file-path = \"{}\"\ncertificate-password-file = \"{}\"\nauthority = \"{}\"\nexchange-url = \"{}\"\nca-file = \"{}\"\n",
-            info.initial_domain,
-            info.app_id,
-            info.client_certificate_pfx.display(),
-            password.display(),
-            info.login_base,
-            info.exchange_base,
-            info.ca_pem.display(),
-        ));
+        profiles.push_str(&sim.profile(&format!("t{i}")));
         tenants.push_str(&format!(
             "[[tenant]]\nname = \"t{i}\"\nprofile = \"t{i}\"\nmax-concurrent-runs = {LIMIT}\n"
         ));

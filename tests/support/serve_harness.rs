@@ -165,7 +165,7 @@ impl ServeDir {
         )
     }
 
-    fn spawn(&self, args: &[&str]) -> (Child, String, std::sync::Arc<std::sync::Mutex<String>>) {
+    fn spawn(&self, args: &[&str]) -> (Running, String) {
         let mut command = exorun_command();
         command
             .current_dir(self.path())
@@ -194,7 +194,7 @@ impl ServeDir {
         });
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        (child, line, stderr)
+        (Running { child, stderr }, line)
     }
 
     /// Starts `exorun worker --config <config> --name <name>` in this folder
@@ -205,17 +205,14 @@ impl ServeDir {
 
     /// As [`ServeDir::start_worker`], with more flags.
     pub fn start_worker_with(&self, config: &str, name: &str, extra: &[&str]) -> WorkerProcess {
-        let (mut child, line, stderr) =
+        let (process, line) =
             self.spawn(&[&["worker", "--config", config, "--name", name], extra].concat());
         if !line.starts_with(&format!("exorun worker {name}: taking runs")) {
-            let _ = child.kill();
-            let _ = child.wait();
             std::thread::sleep(Duration::from_millis(200));
-            panic!("the worker did not start: {line}{}", stderr.lock().unwrap());
+            panic!("the worker did not start: {line}{}", process.kill());
         }
         WorkerProcess {
-            child,
-            stderr,
+            process,
             name: name.to_owned(),
         }
     }
@@ -231,23 +228,14 @@ impl ServeDir {
     }
 
     fn start_with(&self, extra: &[&str]) -> Serving {
-        let (mut child, line, stderr) =
-            self.spawn(&[&["serve", "--config", "serve.toml"], extra].concat());
-        let url = line
-            .trim()
-            .strip_prefix("exorun serve: listening on ")
-            .unwrap_or_else(|| {
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "the service did not start: {line}{}",
-                    stderr.lock().unwrap()
-                )
-            })
-            .to_owned();
+        let (process, line) = self.spawn(&[&["serve", "--config", "serve.toml"], extra].concat());
+        let Some(url) = line.trim().strip_prefix("exorun serve: listening on ") else {
+            std::thread::sleep(Duration::from_millis(200));
+            panic!("the service did not start: {line}{}", process.wait());
+        };
+        let url = url.to_owned();
         Serving {
-            child,
-            stderr,
+            process,
             url,
             tokens: self.tokens.clone(),
             client: reqwest::Client::builder()
@@ -260,8 +248,7 @@ impl ServeDir {
 
 /// A running service.
 pub struct Serving {
-    child: Child,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    process: Running,
     pub url: String,
     pub tokens: HashMap<String, String>,
     pub client: reqwest::Client,
@@ -336,72 +323,78 @@ impl Serving {
     }
 
     /// SIGTERM, then waits for the process; returns its stderr.
-    pub fn terminate(mut self) -> String {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        let err = self.stderr.lock().unwrap().clone();
-        assert!(status.success(), "exorun serve exited with {status}: {err}");
-        err
+    pub fn terminate(self) -> String {
+        self.process.terminate("exorun serve")
+    }
+
+    /// SIGKILL, as a machine lost; returns its stderr.
+    pub fn kill(self) -> String {
+        self.process.kill()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.process.stderr()
     }
 }
 
 /// A running `exorun worker`.
 pub struct WorkerProcess {
-    child: Child,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    process: Running,
     pub name: String,
 }
 
 impl WorkerProcess {
     /// SIGKILL: the worker dies mid-whatever, as on a lost machine.
-    pub fn kill(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.stderr.lock().unwrap().clone()
+    pub fn kill(self) -> String {
+        self.process.kill()
     }
 
     /// SIGTERM, then waits for the process; returns its stderr.
-    pub fn terminate(mut self) -> String {
+    pub fn terminate(self) -> String {
+        self.process.terminate("exorun worker")
+    }
+
+    pub fn stderr(&self) -> String {
+        self.process.stderr()
+    }
+}
+
+/// A started `exorun` process and its stderr (drained as it comes);
+/// killed when dropped.
+struct Running {
+    child: Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Running {
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for it to exit on its own; its stderr.
+    fn wait(mut self) -> String {
+        let _ = self.child.wait();
+        self.stderr()
+    }
+
+    fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        self.wait()
+    }
+
+    /// SIGTERM; it must then exit well.
+    fn terminate(mut self, what: &str) -> String {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(100));
-        let err = self.stderr.lock().unwrap().clone();
-        assert!(
-            status.success(),
-            "exorun worker exited with {status}: {err}"
-        );
+        let err = self.stderr();
+        assert!(status.success(), "{what} exited with {status}: {err}");
         err
     }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
 }
 
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serving {
-    /// SIGKILL, as a machine lost; returns its stderr.
-    pub fn kill(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.stderr.lock().unwrap().clone()
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Serving {
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -145,6 +145,25 @@ impl SimHarness {
         args
     }
 
+    /// A `[profiles.<name>]` section of exorun's config.toml that connects
+    /// to this simulator (its certificate password in a file beside it),
+    /// for processes that name a profile (`exorun serve`, workers).
+    pub fn profile(&self, name: &str) -> String {
+        let info = &self.sim.info;
+        let password = self.path("pfx.password");
+        std::fs::write(&password, &info.client_certificate_pfx_password).unwrap();
+        format!(
+            "[profiles.{name}]\norganization = \"{}\"\napp-id = \"{}\"\ncertificate-file-path = \"{}\"\ncertificate-password-file = \"{}\"\nauthority = \"{}\"\nexchange-url = \"{}\"\nca-file = \"{}\"\n",
+            info.initial_domain,
+            info.app_id,
+            info.client_certificate_pfx.display(),
+            password.display(),
+            info.login_base,
+            info.exchange_base,
+            info.ca_pem.display(),
+        )
+    }
+
     /// Runs `exorun <args> <connection flags>` to its end, off the runtime's
     /// threads so the simulator keeps serving.
     pub async fn exorun(&self, args: &[&str]) -> Exorun {

@@ -40,16 +40,7 @@ impl Lease {
         holder: &str,
         ttl: Duration,
     ) -> Result<Arc<Lease>, WorkError> {
-        let client = async_nats::ConnectOptions::new()
-            .name(format!("exorun lease {holder}"))
-            .connection_timeout(Duration::from_secs(5))
-            .retry_on_initial_connect()
-            .connect(url)
-            .await
-            .map_err(|e| WorkError::Connect {
-                url: url.to_owned(),
-                message: e.to_string(),
-            })?;
+        let client = crate::connect(url, &format!("exorun lease {holder}")).await?;
         let js = async_nats::jetstream::new(client);
         let lease = Arc::new(Lease {
             holder: holder.to_owned(),

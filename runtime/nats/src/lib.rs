@@ -23,6 +23,21 @@ pub use link::{LinkError, NatsLink};
 pub use pace::{NatsPace, NatsPaceMaker, PACE_BUCKET};
 pub use work::{Delivery, Work, WorkError};
 
+/// Connects to `url` as `name`, retrying in the background when the server
+/// is not up yet (callers bound each operation with a timeout).
+pub(crate) async fn connect(url: &str, name: &str) -> Result<async_nats::Client, WorkError> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .map_err(|e| WorkError::Connect {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })
+}
+
 /// Opens a key-value bucket, making it when missing. The bucket's stream
 /// is made here as the client library's own bucket creation makes it, but
 /// without its account query: that answer's shape changed after the NATS

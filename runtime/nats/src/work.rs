@@ -192,16 +192,7 @@ impl Work {
     /// Connects to `url` as `name` and makes the streams and the bucket
     /// the queue needs (file storage: queued runs survive a NATS restart).
     pub async fn connect(url: &str, name: &str, delivery: Delivery) -> Result<Work, WorkError> {
-        let client = async_nats::ConnectOptions::new()
-            .name(name)
-            .connection_timeout(PATIENCE)
-            .retry_on_initial_connect()
-            .connect(url)
-            .await
-            .map_err(|e| WorkError::Connect {
-                url: url.to_owned(),
-                message: e.to_string(),
-            })?;
+        let client = crate::connect(url, name).await?;
         let js = jetstream::new(client.clone());
         let stream = |name: &str, subjects: &str, retention, max_age| stream::Config {
             name: name.to_owned(),

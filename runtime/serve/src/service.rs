@@ -1383,15 +1383,7 @@ impl Service {
         self.stopping.store(true, Ordering::SeqCst);
         self.stop.cancel("the service is shutting down");
         let deadline = tokio::time::Instant::now() + grace;
-        loop {
-            let notified = self.runs_done.notified();
-            if self.running.lock().is_empty() {
-                break;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                break;
-            }
-        }
+        wait_until(&self.runs_done, deadline, || self.running.lock().is_empty()).await;
         let left: Vec<(String, CancelRun)> = self
             .running
             .lock()
@@ -1407,15 +1399,7 @@ impl Service {
         }
         // Ended runs record their end; give them a moment to.
         let end_by = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let notified = self.runs_done.notified();
-            if self.running.lock().is_empty() {
-                break;
-            }
-            if tokio::time::timeout_at(end_by, notified).await.is_err() {
-                break;
-            }
-        }
+        wait_until(&self.runs_done, end_by, || self.running.lock().is_empty()).await;
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
         for task in tasks {
             task.abort();
@@ -1429,6 +1413,21 @@ impl Service {
                 .is_err()
         {
             tracing::warn!("the audit streamer did not finish its last records");
+        }
+    }
+}
+
+/// Waits until `done` holds (checked each time `changed` is notified) or
+/// `deadline` passes: a shutdown waiting for its runs.
+pub(crate) async fn wait_until(
+    changed: &Notify,
+    deadline: tokio::time::Instant,
+    done: impl Fn() -> bool,
+) {
+    loop {
+        let notified = changed.notified();
+        if done() || tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return;
         }
     }
 }

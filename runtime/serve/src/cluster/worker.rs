@@ -121,29 +121,14 @@ impl Worker {
         self.stopping.store(true, Ordering::SeqCst);
         self.stop.cancel("the worker is stopping");
         let deadline = tokio::time::Instant::now() + grace;
-        loop {
-            let notified = self.runs_done.notified();
-            if self.running.lock().is_empty() {
-                break;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                break;
-            }
-        }
+        let idle = || self.running.lock().is_empty();
+        crate::service::wait_until(&self.runs_done, deadline, idle).await;
         let left: Vec<CancelRun> = self.running.lock().values().cloned().collect();
         for cancel in left {
             cancel.cancel("the worker stopped and its grace period ran out");
         }
         let end_by = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let notified = self.runs_done.notified();
-            if self.running.lock().is_empty() {
-                break;
-            }
-            if tokio::time::timeout_at(end_by, notified).await.is_err() {
-                break;
-            }
-        }
+        crate::service::wait_until(&self.runs_done, end_by, idle).await;
         for task in tasks {
             task.abort();
         }
