@@ -4,8 +4,10 @@
 //! tenant does not hold up the others.
 //!
 //! The history database holds every queued run durably (status `queued`);
-//! this is the order and the limits in front of it. [`RunQueue`] is the
-//! seam where a JetStream work queue takes its place across machines.
+//! this is the order and the limits in front of it. With a `[queue]`, plain
+//! runs and applies go to workers through NATS JetStream instead
+//! ([`crate::cluster`]), where each tenant's consumer holds its limit; this
+//! queue keeps the runs the service runs itself.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -9,9 +9,10 @@
 //! slot fires, and only when it is within the catch-up window; the others
 //! are recorded as missed.
 //!
-//! Firing only when this instance leads ([`Leader`]) is the seam where
-//! several instances elect one (the JetStream step); the in-process
-//! default always leads.
+//! Firing only when this instance leads ([`Leader`]) lets several
+//! instances elect one: by a lease in NATS
+//! ([`crate::cluster::LeaseLeader`]) with a `[queue]`; alone, the
+//! instance always leads.
 
 mod clock;
 pub mod cron;
