@@ -281,6 +281,9 @@ async fn a_read_run_whose_worker_is_killed_runs_again_on_another() {
     })
     .await;
     let first = running["run"]["worker"].as_str().unwrap().to_owned();
+    // The tenants page counts runs on workers too.
+    let tenants = service.get("vic", "/tenants").await;
+    assert_eq!(tenants["tenants"][0]["running"], 1, "{tenants}");
     workers.remove(&first).unwrap().kill();
 
     let run = service

@@ -1369,6 +1369,18 @@ impl Service {
         end_of_apply(&applied, 0, read.plan.calls.len(), plan_id, watch.counts())
     }
 
+    /// Runs running now by tenant: the service's own queue knows its own;
+    /// with workers, the history knows them all.
+    pub async fn running_by_tenant(&self) -> HashMap<String, u32> {
+        if self.cluster.is_none() {
+            return self.queue.running_by_tenant();
+        }
+        self.store
+            .read(crate::store::runs::running_by_tenant)
+            .await
+            .unwrap_or_else(|_| self.queue.running_by_tenant())
+    }
+
     /// Live counts of a running run (the history lags by a flush).
     pub fn live_counts(&self, id: &str) -> Option<RunCounts> {
         self.running.lock().get(id).map(|(_, w)| w.counts())

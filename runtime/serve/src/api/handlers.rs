@@ -180,7 +180,7 @@ pub async fn me(caller: Caller) -> Json<Value> {
 }
 
 pub async fn tenants(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
-    let running = state.service.queue.running_by_tenant();
+    let running = state.service.running_by_tenant().await;
     Json(json!({"tenants": state.service.tenants.status(&running).await}))
 }
 

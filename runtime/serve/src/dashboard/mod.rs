@@ -203,7 +203,7 @@ fn form_urlencoded_byte_serialize(text: &str) -> String {
 
 async fn tenants_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
     let caller = caller.map_err(to_login)?;
-    let running = state.service.queue.running_by_tenant();
+    let running = state.service.running_by_tenant().await;
     let tenants = state.service.tenants.status(&running).await;
     let admin = caller.actor.role >= Role::Admin;
     Ok(render(

@@ -289,6 +289,16 @@ pub fn claim_run_by_worker(
     Ok(changed == 1)
 }
 
+/// Runs running now, by tenant, wherever they run (the service or its
+/// workers).
+pub fn running_by_tenant(conn: &Connection) -> Result<std::collections::HashMap<String, u32>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT tenant, COUNT(*) FROM runs WHERE status = 'running' GROUP BY tenant",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Counts of a run so far, for live progress and the end.
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct RunCounts {
