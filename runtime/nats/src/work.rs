@@ -54,10 +54,6 @@ pub enum WorkError {
     TimedOut(Duration),
 }
 
-fn js_error(what: &str) -> impl Fn(String) -> WorkError + '_ {
-    move |e| WorkError::JetStream(format!("{what}: {e}"))
-}
-
 /// How deliveries of a run are retried.
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -160,9 +156,7 @@ impl Delivered {
     /// The run is done with (its end is on record): it leaves the queue.
     /// Waits for the server to confirm.
     pub async fn done(&self) -> Result<(), WorkError> {
-        timed(self.message.double_ack())
-            .await?
-            .map_err(|e| WorkError::JetStream(format!("acknowledging the run: {e}")))
+        ask("acknowledging the run", self.message.double_ack()).await
     }
 
     /// Not now: deliver it again (to any worker) after `delay`.
@@ -180,6 +174,16 @@ impl Delivered {
             .await
             .map_err(|e| WorkError::JetStream(e.to_string()))
     }
+}
+
+/// One request to NATS, bounded by [`PATIENCE`]; `what` names it in errors.
+async fn ask<T, E: std::fmt::Display>(
+    what: &str,
+    request: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, WorkError> {
+    timed(request)
+        .await?
+        .map_err(|e| WorkError::JetStream(format!("{what}: {e}")))
 }
 
 async fn timed<T>(f: impl std::future::Future<Output = T>) -> Result<T, WorkError> {
@@ -205,30 +209,36 @@ impl Work {
             num_replicas: 1,
             ..Default::default()
         };
-        let runs = timed(js.get_or_create_stream(stream(
-            RUNS_STREAM,
-            "exorun.runs.>",
-            stream::RetentionPolicy::WorkQueue,
-            Duration::ZERO,
-        )))
-        .await?
-        .map_err(|e| js_error("creating the runs stream")(e.to_string()))?;
-        let events = timed(js.get_or_create_stream(stream(
-            EVENTS_STREAM,
-            "exorun.events.>",
-            stream::RetentionPolicy::Limits,
-            EVENTS_MAX_AGE,
-        )))
-        .await?
-        .map_err(|e| js_error("creating the events stream")(e.to_string()))?;
-        let dead = timed(js.get_or_create_stream(stream(
-            DEAD_STREAM,
-            "exorun.dead.>",
-            stream::RetentionPolicy::Limits,
-            EVENTS_MAX_AGE,
-        )))
-        .await?
-        .map_err(|e| js_error("creating the dead-letter stream")(e.to_string()))?;
+        let runs = ask(
+            "creating the runs stream",
+            js.get_or_create_stream(stream(
+                RUNS_STREAM,
+                "exorun.runs.>",
+                stream::RetentionPolicy::WorkQueue,
+                Duration::ZERO,
+            )),
+        )
+        .await?;
+        let events = ask(
+            "creating the events stream",
+            js.get_or_create_stream(stream(
+                EVENTS_STREAM,
+                "exorun.events.>",
+                stream::RetentionPolicy::Limits,
+                EVENTS_MAX_AGE,
+            )),
+        )
+        .await?;
+        let dead = ask(
+            "creating the dead-letter stream",
+            js.get_or_create_stream(stream(
+                DEAD_STREAM,
+                "exorun.dead.>",
+                stream::RetentionPolicy::Limits,
+                EVENTS_MAX_AGE,
+            )),
+        )
+        .await?;
         let marks = crate::open_bucket(
             &js,
             RUNS_BUCKET,
@@ -277,9 +287,7 @@ impl Work {
         };
         let existing = timed(self.runs.get_consumer::<consumer::pull::Config>(&name)).await?;
         if let Ok(mut found) = existing {
-            let info = timed(found.info())
-                .await?
-                .map_err(|e| js_error("reading a tenant's consumer")(e.to_string()))?;
+            let info = ask("reading a tenant's consumer", found.info()).await?;
             let c = &info.config;
             if c.max_ack_pending == config.max_ack_pending
                 && c.ack_wait == config.ack_wait
@@ -294,13 +302,17 @@ impl Work {
                 tenant,
                 "the tenant's limits changed; its queue consumer is made anew"
             );
-            timed(self.runs.delete_consumer(&name))
-                .await?
-                .map_err(|e| js_error("replacing a tenant's consumer")(e.to_string()))?;
+            ask(
+                "replacing a tenant's consumer",
+                self.runs.delete_consumer(&name),
+            )
+            .await?;
         }
-        let consumer = timed(self.runs.create_consumer(config))
-            .await?
-            .map_err(|e| js_error("creating a tenant's consumer")(e.to_string()))?;
+        let consumer = ask(
+            "creating a tenant's consumer",
+            self.runs.create_consumer(config),
+        )
+        .await?;
         Ok(TenantFeed { consumer })
     }
 
@@ -309,26 +321,32 @@ impl Work {
     pub async fn publish_run(&self, tenant: &str, id: &str, body: Bytes) -> Result<(), WorkError> {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", id);
-        let ack = timed(
+        let ack = ask(
+            "queueing the run",
             self.js
                 .publish_with_headers(run_subject(tenant), headers, body),
         )
-        .await?
-        .map_err(|e| js_error("queueing the run")(e.to_string()))?;
-        timed(std::future::IntoFuture::into_future(ack))
-            .await?
-            .map_err(|e| js_error("queueing the run")(e.to_string()))?;
+        .await?;
+        ask(
+            "queueing the run",
+            std::future::IntoFuture::into_future(ack),
+        )
+        .await?;
         Ok(())
     }
 
     /// Records one event of a run, once the server has stored it.
     pub async fn publish_event(&self, run_id: &str, body: Bytes) -> Result<(), WorkError> {
-        let ack = timed(self.js.publish(event_subject(run_id), body))
-            .await?
-            .map_err(|e| js_error("recording a run event")(e.to_string()))?;
-        timed(std::future::IntoFuture::into_future(ack))
-            .await?
-            .map_err(|e| js_error("recording a run event")(e.to_string()))?;
+        let ack = ask(
+            "recording a run event",
+            self.js.publish(event_subject(run_id), body),
+        )
+        .await?;
+        ask(
+            "recording a run event",
+            std::future::IntoFuture::into_future(ack),
+        )
+        .await?;
         Ok(())
     }
 
@@ -355,7 +373,7 @@ impl Work {
                 {
                     return Ok(out);
                 }
-                Err(e) => return Err(js_error("reading a run's events")(e.to_string())),
+                Err(e) => return Err(WorkError::JetStream(format!("reading a run's events: {e}"))),
             }
         }
     }
@@ -369,20 +387,26 @@ impl Work {
             ack_wait: Duration::from_secs(30),
             ..Default::default()
         };
-        let consumer = timed(self.events.get_or_create_consumer(HISTORY_CONSUMER, config))
-            .await?
-            .map_err(|e| js_error("opening the history consumer")(e.to_string()))?;
+        let consumer = ask(
+            "opening the history consumer",
+            self.events.get_or_create_consumer(HISTORY_CONSUMER, config),
+        )
+        .await?;
         Ok(EventFeed { consumer })
     }
 
     /// Gives a run up: its message goes to the dead letters.
     pub async fn publish_dead(&self, tenant: &str, body: Bytes) -> Result<(), WorkError> {
-        let ack = timed(self.js.publish(dead_subject(tenant), body))
-            .await?
-            .map_err(|e| js_error("recording a dead letter")(e.to_string()))?;
-        timed(std::future::IntoFuture::into_future(ack))
-            .await?
-            .map_err(|e| js_error("recording a dead letter")(e.to_string()))?;
+        let ack = ask(
+            "recording a dead letter",
+            self.js.publish(dead_subject(tenant), body),
+        )
+        .await?;
+        ask(
+            "recording a dead letter",
+            std::future::IntoFuture::into_future(ack),
+        )
+        .await?;
         Ok(())
     }
 
@@ -390,9 +414,7 @@ impl Work {
     /// stream sequence and time.
     pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WorkError> {
         let mut dead = self.dead.clone();
-        let info = timed(dead.info())
-            .await?
-            .map_err(|e| js_error("reading the dead letters")(e.to_string()))?;
+        let info = ask("reading the dead letters", dead.info()).await?;
         let (first, last) = (info.state.first_sequence, info.state.last_sequence);
         let mut out = Vec::new();
         let mut seq = last;
@@ -405,7 +427,11 @@ impl Work {
                 }),
                 Err(e)
                     if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {}
-                Err(e) => return Err(js_error("reading the dead letters")(e.to_string())),
+                Err(e) => {
+                    return Err(WorkError::JetStream(format!(
+                        "reading the dead letters: {e}"
+                    )));
+                }
             }
             seq -= 1;
         }
@@ -414,12 +440,14 @@ impl Work {
 
     /// Marks a run cancelled and tells the workers at once.
     pub async fn cancel(&self, run_id: &str, reason: &str) -> Result<(), WorkError> {
-        timed(self.marks.put(
-            cancel_key(run_id),
-            Bytes::copy_from_slice(reason.as_bytes()),
-        ))
-        .await?
-        .map_err(|e| js_error("marking the run cancelled")(e.to_string()))?;
+        ask(
+            "marking the run cancelled",
+            self.marks.put(
+                cancel_key(run_id),
+                Bytes::copy_from_slice(reason.as_bytes()),
+            ),
+        )
+        .await?;
         let _ = self
             .client
             .publish(
@@ -432,21 +460,23 @@ impl Work {
 
     /// Why a run was cancelled, if it was.
     pub async fn cancelled(&self, run_id: &str) -> Result<Option<String>, WorkError> {
-        let got = timed(self.marks.get(cancel_key(run_id)))
-            .await?
-            .map_err(|e| js_error("reading a cancellation mark")(e.to_string()))?;
+        let got = ask(
+            "reading a cancellation mark",
+            self.marks.get(cancel_key(run_id)),
+        )
+        .await?;
         Ok(got.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// Runs waiting and in flight per tenant consumer, for the dashboard.
     pub async fn tenant_load(&self, tenant: &str) -> Result<(u64, u64), WorkError> {
         let name = format!("runs-{}", tenant_token(tenant));
-        let mut c = timed(self.runs.get_consumer::<consumer::pull::Config>(&name))
-            .await?
-            .map_err(|e| js_error("reading a tenant's consumer")(e.to_string()))?;
-        let info = timed(c.info())
-            .await?
-            .map_err(|e| js_error("reading a tenant's consumer")(e.to_string()))?;
+        let mut c = ask(
+            "reading a tenant's consumer",
+            self.runs.get_consumer::<consumer::pull::Config>(&name),
+        )
+        .await?;
+        let info = ask("reading a tenant's consumer", c.info()).await?;
         Ok((info.num_pending, info.num_ack_pending as u64))
     }
 }
@@ -459,21 +489,21 @@ pub struct TenantFeed {
 impl TenantFeed {
     /// The next run, waiting at most `wait`; `None` when none came.
     pub async fn next(&self, wait: Duration) -> Result<Option<Delivered>, WorkError> {
-        let mut batch = timed(
+        let mut batch = ask(
+            "asking for a run",
             self.consumer
                 .batch()
                 .max_messages(1)
                 .expires(wait)
                 .messages(),
         )
-        .await?
-        .map_err(|e| js_error("asking for a run")(e.to_string()))?;
+        .await?;
         let next = tokio::time::timeout(wait + PATIENCE, batch.next())
             .await
             .map_err(|_| WorkError::TimedOut(wait + PATIENCE))?;
         match next {
             None => Ok(None),
-            Some(Err(e)) => Err(js_error("receiving a run")(e.to_string())),
+            Some(Err(e)) => Err(WorkError::JetStream(format!("receiving a run: {e}"))),
             Some(Ok(message)) => {
                 let attempt = message
                     .info()
@@ -518,22 +548,22 @@ impl EventFeed {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<EventMessage>, WorkError> {
-        let mut batch = timed(
+        let mut batch = ask(
+            "reading run events",
             self.consumer
                 .batch()
                 .max_messages(max)
                 .expires(wait)
                 .messages(),
         )
-        .await?
-        .map_err(|e| js_error("reading run events")(e.to_string()))?;
+        .await?;
         let mut out = Vec::new();
         loop {
             match tokio::time::timeout(wait + PATIENCE, batch.next()).await {
                 Err(_) | Ok(None) => return Ok(out),
                 Ok(Some(Err(e))) => {
                     if out.is_empty() {
-                        return Err(js_error("reading run events")(e.to_string()));
+                        return Err(WorkError::JetStream(format!("reading run events: {e}")));
                     }
                     return Ok(out);
                 }

@@ -206,6 +206,13 @@ impl Plan {
 
     /// Reads and checks a plan file: its size, its format and its checksum.
     pub fn read(path: &Path) -> Result<ReadPlan, PlanError> {
+        let bytes = Plan::read_bytes(path)?;
+        Plan::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// A plan file's bytes, read as [`Plan::read`] reads them (a regular
+    /// file, at most the largest plan), for a caller that keeps them.
+    pub fn read_bytes(path: &Path) -> Result<Vec<u8>, PlanError> {
         let shown = path.display().to_string();
         let io = |source| PlanError::Read {
             path: shown.clone(),
@@ -229,7 +236,7 @@ impl Plan {
         if bytes.len() as u64 > MAX_PLAN_BYTES {
             return Err(PlanError::TooLarge { path: shown });
         }
-        Plan::from_bytes(&bytes, &shown)
+        Ok(bytes)
     }
 
     /// [`Plan::read`] on bytes already in memory; `path` names them in errors.

@@ -234,6 +234,18 @@ pub struct QueueConfig {
     pub key_file: PathBuf,
 }
 
+impl QueueConfig {
+    /// The queue on `nats` with every other setting at its default.
+    fn on(nats: &str, data_dir: &Path) -> QueueConfig {
+        QueueConfig {
+            nats: nats.to_owned(),
+            delivery: exorun_nats::Delivery::default(),
+            lease: Duration::from_secs(15),
+            key_file: data_dir.join("queue.key"),
+        }
+    }
+}
+
 /// One registry plugins come from, and how to reach it.
 #[derive(Clone, Debug)]
 pub struct RegistryConfig {
@@ -566,45 +578,31 @@ impl ServeConfig {
                 let url = q.nats.trim();
                 exorun_nats::check_url(url)
                     .map_err(|e| invalid(span.clone(), format!("[queue] nats: {e}")))?;
-                let mut delivery = exorun_nats::Delivery::default();
+                // What the file leaves out is the default.
+                let mut queue = QueueConfig::on(url, &relative(raw.data_dir.get_ref()));
+                let out_of = |what: &str| invalid(span.clone(), format!("[queue] {what}"));
                 if let Some(seconds) = q.ack_wait_seconds {
                     if !(2..=3600).contains(&seconds) {
-                        return Err(invalid(
-                            span,
-                            "[queue] ack-wait-seconds must be between 2 and 3600".to_owned(),
-                        ));
+                        return Err(out_of("ack-wait-seconds must be between 2 and 3600"));
                     }
-                    delivery.ack_wait = Duration::from_secs(seconds);
+                    queue.delivery.ack_wait = Duration::from_secs(seconds);
                 }
                 if let Some(n) = q.max_deliver {
                     if !(1..=100).contains(&n) {
-                        return Err(invalid(
-                            span,
-                            "[queue] max-deliver must be between 1 and 100".to_owned(),
-                        ));
+                        return Err(out_of("max-deliver must be between 1 and 100"));
                     }
-                    delivery.max_deliver = n;
+                    queue.delivery.max_deliver = n;
                 }
-                let lease = match q.lease_seconds {
-                    None => Duration::from_secs(15),
-                    Some(seconds) if (2..=600).contains(&seconds) => Duration::from_secs(seconds),
-                    Some(_) => {
-                        return Err(invalid(
-                            span,
-                            "[queue] lease-seconds must be between 2 and 600".to_owned(),
-                        ));
+                if let Some(seconds) = q.lease_seconds {
+                    if !(2..=600).contains(&seconds) {
+                        return Err(out_of("lease-seconds must be between 2 and 600"));
                     }
-                };
-                Some(QueueConfig {
-                    nats: url.to_owned(),
-                    delivery,
-                    lease,
-                    key_file: q
-                        .key_file
-                        .as_deref()
-                        .map(&relative)
-                        .unwrap_or_else(|| relative(raw.data_dir.get_ref()).join("queue.key")),
-                })
+                    queue.lease = Duration::from_secs(seconds);
+                }
+                if let Some(file) = &q.key_file {
+                    queue.key_file = relative(file);
+                }
+                Some(queue)
             }
         };
         let pace_nats = match &raw.pace_nats {
@@ -677,12 +675,7 @@ impl ServeConfig {
         if self.pace_nats.is_none() || self.pace_nats == old {
             self.pace_nats = Some(url.to_owned());
         }
-        let default = QueueConfig {
-            nats: String::new(),
-            delivery: exorun_nats::Delivery::default(),
-            lease: Duration::from_secs(15),
-            key_file: self.data_dir.join("queue.key"),
-        };
+        let default = QueueConfig::on(url, &self.data_dir);
         self.queue.get_or_insert(default).nats = url.to_owned();
         Ok(())
     }

@@ -246,12 +246,9 @@ impl Service {
             .await?;
         for row in queued {
             match self.requeue(&row).await {
-                // An apply stays here: whether its plan holds a sensitive
-                // value is not looked into again.
-                Ok(run) => {
-                    let local = matches!(run.kind, RunKind::Apply { .. });
-                    self.enqueue(run, local)
-                }
+                // An apply stays here: it goes to a worker only with the
+                // plan checked at its approval.
+                Ok(run) => self.enqueue(run, false, None),
                 Err(why) => {
                     let id = row.id.clone();
                     let message = why.clone();
@@ -470,54 +467,31 @@ impl Service {
                         schedule: run.schedule.clone(),
                     },
                     false,
+                    None,
                 );
             }
         }
     }
 
     /// Puts a run in line: on NATS for the workers when the service has a
-    /// `[queue]` and the workers take it (`sensitive`: its inputs or plan
-    /// hold a sensitive value), else in the service's own queue.
-    fn enqueue(&self, run: QueuedRun, sensitive: bool) {
-        let Some(cluster) = &self.cluster else {
-            return self.queue.push(run);
-        };
-        if !crate::cluster::Dispatch::takes(&run, sensitive) {
-            return self.queue.push(run);
+    /// `[queue]` and the workers take it, else in the service's own queue.
+    /// `sensitive`: its inputs or plan hold a sensitive value; `plan`: an
+    /// apply's plan, as checked at approval.
+    fn enqueue(&self, run: QueuedRun, sensitive: bool, plan: Option<String>) {
+        let plan = plan.filter(|p| p.len() as u64 <= crate::cluster::dispatch::MAX_PLAN_BYTES);
+        let is_apply = matches!(run.kind, RunKind::Apply { .. });
+        match &self.cluster {
+            // An apply goes only with its plan.
+            Some(cluster)
+                if crate::cluster::Dispatch::takes(&run, sensitive)
+                    && (!is_apply || plan.is_some()) =>
+            {
+                let cluster = cluster.clone();
+                let stop = self.stop.clone();
+                tokio::spawn(async move { cluster.submit(&run, plan, &stop).await });
+            }
+            _ => self.queue.push(run),
         }
-        let cluster = cluster.clone();
-        let stop = self.stop.clone();
-        let RunKind::Apply { plan, .. } = &run.kind else {
-            tokio::spawn(async move { cluster.submit(&run, None, &stop).await });
-            return;
-        };
-        // An apply takes its plan file along, read here; a plan too large
-        // for a message (or unreadable) is applied by the service.
-        let (store, plans, local) = (
-            self.store.clone(),
-            self.config.plans_dir(),
-            self.queue.clone(),
-        );
-        let plan = plan.clone();
-        tokio::spawn(async move {
-            let text = async {
-                let row = store
-                    .read(move |c| crate::store::runs::get_plan(c, &plan))
-                    .await
-                    .ok()??;
-                let path = plans.join(format!("{}.plan.json", row.run_id));
-                let size = tokio::fs::metadata(&path).await.ok()?.len();
-                if size > crate::cluster::dispatch::MAX_PLAN_BYTES {
-                    return None;
-                }
-                tokio::fs::read_to_string(&path).await.ok()
-            }
-            .await;
-            match text {
-                Some(text) => cluster.submit(&run, Some(text), &stop).await,
-                None => local.push(run),
-            }
-        });
     }
 
     /// Tells the scheduler its schedules changed.
@@ -772,6 +746,7 @@ impl Service {
                 schedule: None,
             },
             sensitive,
+            None,
         );
         self.run(&new.id).await
     }
@@ -944,6 +919,7 @@ impl Service {
         // Whether the plan holds a sensitive value (it holds the values the
         // calls send): such an apply never leaves the service.
         let mut plan_sensitive = true;
+        let mut plan_text = None;
         if approve {
             let seen = seen.unwrap_or_default().trim().to_ascii_lowercase();
             if seen != row.id {
@@ -958,14 +934,20 @@ impl Service {
             }
             // The file must still be the one submitted.
             let path = self.plan_path(&row.run_id);
-            let file = tokio::task::spawn_blocking(move || exorun_plan::Plan::read(&path))
-                .await
-                .map_err(|e| ActionError::Unavailable(e.to_string()))?;
+            let file = tokio::task::spawn_blocking(move || {
+                let bytes = exorun_plan::Plan::read_bytes(&path)?;
+                let read = exorun_plan::Plan::from_bytes(&bytes, &path.display().to_string())?;
+                Ok::<_, exorun_plan::PlanError>((read, bytes))
+            })
+            .await
+            .map_err(|e| ActionError::Unavailable(e.to_string()))?;
             match file {
-                Ok(read) if read.sha256 == row.id => {
+                Ok((read, bytes)) if read.sha256 == row.id => {
                     plan_sensitive = self.plan_has_sensitive_values(&row.plugin, &read).await;
+                    // The bytes just checked are the ones a worker applies.
+                    plan_text = String::from_utf8(bytes).ok();
                 }
-                Ok(read) => {
+                Ok((read, _)) => {
                     let e = ActionError::Refused {
                         rule: "plan-changed",
                         message: format!(
@@ -1040,6 +1022,7 @@ impl Service {
                         schedule: None,
                     },
                     plan_sensitive,
+                    plan_text,
                 );
                 self.run(&apply.id).await
             }
@@ -1338,35 +1321,23 @@ impl Service {
             Ok(Err(e)) => return failed("plan", e.to_string(), watch.counts()),
             Err(e) => return failed("plan", e.to_string(), watch.counts()),
         };
-        watch.note(&format!(
-            "applying plan {plan_id} ({} change(s)) approved by {approved_by}",
-            read.plan.calls.len()
-        ));
-        let ceilings = self.plugins.sandbox().config().ceilings;
-        let checked = exorun_runner::check_apply(ApplyJob {
-            plan: &read,
-            manifest: plugin.manifest(),
-            target: &connected.target,
+        let _ = run;
+        apply_plan(PlanApply {
+            read: &read,
+            approved_sha256: plan_id,
+            approved_by,
+            plugin,
+            connected,
             audit_log: &self.config.audit.log,
             again: false,
-            expect_sha256: Some(plan_id),
-            max_age: self.config.limits.plan_expiry + Duration::from_secs(3600),
-            ceilings: &ceilings,
+            limits: &self.config.limits,
+            ceilings: &self.plugins.sandbox().config().ceilings,
             identity,
-        });
-        let checked = match checked {
-            Ok(c) => c,
-            Err(e) => {
-                watch.note(&format!("the plan was not applied: {e}"));
-                return failed("refused", e.to_string(), watch.counts());
-            }
-        };
-        let applied = match checked.send(vec![watch.clone()]).await {
-            Ok(a) => a,
-            Err(e) => return failed("not-started", e.to_string(), watch.counts()),
-        };
-        let _ = run;
-        end_of_apply(&applied, 0, read.plan.calls.len(), plan_id, watch.counts())
+            observers: vec![watch.clone()],
+            done_before: 0,
+            watch: &watch,
+        })
+        .await
     }
 
     /// Runs running now by tenant: the service's own queue knows its own;
@@ -1496,23 +1467,74 @@ pub(crate) fn end_of_run(
     end
 }
 
-/// How an apply ended: `done_before` steps were applied by an earlier
-/// attempt (a worker's), `total` is the plan's.
-pub(crate) fn end_of_apply(
-    applied: &exorun_runner::Applied,
-    done_before: usize,
-    total: usize,
-    plan_id: &str,
-    counts: RunCounts,
-) -> RunEnd {
+/// An approved plan to apply, as the service and its workers apply it.
+pub(crate) struct PlanApply<'a> {
+    pub read: &'a exorun_plan::ReadPlan,
+    /// The SHA-256 approved: the plan's bytes must still have it.
+    pub approved_sha256: &'a str,
+    pub approved_by: &'a str,
+    pub plugin: &'a exorun_sandbox::Plugin,
+    pub connected: &'a crate::tenants::Connected,
+    pub audit_log: &'a std::path::Path,
+    /// Apply even when this audit trail shows an earlier apply of the plan
+    /// (a worker taking up its own earlier attempt).
+    pub again: bool,
+    pub limits: &'a crate::config::Limits,
+    pub ceilings: &'a exorun_policy::Ceilings,
+    pub identity: Identity,
+    pub observers: Vec<Arc<dyn exorun_sandbox::Observer>>,
+    /// Steps an earlier attempt applied (with their outcomes known): the
+    /// apply resumes after them.
+    pub done_before: usize,
+    pub watch: &'a RunWatch,
+}
+
+/// Checks the plan against the approved digest, the plugin and the tenant,
+/// sends its calls (from step `done_before + 1`) and says how it ended.
+pub(crate) async fn apply_plan(job: PlanApply<'_>) -> RunEnd {
+    let PlanApply { read, watch, .. } = job;
+    let plan_id = job.approved_sha256;
+    let total = read.plan.calls.len();
+    let failed = |kind: &str, message: String| RunEnd {
+        plan_id: Some(plan_id.to_owned()),
+        ..RunEnd::failed(kind, message, watch.counts())
+    };
+    if job.done_before == 0 {
+        watch.note(&format!(
+            "applying plan {plan_id} ({total} change(s)) approved by {}",
+            job.approved_by
+        ));
+    }
+    let checked = exorun_runner::check_apply(ApplyJob {
+        plan: read,
+        manifest: job.plugin.manifest(),
+        target: &job.connected.target,
+        audit_log: job.audit_log,
+        again: job.again,
+        expect_sha256: Some(plan_id),
+        max_age: job.limits.plan_expiry + Duration::from_secs(3600),
+        ceilings: job.ceilings,
+        identity: job.identity,
+    });
+    let checked = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            watch.note(&format!("the plan was not applied: {e}"));
+            return failed("refused", e.to_string());
+        }
+    };
+    let applied = match checked.send_from(job.observers, job.done_before).await {
+        Ok(a) => a,
+        Err(e) => return failed("not-started", e.to_string()),
+    };
     let mut end = RunEnd {
         status: RunStatus::Succeeded,
-        counts,
+        counts: watch.counts(),
         error_kind: None,
         error_message: None,
         output: Some(format!(
             "applied {} of {total} change(s)",
-            done_before as u64 + applied.report.calls.len() as u64 - applied.failed()
+            job.done_before as u64 + applied.report.calls.len() as u64 - applied.failed()
         )),
         outputs_folder: None,
         plan_id: Some(plan_id.to_owned()),

@@ -88,16 +88,7 @@ impl RunWatch {
         };
         let id = self.run_id.clone();
         store
-            .call(move |c| {
-                crate::store::runs::update_progress(c, &id, &counts)?;
-                if !logs.is_empty() {
-                    crate::store::runs::append_logs(c, &id, &logs)?;
-                }
-                for d in &denials {
-                    crate::store::runs::add_denial(c, &id, d)?;
-                }
-                Ok(())
-            })
+            .call(move |c| crate::store::runs::record_progress(c, &id, &counts, &logs, &denials))
             .await
     }
 

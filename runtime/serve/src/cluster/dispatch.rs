@@ -236,14 +236,7 @@ async fn apply(service: &Service, e: RunEvent) -> bool {
             service
                 .store
                 .call(move |c| {
-                    crate::store::runs::update_progress(c, &run, &counts)?;
-                    if !logs.is_empty() {
-                        crate::store::runs::append_logs(c, &run, &logs)?;
-                    }
-                    for d in &denials {
-                        crate::store::runs::add_denial(c, &run, d)?;
-                    }
-                    Ok(())
+                    crate::store::runs::record_progress(c, &run, &counts, &logs, &denials)
                 })
                 .await
         }

@@ -580,45 +580,29 @@ impl Worker {
             Ok(read) => read,
             Err(e) => return failed("plan", e.to_string(), watch.counts()),
         };
-        let total = read.plan.calls.len();
-        if resume_at == 0 {
-            watch.note(&format!(
-                "applying plan {plan_id} ({total} change(s)) approved by {}",
-                apply.approved_by
-            ));
-        }
-        let ceilings = self.plugins.sandbox().config().ceilings;
-        let checked = exorun_runner::check_apply(exorun_runner::ApplyJob {
-            plan: &read,
-            manifest: plugin.manifest(),
-            target: &connected.target,
+        let mut end = crate::service::apply_plan(crate::service::PlanApply {
+            read: &read,
+            approved_sha256: plan_id,
+            approved_by: &apply.approved_by,
+            plugin: &plugin,
+            connected: &connected,
             audit_log: &self.options.audit_log,
             // The service applies each approved plan once; an attempt after
             // the first may find this worker's own earlier start.
             again: attempt > 1,
-            expect_sha256: Some(plan_id),
-            max_age: self.config.limits.plan_expiry + Duration::from_secs(3600),
-            ceilings: &ceilings,
+            limits: &self.config.limits,
+            ceilings: &self.plugins.sandbox().config().ceilings,
             identity: Identity {
                 run_id: Some(order.id.clone()),
                 operator: Some(order.requested_by.clone()),
             },
-        });
-        let checked = match checked {
-            Ok(c) => c,
-            Err(e) => {
-                watch.note(&format!("the plan was not applied: {e}"));
-                return failed("refused", e.to_string(), watch.counts());
-            }
-        };
-        let observers: Vec<Arc<dyn Observer>> = vec![watch.clone(), intents];
-        let applied = match checked.send_from(observers, resume_at).await {
-            Ok(a) => a,
-            Err(e) => return failed("not-started", e.to_string(), watch.counts()),
-        };
-        let mut end =
-            crate::service::end_of_apply(&applied, resume_at, total, plan_id, watch.counts());
-        if applied.report.stopped_at.is_some() && cancel.is_cancelled() {
+            observers: vec![watch.clone(), intents],
+            done_before: resume_at,
+            watch: &watch,
+        })
+        .await;
+        // Stopped between two steps because the run was ended.
+        if end.error_kind.as_deref() == Some("apply-stopped") && cancel.is_cancelled() {
             end.status = if self.is_stopping() {
                 RunStatus::Interrupted
             } else {

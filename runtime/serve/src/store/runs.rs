@@ -299,6 +299,25 @@ pub fn running_by_tenant(conn: &Connection) -> Result<std::collections::HashMap<
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// What a run did since the last time: its counts, new log lines and
+/// denials (a service's own run, or a worker's progress event).
+pub fn record_progress(
+    conn: &mut Connection,
+    id: &str,
+    counts: &RunCounts,
+    logs: &[LogRow],
+    denials: &[Denial],
+) -> Result<()> {
+    update_progress(conn, id, counts)?;
+    if !logs.is_empty() {
+        append_logs(conn, id, logs)?;
+    }
+    for d in denials {
+        add_denial(conn, id, d)?;
+    }
+    Ok(())
+}
+
 /// Counts of a run so far, for live progress and the end.
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct RunCounts {
